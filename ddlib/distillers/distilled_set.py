@@ -1,0 +1,83 @@
+"""DistilledSet: the output of every distiller -- stage-1 points, stage-2 points, and the
+record of how they were made (theta0 seed, hyper-parameters, losses, ddlib version)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .._version import __version__
+from ..io import load_artifact, save_artifact
+from ..learners import TwoStageLearner
+from ..networks import TwoLayerNet
+
+__all__ = ["DistilledSet"]
+
+Data = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class DistilledSet:
+    """Synthetic data for the two-stage learner.
+
+    Attributes:
+        stage1: (X1, y1), m1 points for the feature-learning step.
+        stage2: (X2, y2), m2 points for the ridge.
+        metadata: how the set was made (method, seeds, hyper-parameters, losses, versions).
+    """
+
+    stage1: Data
+    stage2: Data
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def m1(self) -> int:
+        return self.stage1[0].shape[0]
+
+    @property
+    def m2(self) -> int:
+        return self.stage2[0].shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.stage1[0].shape[1]
+
+    @property
+    def memory_floats(self) -> int:
+        """Floats stored: (m1 + m2)(d + 1) -- inputs and labels of both stages."""
+        return (self.m1 + self.m2) * (self.d + 1)
+
+    def fit(self, net: TwoLayerNet, learner: Optional[TwoStageLearner] = None) -> TwoLayerNet:
+        """Train theta0 = ``net`` on this set (stage 1 on S1, stage 2 on S2)."""
+        learner = learner or TwoStageLearner(**_learner_kwargs(self.metadata))
+        return learner.fit(net, self.stage1, self.stage2)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the set and its metadata to one checksummed file (atomically)."""
+        meta = dict(self.metadata)
+        meta.setdefault("ddlib_version", __version__)
+        tensors = {"X1": self.stage1[0], "y1": self.stage1[1], "X2": self.stage2[0], "y2": self.stage2[1]}
+        return save_artifact(path, "DistilledSet", tensors, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DistilledSet":
+        """Read a file written by ``save``; a foreign, truncated or corrupted file raises ValueError."""
+        tensors, meta = load_artifact(path, "DistilledSet")
+        missing = {"X1", "y1", "X2", "y2"} - set(tensors)
+        if missing:
+            from ..io import ArtifactError
+            raise ArtifactError(f"{path}: DistilledSet file lacks tensors {sorted(missing)}")
+        return cls((tensors["X1"], tensors["y1"]), (tensors["X2"], tensors["y2"]), meta)
+
+    def equal(self, other: "DistilledSet") -> bool:
+        """Bit-identical tensors and identical metadata."""
+        return (all(torch.equal(p, q) for p, q in zip(self.stage1 + self.stage2, other.stage1 + other.stage2))
+                and self.metadata == other.metadata)
+
+
+def _learner_kwargs(meta: dict) -> dict:
+    params = meta.get("learner", {})
+    return {k: params[k] for k in ("ridge", "stage1_steps", "stage1_lr", "stage1_weight_decay") if k in params}

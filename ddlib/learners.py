@@ -1,0 +1,199 @@
+"""The learner A(D) that dataset distillation targets: one feature-learning step, then ridge.
+
+Stage 1 takes one gradient step on W from theta0 with weight decay 1/lr, so W1 = -lr * G and
+after row normalisation W1 = -G / |G| row-wise (the step size drops out; Damian et al. 2022).
+Stage 2 fits the second layer by ridge on the features relu(X W1^T + b2).  Every quantity
+that touches the real data is accumulated in one streaming pass over row chunks, so memory
+stays bounded and no n x width feature matrix is ever kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .networks import TwoLayerNet
+from .validation import check_data, check_float, check_int
+
+__all__ = [
+    "TwoStageLearner",
+    "Stage2Statistics",
+    "stage1_gradient",
+    "stage2_statistics",
+    "normalize_rows",
+    "ridge_solve",
+    "ridge_from_statistics",
+    "ridge_loss_from_statistics",
+]
+
+Data = tuple[torch.Tensor, torch.Tensor]
+DEFAULT_CHUNK = 8192
+
+
+def _chunks(n: int, chunk_size: int):
+    for start in range(0, n, chunk_size):
+        yield slice(start, min(start + chunk_size, n))
+
+
+def stage1_gradient(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, X: torch.Tensor,
+                    y: torch.Tensor, chunk_size: int | None = DEFAULT_CHUNK) -> torch.Tensor:
+    """Closed-form gradient of (1/2n) sum_i (f(x_i) - y_i)^2 with respect to W.
+
+    G_j = (a_j / n) sum_i (f(x_i) - y_i) relu'(w_j . x_i + b_j) x_i.  At theta0 (f == 0) this is
+    -(a_j / n) sum_i y_i relu'(w_j . x_i) x_i.  It is differentiable in X and y (relu' is a step,
+    so W-masks carry no gradient), which is what gradient matching needs.
+    """
+    n = X.shape[-2]
+    if X.ndim != 2 or chunk_size is None or n <= chunk_size:
+        return _gradient_sum(W, a, b, X, y) * (a[:, None] / n)
+    G = sum(_gradient_sum(W, a, b, X[sl], y[sl]) for sl in _chunks(n, chunk_size))
+    return G * (a[:, None] / n)
+
+
+def _gradient_sum(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, X: torch.Tensor,
+                  y: torch.Tensor) -> torch.Tensor:
+    """sum_i (f(x_i) - y_i) relu'(w_j . x_i + b_j) x_i for every neuron j; batched over (..., n, d)."""
+    pre = X @ W.T + b
+    mask = (pre > 0).to(X.dtype)
+    resid = torch.relu(pre) @ a - y
+    return (mask * resid[..., None]).transpose(-2, -1) @ X
+
+
+def normalize_rows(G: torch.Tensor, eps: float = 1e-30) -> torch.Tensor:
+    """Rows scaled to unit norm; an all-zero row (a neuron no point switches on) stays zero."""
+    norms = G.norm(dim=-1, keepdim=True)
+    return G / norms.clamp_min(eps)
+
+
+@dataclass(frozen=True)
+class Stage2Statistics:
+    """Sufficient statistics of the real data for a fixed W1: the ridge loss on the data is
+    a^T gram a - 2 a^T moment + y2, exactly, for any second layer a."""
+
+    gram: torch.Tensor      # Phi^T Phi / n   (width x width)
+    moment: torch.Tensor    # Phi^T y / n     (width,)
+    y2: torch.Tensor        # |y|^2 / n       (scalar)
+    n: int
+
+    @property
+    def mean_sq_feature(self) -> torch.Tensor:
+        """mean(Phi^2) = trace(gram) / width."""
+        return torch.diagonal(self.gram).mean()
+
+
+def stage2_statistics(W1: torch.Tensor, bias: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
+                      chunk_size: int | None = DEFAULT_CHUNK) -> Stage2Statistics:
+    """Phi^T Phi / n, Phi^T y / n and |y|^2 / n for Phi = relu(X W1^T + bias), in one pass."""
+    n, L = X.shape[0], W1.shape[0]
+    chunk = n if chunk_size is None else chunk_size
+    gram = torch.zeros(L, L, dtype=X.dtype, device=X.device)
+    moment = torch.zeros(L, dtype=X.dtype, device=X.device)
+    for sl in _chunks(n, chunk):
+        Phi = torch.relu(X[sl] @ W1.T + bias)
+        gram.addmm_(Phi.T, Phi)
+        moment.addmv_(Phi.T, y[sl])
+    return Stage2Statistics(gram / n, moment / n, (y @ y) / n, n)
+
+
+def ridge_solve(Phi: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
+    """argmin_a (1/n)|Phi a - y|^2 + ridge * mean(Phi^2) * |a|^2.
+
+    Primal (width x width solve) when n >= width, dual (n x n) otherwise; the two agree.
+    Works batched over leading dimensions, and is differentiable in Phi and y.
+    """
+    n, L = Phi.shape[-2], Phi.shape[-1]
+    lam = ridge * (Phi * Phi).mean(dim=(-2, -1)).clamp_min(1e-12)
+    lam = lam[..., None, None]
+    Pt = Phi.transpose(-2, -1)
+    if n >= L:
+        A = Pt @ Phi / n + lam * torch.eye(L, dtype=Phi.dtype, device=Phi.device)
+        return torch.linalg.solve(A, (Pt @ y[..., None]) / n)[..., 0]
+    K = Phi @ Pt / n + lam * torch.eye(n, dtype=Phi.dtype, device=Phi.device)
+    alpha = torch.linalg.solve(K, y[..., None] / n)
+    return (Pt @ alpha)[..., 0]
+
+
+def ridge_from_statistics(stats: Stage2Statistics, ridge: float) -> torch.Tensor:
+    """The primal ridge solution from sufficient statistics (same answer as ``ridge_solve``)."""
+    L = stats.gram.shape[0]
+    lam = ridge * stats.mean_sq_feature.clamp_min(1e-12)
+    A = stats.gram + lam * torch.eye(L, dtype=stats.gram.dtype, device=stats.gram.device)
+    return torch.linalg.solve(A, stats.moment)
+
+
+def ridge_loss_from_statistics(a: torch.Tensor, stats: Stage2Statistics) -> torch.Tensor:
+    """(1/n)|Phi_D a - y|^2 from the sufficient statistics; ``a`` may be batched (..., width)."""
+    quad = ((a @ stats.gram) * a).sum(-1)
+    return quad - 2 * (a @ stats.moment) + stats.y2
+
+
+@dataclass(frozen=True)
+class TwoStageLearner:
+    """The two-stage learner A(D) of DESIGN section 1.
+
+    Args:
+        ridge: lambda2, the stage-2 ridge relative to mean(Phi^2).
+        stage1_steps: T, the number of stage-1 steps (1 is the learner of the paper; T > 1 is
+            used by trajectory matching). Each step is W <- rownorm((1 - lr*wd) W - lr * grad).
+        stage1_lr: the stage-1 step size (drops out when T = 1 and wd = 1/lr).
+        stage1_weight_decay: wd; None means 1/lr, which wipes W0 in one step.
+        chunk_size: rows per chunk of the streaming passes over the data.
+    """
+
+    ridge: float = 1e-3
+    stage1_steps: int = 1
+    stage1_lr: float = 1.0
+    stage1_weight_decay: Optional[float] = None
+    chunk_size: int = DEFAULT_CHUNK
+
+    def __post_init__(self) -> None:
+        check_float("ridge", self.ridge, strictly_positive=True)
+        check_int("stage1_steps", self.stage1_steps, min_value=1)
+        check_float("stage1_lr", self.stage1_lr, strictly_positive=True)
+        if self.stage1_weight_decay is not None:
+            check_float("stage1_weight_decay", self.stage1_weight_decay, min_value=0.0)
+        check_int("chunk_size", self.chunk_size, min_value=1)
+
+    @property
+    def weight_decay(self) -> float:
+        return 1.0 / self.stage1_lr if self.stage1_weight_decay is None else self.stage1_weight_decay
+
+    def stage1(self, net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """W1 after ``stage1_steps`` steps from theta0 (differentiable in X, y)."""
+        W = net.W
+        decay = 1.0 - self.stage1_lr * self.weight_decay
+        for _ in range(self.stage1_steps):
+            G = stage1_gradient(W, net.a, net.b, X, y, self.chunk_size)
+            W = normalize_rows(decay * W - self.stage1_lr * G)
+        return W
+
+    def stage2(self, net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Second-layer weights a by ridge on relu(X W1^T + stage2_bias)."""
+        if X.shape[0] > self.chunk_size and X.shape[0] >= W1.shape[0]:
+            stats = stage2_statistics(W1, net.stage2_bias, X, y, self.chunk_size)
+            return ridge_from_statistics(stats, self.ridge)
+        Phi = torch.relu(X @ W1.T + net.stage2_bias)
+        return ridge_solve(Phi, y, self.ridge)
+
+    def fit(self, net: TwoLayerNet, stage1_data: Data, stage2_data: Optional[Data] = None) -> TwoLayerNet:
+        """Train from theta0 = ``net`` and return the trained network (``net`` is untouched).
+
+        Args:
+            net: theta0, e.g. ``TwoLayerNet.init(d, width, seed)``.
+            stage1_data: (X, y) for the feature-learning step.
+            stage2_data: (X, y) for the ridge; defaults to ``stage1_data``.
+        """
+        if not isinstance(net, TwoLayerNet):
+            raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
+        X1, y1 = check_data("stage1_data", stage1_data, d=net.d, min_n=1)
+        X2, y2 = check_data("stage2_data", stage2_data, d=net.d, min_n=1) if stage2_data is not None else (X1, y1)
+        to = dict(dtype=net.dtype, device=net.device)
+        X1, y1, X2, y2 = (t.to(**to) for t in (X1, y1, X2, y2))
+        W1 = self.stage1(net, X1, y1)
+        a = self.stage2(net, W1, X2, y2)
+        return net.replace(W=W1, a=a, b=net.stage2_bias.clone())
+
+    def params(self) -> dict:
+        return {"ridge": self.ridge, "stage1_steps": self.stage1_steps, "stage1_lr": self.stage1_lr,
+                "stage1_weight_decay": self.stage1_weight_decay}
