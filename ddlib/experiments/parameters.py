@@ -10,6 +10,7 @@ from typing import Any, Mapping
 __all__ = ["PROFILE_NAMES", "resolve_parameters"]
 
 PROFILE_NAMES = ("smoke", "book", "paper")
+COMMON = {"seed": 0}  # parameters every notebook has, whatever its profiles say
 
 
 def _type_ok(value: Any, reference: Any) -> bool:
@@ -39,7 +40,7 @@ def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, 
     """
     if not isinstance(profile, str) or profile not in profiles:
         raise ValueError(f"profile must be one of {sorted(profiles)}, got {profile!r}")
-    params = dict(profiles[profile])
+    params = {**COMMON, **profiles[profile]}
     for name, value in explicit.items():
         if name not in params:
             raise ValueError(f"unknown parameter {name!r}; valid parameters: {sorted(params)}")

@@ -1,0 +1,37 @@
+# The two commands of the README:  make book  (build the site)  and  make test  (run every test).
+# Both create the environment .venv from the pinned lock on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NBVAL  := build/nbval
+
+.PHONY: env test unit notebooks-smoke book clean
+
+env: $(STAMP)
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ddlib)" > /dev/null
+	touch $(STAMP)
+
+# Every notebook, converted with jupytext and parameterised at the smoke profile.
+$(NBVAL): env notebooks/*.md
+	rm -rf $(NBVAL)
+	for nb in notebooks/*.md; do \
+	  $(VENV)/bin/ddlib run $$nb --profile smoke --prepare-only --output-dir $(NBVAL) || exit 1; \
+	done
+
+# Unit tests and nbval (lax: a cell fails on an error or a failed assertion) in one pytest run.
+test: env
+	$(MAKE) --no-print-directory -B $(NBVAL)
+	$(PY) -m pytest tests $(NBVAL) --nbval-lax -p no:cacheprovider
+
+# The site: executes every notebook at the book profile (execution cache in _build/.jupyter_cache).
+book: env
+	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
+
+clean:
+	rm -rf _build build runs notebooks/results
