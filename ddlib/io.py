@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from ._version import __version__
+
 __all__ = [
     "FORMAT_VERSION",
     "ArtifactError",
@@ -41,6 +43,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -59,7 +64,8 @@ def checksum(meta: dict, tensors: dict[str, torch.Tensor] | None = None) -> str:
     for name in sorted(tensors or {}):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # reshape(-1): a 0-dim tensor cannot be viewed as bytes; the bytes are the same otherwise.
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
@@ -67,6 +73,7 @@ def save_artifact(path: str | os.PathLike, kind: str, tensors: dict[str, torch.T
     """Save named tensors and JSON-able metadata as one checksummed file, atomically."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     payload = {"magic": _MAGIC, "kind": kind, "format_version": FORMAT_VERSION,
+               "written_by": __version__,  # the writing ddlib, outside the checksummed metadata
                "meta_json": _canonical_json(meta), "tensors": tensors,
                "sha256": checksum(meta, tensors)}
     buf = io.BytesIO()
@@ -104,6 +111,8 @@ def load_artifact(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.T
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write JSON atomically, with a format version and a sha256 of the content under '_integrity'."""
+    if not isinstance(obj, dict):
+        raise TypeError(f"obj must be a dict, got {type(obj).__name__}")
     body = {k: v for k, v in obj.items() if k != "_integrity"}
     body_json = _canonical_json(body)
     record = dict(body)

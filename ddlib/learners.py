@@ -1,7 +1,7 @@
 """The learner A(D) that dataset distillation targets: one feature-learning step, then ridge.
 
 Stage 1 takes one gradient step on W from theta0 with weight decay 1/lr, so W1 = -lr * G and
-after row normalisation W1 = -G / |G| row-wise (the step size drops out; Damian et al. 2022).
+after row normalisation ``W1 = -G / |G|`` row-wise (the step size drops out; Damian et al. 2022).
 Stage 2 fits the second layer by ridge on the features relu(X W1^T + b2).  Every quantity
 that touches the real data is accumulated in one streaming pass over row chunks, so memory
 stays bounded and no n x width feature matrix is ever kept.
@@ -84,7 +84,7 @@ class Stage2Statistics:
 
 def stage2_statistics(W1: torch.Tensor, bias: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                       chunk_size: int | None = DEFAULT_CHUNK) -> Stage2Statistics:
-    """Phi^T Phi / n, Phi^T y / n and |y|^2 / n for Phi = relu(X W1^T + bias), in one pass."""
+    """``Phi^T Phi / n``, ``Phi^T y / n`` and ``|y|^2 / n`` for ``Phi = relu(X W1^T + bias)``, in one pass."""
     n, L = X.shape[0], W1.shape[0]
     chunk = n if chunk_size is None else chunk_size
     gram = torch.zeros(L, L, dtype=X.dtype, device=X.device)
@@ -97,7 +97,7 @@ def stage2_statistics(W1: torch.Tensor, bias: torch.Tensor, X: torch.Tensor, y: 
 
 
 def ridge_solve(Phi: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
-    """argmin_a (1/n)|Phi a - y|^2 + ridge * mean(Phi^2) * |a|^2.
+    """``argmin_a (1/n)|Phi a - y|^2 + ridge * mean(Phi^2) * |a|^2``.
 
     Primal (width x width solve) when n >= width, dual (n x n) otherwise; the two agree.
     Works batched over leading dimensions, and is differentiable in Phi and y.
@@ -123,7 +123,7 @@ def ridge_from_statistics(stats: Stage2Statistics, ridge: float) -> torch.Tensor
 
 
 def ridge_loss_from_statistics(a: torch.Tensor, stats: Stage2Statistics) -> torch.Tensor:
-    """(1/n)|Phi_D a - y|^2 from the sufficient statistics; ``a`` may be batched (..., width)."""
+    """``(1/n)|Phi_D a - y|^2`` from the sufficient statistics; ``a`` may be batched (..., width)."""
     quad = ((a @ stats.gram) * a).sum(-1)
     return quad - 2 * (a @ stats.moment) + stats.y2
 
@@ -148,12 +148,17 @@ class TwoStageLearner:
     chunk_size: int = DEFAULT_CHUNK
 
     def __post_init__(self) -> None:
-        check_float("ridge", self.ridge, strictly_positive=True)
-        check_int("stage1_steps", self.stage1_steps, min_value=1)
-        check_float("stage1_lr", self.stage1_lr, strictly_positive=True)
+        checked = {
+            "ridge": check_float("ridge", self.ridge, strictly_positive=True),
+            "stage1_steps": check_int("stage1_steps", self.stage1_steps, min_value=1),
+            "stage1_lr": check_float("stage1_lr", self.stage1_lr, strictly_positive=True),
+            "chunk_size": check_int("chunk_size", self.chunk_size, min_value=1),
+        }
         if self.stage1_weight_decay is not None:
-            check_float("stage1_weight_decay", self.stage1_weight_decay, min_value=0.0)
-        check_int("chunk_size", self.chunk_size, min_value=1)
+            checked["stage1_weight_decay"] = check_float("stage1_weight_decay", self.stage1_weight_decay,
+                                                         min_value=0.0)
+        for name, value in checked.items():  # plain Python numbers for params() and JSON metadata
+            object.__setattr__(self, name, value)
 
     @property
     def weight_decay(self) -> float:

@@ -28,6 +28,7 @@ def test_mse(net: TwoLayerNet, task: MultiIndexTask, n: int = 10_000, *, seed: i
     With ``clean`` the target is the noiseless f*(x) (excess risk) instead of the noisy label.
     """
     n = check_int("n", n, min_value=2)
+    _check_same_d(net, task)
     X, y = task.sample(n, seed, dtype=net.dtype, device=net.device)
     target = task.f(X) if clean else y
     with torch.no_grad():
@@ -35,18 +36,36 @@ def test_mse(net: TwoLayerNet, task: MultiIndexTask, n: int = 10_000, *, seed: i
     return float(err / target.var())
 
 
-def _rows(net_or_W: Union[TwoLayerNet, torch.Tensor]) -> torch.Tensor:
-    return net_or_W.W if isinstance(net_or_W, TwoLayerNet) else net_or_W
+def _check_same_d(net: TwoLayerNet, task: MultiIndexTask) -> None:
+    if not isinstance(net, TwoLayerNet):
+        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
+    if net.d != task.d:
+        raise ValueError(f"net has input dimension d={net.d} but the task has d={task.d}")
+
+
+def _check_matrix(name: str, M: torch.Tensor, d: int) -> torch.Tensor:
+    if not isinstance(M, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor, got {type(M).__name__}")
+    if M.ndim != 2 or M.shape[1] != d:
+        raise ValueError(f"{name} must have shape (k, d={d}), got {tuple(M.shape)}")
+    return M
+
+
+def _rows(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiIndexTask) -> torch.Tensor:
+    """A network's first layer W (or ``net_or_W`` itself), checked to be (k, task.d)."""
+    W = net_or_W.W if isinstance(net_or_W, TwoLayerNet) else net_or_W
+    return _check_matrix("W", W, task.d)
 
 
 def alignment(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiIndexTask) -> float:
-    """|W U^T|_F / |W|_F: 1 when every neuron lies in span(U), about sqrt(r/d) at random."""
-    W = _rows(net_or_W)
+    """``|W U^T|_F / |W|_F``: 1 when every neuron lies in span(U), about sqrt(r/d) at random."""
+    W = _rows(net_or_W, task)
     return float((W @ task.U.to(W).T).norm() / W.norm())
 
 
 def energy_in_subspace(X: torch.Tensor, task: MultiIndexTask) -> float:
-    """|X U^T|_F^2 / |X|_F^2: the share of the inputs' energy in span(U) (chance level r/d)."""
+    """``|X U^T|_F^2 / |X|_F^2``: the share of the inputs' energy in span(U) (chance level r/d)."""
+    X = _check_matrix("X", X, task.d)
     return float((X @ task.U.to(X).T).norm() ** 2 / X.norm() ** 2)
 
 
@@ -54,7 +73,7 @@ def principal_angles(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiInde
                      k: int | None = None) -> torch.Tensor:
     """Principal angles (radians, ascending) between span(U) and the top-k right singular
     subspace of W (k = r by default)."""
-    W = _rows(net_or_W)
+    W = _rows(net_or_W, task)
     k = task.r if k is None else check_int("k", k, min_value=1, max_value=min(W.shape))
     V = torch.linalg.svd(W, full_matrices=False).Vh[:k]
     cosines = torch.linalg.svdvals(V @ task.U.to(W).T).clamp(-1.0, 1.0)
@@ -67,8 +86,10 @@ def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.
     G_pop,j = -a_j (2 pi)^(-1/2) (H w_j - 1/2 (w_j^T H w_j) w_j), for unit-norm w_j and b = 0.
     Exact for ``he2``; for ``aniso`` it keeps the He2 part (the He4 part adds O((u.w)^3)).
     """
+    _check_same_d(net, task)
     if task.link == "he3":
-        return torch.zeros_like(net.W)  # H = 0, and the He3 part is odd: E[y relu'(w.x) x] = O(higher)
+        # Exact: y is odd in x and relu'(-t) = 1 - relu'(t), so 2 E[y relu'(w.x) x] = E[y x] = 0.
+        return torch.zeros_like(net.W)
     H = task.expected_hessian().to(net.W)
     W = net.W
     HW = W @ H

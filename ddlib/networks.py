@@ -36,7 +36,12 @@ class TwoLayerNet:
     @classmethod
     def init(cls, d: int, width: int, seed: int, dtype: torch.dtype = torch.float64,
              device: str | torch.device = "cpu") -> "TwoLayerNet":
-        """The symmetric init theta0 (f == 0) with its stage-2 biases, all from ``seed``."""
+        """The symmetric init theta0 (f == 0) with its stage-2 biases, all from ``seed``.
+
+        Use a seed different from the data's: ``MultiIndexTask.sample`` with the same seed draws
+        the same Gaussian stream, so its first points would be parallel to the neurons
+        (``ddlib.experiments.problem.make_problem`` derives distinct seeds for you).
+        """
         d = check_int("d", d, min_value=1)
         width = check_int("width", width, min_value=2, even=True)
         seed = check_int("seed", seed)
@@ -91,6 +96,7 @@ class TwoLayerNet:
         return self.width * (self.d + 2)
 
     def _check_input(self, X: torch.Tensor) -> None:
-        if not isinstance(X, torch.Tensor) or X.ndim != 2 or X.shape[1] != self.d:
-            shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-            raise ValueError(f"X must be a tensor of shape (n, d={self.d}), got {shape}")
+        if not isinstance(X, torch.Tensor):
+            raise TypeError(f"X must be a torch tensor of shape (n, d={self.d}), got {type(X).__name__}")
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must be a tensor of shape (n, d={self.d}), got {tuple(X.shape)}")

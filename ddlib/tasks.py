@@ -63,8 +63,11 @@ class MultiIndexTask:
         if r > d:
             raise ValueError(f"r must satisfy 1 <= r <= d={d}, got r={r}")
         check_choice("link", self.link, LINKS)
-        check_float("noise", self.noise, min_value=0.0)
-        check_int("seed", self.seed)
+        noise = check_float("noise", self.noise, min_value=0.0)
+        seed = check_int("seed", self.seed)
+        # Store the validated Python numbers (a numpy int would otherwise leak into params()/JSON).
+        for name, value in (("d", d), ("r", r), ("noise", noise), ("seed", seed)):
+            object.__setattr__(self, name, value)
         A = torch.randn(d, r, generator=_generator(self.seed), dtype=torch.float64)
         Q, R = torch.linalg.qr(A)
         Q = Q * torch.sign(torch.diagonal(R))  # unique QR: deterministic across LAPACKs
@@ -91,9 +94,10 @@ class MultiIndexTask:
 
     def f(self, X: torch.Tensor) -> torch.Tensor:
         """Noiseless target f*(x) = g(Ux)."""
-        if not isinstance(X, torch.Tensor) or X.ndim != 2 or X.shape[1] != self.d:
-            shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-            raise ValueError(f"X must be a tensor of shape (n, d={self.d}), got {shape}")
+        if not isinstance(X, torch.Tensor):
+            raise TypeError(f"X must be a torch tensor of shape (n, d={self.d}), got {type(X).__name__}")
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must be a tensor of shape (n, d={self.d}), got {tuple(X.shape)}")
         return self.g(X @ self.U.to(X).T)
 
     def latent_hessian(self) -> torch.Tensor:

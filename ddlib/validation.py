@@ -4,6 +4,7 @@ received -- never a shape error from deep inside torch."""
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterable
 
 import torch
@@ -19,7 +20,8 @@ __all__ = [
 def check_int(name: str, value: Any, *, min_value: int | None = None,
               max_value: int | None = None, even: bool = False) -> int:
     """Return ``value`` as an int, or raise naming ``name`` and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+    # numbers.Integral admits numpy integers; a float is accepted only if it is integral (1e4).
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) and not (
         isinstance(value, float) and value.is_integer()
     ):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
@@ -36,7 +38,7 @@ def check_int(name: str, value: Any, *, min_value: int | None = None,
 def check_float(name: str, value: Any, *, min_value: float | None = None,
                 max_value: float | None = None, strictly_positive: bool = False) -> float:
     """Return ``value`` as a finite float, or raise naming ``name`` and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars too
         raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
     value = float(value)
     if not math.isfinite(value):

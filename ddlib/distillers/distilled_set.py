@@ -9,7 +9,6 @@ from typing import Any, Optional
 
 import torch
 
-from .._version import __version__
 from ..io import load_artifact, save_artifact
 from ..learners import TwoStageLearner
 from ..networks import TwoLayerNet
@@ -47,7 +46,7 @@ class DistilledSet:
 
     @property
     def memory_floats(self) -> int:
-        """Floats stored: (m1 + m2)(d + 1) -- inputs and labels of both stages."""
+        """Floats stored by the set, (m1 + m2)(d + 1) -- inputs and labels of both stages."""
         return (self.m1 + self.m2) * (self.d + 1)
 
     def fit(self, net: TwoLayerNet, learner: Optional[TwoStageLearner] = None) -> TwoLayerNet:
@@ -57,10 +56,10 @@ class DistilledSet:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the set and its metadata to one checksummed file (atomically)."""
-        meta = dict(self.metadata)
-        meta.setdefault("ddlib_version", __version__)
+        # The metadata is stored as is (so load(save(s)).equal(s)); the writing ddlib's version
+        # is recorded by save_artifact beside it.
         tensors = {"X1": self.stage1[0], "y1": self.stage1[1], "X2": self.stage2[0], "y2": self.stage2[1]}
-        return save_artifact(path, "DistilledSet", tensors, meta)
+        return save_artifact(path, "DistilledSet", tensors, dict(self.metadata))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DistilledSet":
@@ -74,7 +73,9 @@ class DistilledSet:
 
     def equal(self, other: "DistilledSet") -> bool:
         """Bit-identical tensors and identical metadata."""
-        return (all(torch.equal(p, q) for p, q in zip(self.stage1 + self.stage2, other.stage1 + other.stage2))
+        # torch.equal ignores dtype (float32 1.0 == float64 1.0), so compare dtypes as well.
+        return (all(p.dtype == q.dtype and torch.equal(p, q)
+                    for p, q in zip(self.stage1 + self.stage2, other.stage1 + other.stage2))
                 and self.metadata == other.metadata)
 
 

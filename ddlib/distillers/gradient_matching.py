@@ -29,9 +29,9 @@ def cosine_matching_loss(G_S: torch.Tensor, G_D: torch.Tensor) -> torch.Tensor:
 
 
 def frobenius_matching_loss(G_S: torch.Tensor, G_D: torch.Tensor) -> torch.Tensor:
-    """|G_S - G_D|_F / |G_D|_F, batched over leading dimensions of ``G_S``."""
-    diff = G_S - G_D
-    return (diff * diff).sum((-2, -1)).sqrt() / G_D.norm()
+    """``|G_S - G_D|_F / |G_D|_F``, batched over leading dimensions of ``G_S``."""
+    # vector_norm's backward is 0 (not NaN) at G_S == G_D, where sqrt of a sum of squares is not.
+    return torch.linalg.vector_norm(G_S - G_D, dim=(-2, -1)) / G_D.norm()
 
 
 MATCHING_LOSSES = {"cos": cosine_matching_loss, "frobenius": frobenius_matching_loss}

@@ -1,8 +1,8 @@
 """Stage-2 performance matching (KIP, Nguyen et al. 2021): synthetic points whose closed-form
 ridge fit has low loss on the real data.
 
-With W1 fixed, the real-data loss of any second layer a is a^T (Phi_D^T Phi_D/n) a
-- 2 a^T (Phi_D^T y/n) + |y|^2/n, so every step is exact (no minibatch noise) and costs
+With W1 fixed, the real-data loss of any second layer a is
+``a^T (Phi_D^T Phi_D/n) a - 2 a^T (Phi_D^T y/n) + |y|^2/n``, so every step is exact (no minibatch noise) and costs
 nothing that grows with n.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["kip_loss", "match_performance"]
 
 def kip_loss(X: torch.Tensor, y: torch.Tensor, W1: torch.Tensor, bias: torch.Tensor,
              stats: Stage2Statistics, ridge: float) -> torch.Tensor:
-    """Real-data MSE of the ridge fitted on (X, y), normalised by |y_D|^2/n; batched over restarts."""
+    """Real-data MSE of the ridge fitted on (X, y), normalised by ``|y_D|^2/n``; batched over restarts."""
     Phi = torch.relu(X @ W1.transpose(-2, -1) + bias)
     a = ridge_solve(Phi, y, ridge)
     return ridge_loss_from_statistics(a, stats) / stats.y2

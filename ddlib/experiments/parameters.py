@@ -5,6 +5,7 @@ Types are checked here so a wrong parameter fails at once with its name, not dee
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Mapping
 
 __all__ = ["PROFILE_NAMES", "resolve_parameters"]
@@ -40,7 +41,7 @@ def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, 
     """
     if not isinstance(profile, str) or profile not in profiles:
         raise ValueError(f"profile must be one of {sorted(profiles)}, got {profile!r}")
-    params = {**COMMON, **profiles[profile]}
+    params = copy.deepcopy({**COMMON, **profiles[profile]})  # never alias a profile's lists
     for name, value in explicit.items():
         if name not in params:
             raise ValueError(f"unknown parameter {name!r}; valid parameters: {sorted(params)}")

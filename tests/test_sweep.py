@@ -1,0 +1,279 @@
+"""ddlib.sweep with real components: spawn process pools, a real Dask LocalCluster on 127.0.0.1,
+the CLI in a subprocess killed with SIGKILL.  Point functions live in tests/sweep_points.py,
+imported by name in the workers (this folder is put on sys.path and PYTHONPATH)."""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ddlib.io import ArtifactError, read_json, write_json
+from ddlib.sweep import Grid, SweepError, point_key, run_sweep
+from ddlib.sweep.backends import WORKER_DIED
+from ddlib.sweep.points import learner_point
+from ddlib.sweep.worker import resolve_experiment
+
+TESTS_DIR = Path(__file__).resolve().parent
+TORCH_POINT = "sweep_points.torch_point"
+SMALL = Grid(params={"x": [0, 1, 2]}, seeds=[0, 1], fixed={"log": None, "sleep": 0.0})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def workers_import_tests_dir():
+    """Spawned pool workers inherit sys.path; Dask workers and CLI subprocesses read PYTHONPATH."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(TESTS_DIR))
+        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
+        yield
+
+
+@pytest.fixture(scope="module")
+def local_table(tmp_path_factory) -> pd.DataFrame:
+    return run_sweep(TORCH_POINT, SMALL, results_dir=tmp_path_factory.mktemp("local"), backend="local",
+                     workers=2, progress=False)
+
+
+def _log_lines(log: Path, kind: str) -> list[tuple[int, int, int]]:
+    if not log.exists():
+        return []
+    return [tuple(map(int, line.split()[1:])) for line in log.read_text().splitlines() if line.startswith(kind)]
+
+
+def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
+    """Poll until ``condition()``; the timeout only guards against a hang (not a speed check)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ddlib.cli", "sweep", *args, "--no-progress"], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _write_grid(path: Path, spec: dict) -> Path:
+    path.write_text(json.dumps(spec))
+    return path
+
+
+# ----------------------------------------------------------------------------- grid
+def test_grid_points_are_fixed_then_product_then_seed_in_order():
+    grid = Grid(params={"r": [1, 2], "d": [32, 64]}, seeds=[0, 1, 2], fixed={"width": 512})
+    points = grid.points()
+    assert len(points) == len(grid) == 12
+    assert points[0] == {"width": 512, "r": 1, "d": 32, "seed": 0}
+    assert points[1] == {"width": 512, "r": 1, "d": 32, "seed": 1}
+    assert points[3] == {"width": 512, "r": 1, "d": 64, "seed": 0}
+    assert points[-1] == {"width": 512, "r": 2, "d": 64, "seed": 2}
+
+
+def test_grid_rejects_bad_specs_naming_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="'seed' is reserved"):
+        Grid(params={"seed": [0, 1]}, seeds=[0])
+    with pytest.raises(ValueError, match="both swept"):
+        Grid(params={"d": [1]}, seeds=[0], fixed={"d": 2})
+    with pytest.raises(ValueError, match="repeated"):
+        Grid(params={"d": [1, 1]}, seeds=[0])
+    with pytest.raises(TypeError, match="seeds must be integers"):
+        Grid(params={}, seeds=[0.5])
+    with pytest.raises(TypeError, match="scalar"):
+        Grid(params={"d": [[1, 2]]}, seeds=[0])
+    with pytest.raises(ValueError, match="unknown grid keys"):
+        Grid.from_dict({"params": {}, "seeds": [0], "seed": 1})
+    bad = tmp_path / "grid.yaml"
+    bad.write_text("params: {d: []}\nseeds: [0]\n")
+    with pytest.raises(ValueError, match="grid.yaml.*non-empty"):
+        Grid.from_file(bad)
+
+
+def test_grid_from_yaml_file_keeps_experiment_and_order(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("experiment: ddlib.sweep.points.learner_point\nparams:\n  d: [16, 32]\n  r: [1]\n"
+                    "seeds: [3]\nfixed: {width: 8}\n")
+    grid = Grid.from_file(path)
+    assert grid.experiment == "ddlib.sweep.points.learner_point"
+    assert grid.points() == [{"width": 8, "d": 16, "r": 1, "seed": 3}, {"width": 8, "d": 32, "r": 1, "seed": 3}]
+
+
+def test_point_key_depends_on_experiment_point_and_nothing_else():
+    p = {"d": 32, "seed": 0}
+    assert point_key("m.f", p) == point_key("m.f", {"seed": 0, "d": 32})  # canonical: key order ignored
+    assert point_key("m.f", p) != point_key("m.g", p)
+    assert point_key("m.f", p) != point_key("m.f", {"d": 32, "seed": 1})
+
+
+def test_run_sweep_rejects_functions_workers_cannot_import(tmp_path):
+    with pytest.raises(ValueError, match="module-level function"):
+        run_sweep(lambda seed: {}, SMALL, results_dir=tmp_path, progress=False)
+    with pytest.raises(ImportError, match="cannot import module"):
+        run_sweep("no_such_module_xyz.f", SMALL, results_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        run_sweep(TORCH_POINT, SMALL, results_dir=tmp_path, backend="slurm", progress=False)
+
+
+def test_example_grid_names_an_experiment_that_accepts_every_point():
+    grid = Grid.from_file(TESTS_DIR.parent / "examples" / "sweep_grid.yaml")
+    fn = resolve_experiment(grid.experiment)
+    for point in grid.points():
+        inspect.signature(fn).bind(**point)  # raises TypeError on a missing or unknown argument
+
+
+def test_learner_point_learns_features_and_repeats_bit_for_bit():
+    point = dict(d=16, r=2, width=128, n_train=1000, n_test=2000)
+    for seed in range(3):
+        out = learner_point(**point, seed=seed)
+        assert out == learner_point(**point, seed=seed)
+        # seeds 0-7 measured: test/random-features MSE ratio 0.065-0.122, alignment 0.72-0.82
+        # (chance sqrt(r/d) = 0.35)
+        assert out["test_mse"] < 0.3 * out["random_features_mse"]
+        assert out["alignment"] > 0.55
+
+
+def test_cli_exits_2_and_names_the_problem_for_a_bad_grid_file(tmp_path, capsys):
+    from ddlib.cli import main
+
+    bad = _write_grid(tmp_path / "grid.json", {"experiment": TORCH_POINT, "params": {"x": [1, 1]}, "seeds": [0]})
+    assert main(["sweep", str(bad), "--results", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "repeated values" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+# ----------------------------------------------------------------------------- local backend
+def test_local_table_has_one_row_per_point_with_parameters_seed_and_results(local_table):
+    assert list(local_table.columns) == ["log", "sleep", "x", "seed", "value", "x_squared"]
+    assert list(zip(local_table.x, local_table.seed)) == [(p["x"], p["seed"]) for p in SMALL.points()]
+    assert list(local_table.x_squared) == [p["x"] ** 2 for p in SMALL.points()]
+
+
+def test_local_backend_gives_bit_identical_results_for_one_and_two_workers(local_table, tmp_path):
+    one = run_sweep(TORCH_POINT, SMALL, results_dir=tmp_path, backend="local", workers=1, progress=False)
+    pd.testing.assert_frame_equal(one, local_table, check_exact=True)
+
+
+def test_cli_sweep_killed_with_sigkill_resumes_and_completes_every_point_exactly_once(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    log, results = tmp_path / "log.txt", tmp_path / "results"
+    grid = _write_grid(tmp_path / "grid.json", {"experiment": TORCH_POINT, "params": {"x": [0, 1, 2, 3, 4]},
+                                                "seeds": [0, 1], "fixed": {"log": str(log), "sleep": 0.3}})
+    points_dir = results / "points"
+    proc = _cli(str(grid), "--results", str(results), "--workers", "2", cwd=tmp_path)
+    _wait_for(lambda: len(list(points_dir.glob("*.json"))) >= 3 or proc.poll() is not None, "3 stored points")
+    assert proc.poll() is None, f"the sweep finished before it could be killed: {proc.communicate()}"
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []  # pool workers of a killed sweep exit instead of running on as orphans
+
+    stored_before = {p.stem for p in points_dir.glob("*.json")}
+    starts_before = len(_log_lines(log, "start"))
+    assert 3 <= len(stored_before) < 10
+
+    table = run_sweep(None, Grid.from_file(grid), results_dir=results, workers=1, progress=False)
+
+    grid_points = Grid.from_file(grid).points()
+    keys = {point_key(TORCH_POINT, p): (p["x"], p["seed"]) for p in grid_points}
+    rerun_runs = sorted(s[:2] for s in _log_lines(log, "start")[starts_before:])
+    assert rerun_runs == sorted(xs for k, xs in keys.items() if k not in stored_before)  # each missing point once
+    assert sorted(p.name for p in points_dir.iterdir()) == sorted(f"{k}.json" for k in keys)  # no tmp, no extra
+    for k in keys:
+        assert read_json(points_dir / f"{k}.json")["key"] == k
+    assert sorted(zip(table.x, table.seed)) == sorted(keys.values())
+    pd.testing.assert_frame_equal(pd.read_csv(results / "table.csv"), table)
+
+
+def test_point_that_always_raises_is_recorded_with_traceback_and_cli_exits_nonzero(tmp_path):
+    log, results = tmp_path / "log.txt", tmp_path / "results"
+    grid = _write_grid(tmp_path / "grid.json", {"experiment": "sweep_points.raising_point",
+                                                "params": {"x": [0, 1, 2]}, "seeds": [0],
+                                                "fixed": {"log": str(log)}})
+    proc = _cli(str(grid), "--results", str(results), "--workers", "1", "--retries", "1", cwd=tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    assert "failures.json" in err and "always fails" in err
+    (failure,) = read_json(results / "failures.json")["failures"]
+    assert failure["point"]["x"] == 1 and failure["attempts"] == 2
+    assert "Traceback" in failure["error"] and "raising_point" in failure["error"]
+    assert "ValueError: point x=1 always fails" in failure["error"]
+    assert sorted(s[0] for s in _log_lines(log, "start")) == [0, 1, 1, 2]  # 1 + retries attempts, no more
+    assert sorted(pd.read_csv(results / "table.csv").x) == [0, 2]
+
+
+def test_worker_that_dies_is_replaced_and_only_the_crashing_point_fails(tmp_path):
+    grid = Grid(params={"mode": ["ok", "crash_once", "crash_always"]}, seeds=[0],
+                fixed={"marker_dir": str(tmp_path)})
+    with pytest.raises(SweepError) as info:
+        run_sweep("sweep_points.crashing_point", grid, results_dir=tmp_path / "results", workers=1,
+                  retries=1, progress=False)
+    (failure,) = info.value.failures
+    assert failure["point"]["mode"] == "crash_always" and failure["attempts"] == 2
+    assert failure["error"] == WORKER_DIED
+    assert list(info.value.table["mode"]) == ["ok", "crash_once"]
+    assert (tmp_path / "crash_always-0").read_text().count("run") == 2
+    assert (tmp_path / "crash_once-0").read_text().count("run") == 2
+
+
+def test_corrupted_or_malformed_result_files_are_recomputed(tmp_path):
+    log, results = tmp_path / "log.txt", tmp_path / "results"
+    grid = Grid(params={"x": [0, 1, 2]}, seeds=[0], fixed={"log": str(log), "sleep": 0.0})
+    first = run_sweep(TORCH_POINT, grid, results_dir=results, workers=1, progress=False)
+    points = grid.points()
+    flipped = results / "points" / f"{point_key(TORCH_POINT, points[0])}.json"
+    malformed = results / "points" / f"{point_key(TORCH_POINT, points[1])}.json"
+    data = bytearray(flipped.read_bytes())
+    at = data.index(b'"value": ') + len(b'"value": ') + 2  # a digit of the stored value
+    data[at] = ord("0") + (data[at] - ord("0") + 1) % 10
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="checksum"):
+        read_json(flipped)
+    record = read_json(malformed)
+    record["point"] = {**record["point"], "x": 7}  # checksum valid, but not this point's record
+    write_json(malformed, record)
+
+    starts = len(_log_lines(log, "start"))
+    second = run_sweep(TORCH_POINT, grid, results_dir=results, workers=1, progress=False)
+    assert sorted(s[0] for s in _log_lines(log, "start")[starts:]) == [0, 1]  # those two, once each
+    pd.testing.assert_frame_equal(second, first, check_exact=True)
+    assert read_json(flipped)["point"] == points[0]
+
+
+# ----------------------------------------------------------------------------- dask backend
+def test_dask_local_cluster_gives_bit_identical_results_to_local_backend(local_table, tmp_path):
+    pytest.importorskip("distributed")
+    table = run_sweep(TORCH_POINT, SMALL, results_dir=tmp_path, backend="dask", workers=2, progress=False)
+    pd.testing.assert_frame_equal(table, local_table, check_exact=True)
+
+
+def test_dask_sweep_completes_when_a_worker_is_killed_mid_point(local_table, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    log, release = tmp_path / "log.txt", tmp_path / "release"
+    grid = Grid(params={"x": [0, 1, 2]}, seeds=[0, 1], fixed={"log": str(log), "sleep": 0.2, "hold": str(release)})
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        worker_pids = set(client.run(os.getpid).values())
+        with ThreadPoolExecutor(1) as pool:
+            sweep = pool.submit(run_sweep, TORCH_POINT, grid, results_dir=tmp_path / "results", backend="dask",
+                                scheduler=cluster.scheduler_address, progress=False)
+            held = lambda: [s for s in _log_lines(log, "start") if s[:2] == (0, 0)]  # noqa: E731
+            _wait_for(lambda: held() and len(_log_lines(log, "end")) >= 1, "the held point and another one")
+            victim_pid = held()[0][2]  # blocked in point (0, 0) until `release` exists
+            assert victim_pid in worker_pids
+            os.kill(victim_pid, signal.SIGKILL)
+            release.touch()
+            table = sweep.result(timeout=300)
+    runs = [s for s in _log_lines(log, "start") if s[:2] == (0, 0)]
+    assert len(runs) == 2 and runs[0][2] == victim_pid != runs[1][2]  # killed there, rerun elsewhere
+    assert len(_log_lines(log, "end")) == len(grid)  # every point completed exactly once
+    cols = ["x", "seed", "value", "x_squared"]
+    pd.testing.assert_frame_equal(table[cols], local_table[cols], check_exact=True)
