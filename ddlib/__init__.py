@@ -2,15 +2,15 @@
 Representations from Gradient-Based Learning of Non-Linear Tasks" (Kinoshita et al., ICML 2026)."""
 from . import baselines, metrics
 from ._version import __version__
-from .baselines import random_subset
-from .distillers import DistilledSet, distill
+from .baselines import herding_coreset, kcenter_coreset, random_subset
+from .distillers import METHODS, DistilledSet, distill
 from .learners import TwoStageLearner
 from .metrics import alignment, energy_in_subspace, memory_report, test_mse
 from .networks import TwoLayerNet
 from .tasks import LINKS, MultiIndexTask
 
 __all__ = [
-    "__version__", "MultiIndexTask", "LINKS", "TwoLayerNet", "TwoStageLearner", "distill",
-    "DistilledSet", "random_subset", "test_mse", "alignment", "energy_in_subspace",
-    "memory_report", "metrics", "baselines",
+    "__version__", "MultiIndexTask", "LINKS", "TwoLayerNet", "TwoStageLearner", "distill", "METHODS",
+    "DistilledSet", "random_subset", "kcenter_coreset", "herding_coreset", "test_mse", "alignment",
+    "energy_in_subspace", "memory_report", "metrics", "baselines",
 ]

@@ -199,7 +199,7 @@ def test_distill_with_zero_steps_returns_real_points(net, data):
     ({"m1": 2.5}, TypeError, r"m1 must be an integer, got 2.5"),
     ({"m2": 250}, ValueError, r"needs at least 250 points, got n=200"),
     ({"m1": 201}, ValueError, r"needs at least 201 points, got n=200"),
-    ({"method": "dc"}, ValueError, r"method must be one of \['gm\+kip'\], got 'dc'"),
+    ({"method": "dc"}, ValueError, r"method must be one of \['gm\+kip', 'tm\+kip', 'meta'\], got 'dc'"),
     ({"matching": "l2"}, ValueError, r"matching must be one of \['cos', 'frobenius'\], got 'l2'"),
     ({"restarts": 0}, ValueError, r"restarts must be >= 1, got 0"),
     ({"lr": 0.0}, ValueError, r"lr must be > 0, got 0.0"),

@@ -1,0 +1,163 @@
+"""Meta-gradient distillation through the whole learner (Wang et al. 2018 style): (S1, S2) are
+fine-tuned jointly by Adam on the real-data loss of the network A(S) the learner trains on them.
+
+The learner is differentiable end to end: W1 = rownorm(-G_S1) (closed form in S1; T steps for a
+T-step stage 1), Phi_S2 = relu(X2 W1^T + b2), a = ridge on (Phi_S2, y2) (dual, m2 < L).  Unlike
+KIP, W1 moves, so the real data's features are recomputed at every step, on a seeded minibatch.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ..learners import DEFAULT_CHUNK, TwoStageLearner, ridge_solve
+from ..networks import TwoLayerNet
+from ..validation import check_data, check_float, check_int
+from .distilled_set import DistilledSet, _learner_kwargs
+from .trajectory import student_trajectory
+
+__all__ = ["meta_loss", "real_loss", "meta_finetune", "meta_refine"]
+
+Data = tuple[torch.Tensor, torch.Tensor]
+
+
+def _train(net: TwoLayerNet, X1: torch.Tensor, y1: torch.Tensor, X2: torch.Tensor, y2: torch.Tensor,
+           learner: TwoStageLearner) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W1, a) of A(S), differentiable in all four tensors."""
+    W1 = student_trajectory(net, X1, y1, learner)[-1]
+    Phi = torch.relu(X2 @ W1.T + net.stage2_bias)
+    return W1, ridge_solve(Phi, y2, learner.ridge)
+
+
+def meta_loss(net: TwoLayerNet, X1: torch.Tensor, y1: torch.Tensor, X2: torch.Tensor, y2: torch.Tensor,
+              Xb: torch.Tensor, yb: torch.Tensor, learner: TwoStageLearner, var_y: float) -> torch.Tensor:
+    """mean over (Xb, yb) of (f(x) - y)^2 / var_y for f = A(S): differentiable in (S1, S2).
+
+    Args:
+        net: theta0.
+        X1, y1, X2, y2: the stage-1 and stage-2 synthetic sets.
+        Xb, yb: a batch of real points.
+        learner: the learner A.
+        var_y: the normaliser (the real labels' variance).
+    """
+    W1, a = _train(net, X1, y1, X2, y2, learner)
+    pred = torch.relu(Xb @ W1.T + net.stage2_bias) @ a
+    return ((pred - yb) ** 2).mean() / var_y
+
+
+def real_loss(net: TwoLayerNet, stage1: Data, stage2: Data, X: torch.Tensor, y: torch.Tensor,
+              learner: TwoStageLearner, chunk_size: int = DEFAULT_CHUNK) -> float:
+    """The full real-data loss of A(S), normalised by Var y, streamed in chunks (no gradient).
+
+    Args:
+        net: theta0.
+        stage1, stage2: the synthetic sets (X, y).
+        X, y: the real data.
+        learner: the learner A.
+        chunk_size: real rows per chunk.
+    """
+    with torch.no_grad():
+        W1, a = _train(net, *stage1, *stage2, learner)
+        sq = sum(float(((torch.relu(X[i:i + chunk_size] @ W1.T + net.stage2_bias) @ a
+                         - y[i:i + chunk_size]) ** 2).sum()) for i in range(0, X.shape[0], chunk_size))
+    return sq / X.shape[0] / float(y.var())
+
+
+def meta_finetune(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, stage1: Data, stage2: Data, *,
+                  learner: TwoStageLearner, steps: int, lr: float, batch: int, seed: int,
+                  progress: bool = False) -> tuple[Data, Data, dict]:
+    """Adam on (S1, S2) jointly, from the given sets, against the real-data loss of A(S).
+
+    Args:
+        net: theta0.
+        X, y: the real training data.
+        stage1, stage2: the starting sets, e.g. from gm+kip.
+        learner: the learner A (its stage 1 may take T steps).
+        steps, lr: Adam steps and learning rate.
+        batch: real points per step, drawn without replacement from a generator seeded with
+            ``seed``; ``batch >= n`` uses the full data every step (exact gradient).
+        seed: seed of the minibatch stream.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        The fine-tuned (S1, S2) and a record: the full real-data loss (normalised by Var y)
+        before and after, and the minibatch loss every ``max(1, steps // 50)`` steps.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(net, TwoLayerNet):
+        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
+    if not isinstance(learner, TwoStageLearner):
+        raise TypeError(f"learner must be a TwoStageLearner, got {type(learner).__name__}")
+    X, y = check_data("real data (X, y)", (X, y), d=net.d, min_n=2)
+    stage1 = check_data("stage1", stage1, d=net.d, min_n=1)
+    stage2 = check_data("stage2", stage2, d=net.d, min_n=1)
+    steps = check_int("meta_steps", steps, min_value=0)
+    lr = check_float("meta_lr", lr, strictly_positive=True)
+    batch = check_int("meta_batch", batch, min_value=1)
+    seed = check_int("seed", seed)
+    to = dict(dtype=net.dtype, device=net.device)
+    X, y = X.to(**to), y.to(**to)
+    stage1 = tuple(t.to(**to) for t in stage1)
+    stage2 = tuple(t.to(**to) for t in stage2)
+    n = X.shape[0]
+    var_y = float(y.var())
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    params = [t.detach().clone().requires_grad_(True) for t in (*stage1, *stage2)]
+    opt = torch.optim.Adam(params, lr=lr)
+    every = max(1, steps // 50)
+    curve = []
+    initial = real_loss(net, stage1, stage2, X, y, learner)
+    for step in tqdm(range(steps), desc="meta-gradient", disable=not progress, leave=False):
+        if batch >= n:
+            Xb, yb = X, y
+        else:
+            idx = torch.randperm(n, generator=gen)[:batch].to(X.device)
+            Xb, yb = X[idx], y[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = meta_loss(net, *params, Xb, yb, learner, var_y)
+        loss.backward()
+        opt.step()
+        if step % every == 0:
+            curve.append(loss.item())
+    X1, y1, X2, y2 = (t.detach() for t in params)
+    final = real_loss(net, (X1, y1), (X2, y2), X, y, learner)
+    record = {"initial_real_loss": initial, "final_real_loss": final, "loss_curve": curve,
+              "loss_curve_every": every}
+    return (X1, y1), (X2, y2), record
+
+
+def meta_refine(distilled: DistilledSet, net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, *,
+                steps: int, lr: float, batch: int, seed: int, learner: Optional[TwoStageLearner] = None,
+                progress: bool = False) -> DistilledSet:
+    """A DistilledSet fine-tuned by ``meta_finetune`` from ``distilled`` (e.g. a gm+kip result).
+
+    The metadata is the starting set's, with ``method`` "meta", the starting method, and the
+    meta hyper-parameters and real-data losses before and after recorded.
+
+    Args:
+        distilled: the starting set.
+        net: the theta0 it was distilled for.
+        X, y: the real training data.
+        steps, lr, batch, seed: as in ``meta_finetune``.
+        learner: the learner (default: the one recorded in ``distilled.metadata``).
+        progress: show a tqdm progress bar.
+    """
+    if not isinstance(distilled, DistilledSet):
+        raise TypeError(f"distilled must be a DistilledSet, got {type(distilled).__name__}")
+    if not isinstance(net, TwoLayerNet):
+        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
+    learner = TwoStageLearner(**_learner_kwargs(distilled.metadata)) if learner is None else learner
+    S1, S2, record = meta_finetune(net, X, y, distilled.stage1, distilled.stage2, learner=learner,
+                                   steps=steps, lr=lr, batch=batch, seed=seed, progress=progress)
+    metadata = dict(distilled.metadata)
+    metadata.update({
+        "method": "meta", "meta_init_method": distilled.metadata.get("method"), "meta_steps": int(steps),
+        "meta_lr": float(lr), "meta_batch": int(batch), "meta_seed": int(seed), "learner": learner.params(),
+        "meta_initial_real_loss": record["initial_real_loss"],
+        "meta_final_real_loss": record["final_real_loss"],
+        "meta_loss_curve": record["loss_curve"], "meta_loss_curve_every": record["loss_curve_every"],
+    })
+    return DistilledSet(S1, S2, metadata)
