@@ -44,7 +44,7 @@ def match_gradients(net: TwoLayerNet, G_D: torch.Tensor, X0: torch.Tensor, y0: t
 
     Returns the optimised (X, y) of every restart and each restart's final matching loss.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
     loss_fn = MATCHING_LOSSES[loss]
     X = X0.clone().requires_grad_(True)

@@ -84,7 +84,7 @@ def meta_finetune(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, stage1: Da
         The fine-tuned (S1, S2) and a record: the full real-data loss (normalised by Var y)
         before and after, and the minibatch loss every ``max(1, steps // 50)`` steps.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
     if not isinstance(net, TwoLayerNet):
         raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")

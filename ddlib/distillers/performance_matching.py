@@ -30,7 +30,7 @@ def match_performance(W1: torch.Tensor, bias: torch.Tensor, stats: Stage2Statist
     ``stats`` are the real data's sufficient statistics for the same W1 and ``bias``.
     Returns the optimised (X, y) of every restart and each restart's final loss.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
     X = X0.clone().requires_grad_(True)
     y = y0.clone().requires_grad_(True)

@@ -127,7 +127,7 @@ def match_trajectories(net: TwoLayerNet, W_T_expert: torch.Tensor, X0: torch.Ten
 
     Returns the optimised (X, y) of every restart and each restart's final trajectory loss.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
     X = X0.clone().requires_grad_(True)
     y = y0.clone().requires_grad_(True)

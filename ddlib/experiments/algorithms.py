@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
 from ..distillers import DistilledSet, distill, meta_refine
