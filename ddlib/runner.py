@@ -123,11 +123,23 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prepare-only", action="store_true",
                    help="write the converted, parameterised notebook without executing it")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="OMP_NUM_THREADS for the kernel (default: inherited, else 1; the notebooks' "
+                        "work is many small tensor operations, which extra threads slow down)")
     p.set_defaults(func=_cli_main)
 
 
 def _cli_main(args: argparse.Namespace) -> int:
+    import os
+
     parameters = {name: parse_value(value) for name, value in args.parameter}
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"ddlib run: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the kernel process
+    else:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.profile:
         parameters["profile"] = args.profile
     output_dir = args.output_dir or Path("runs") / args.notebook.stem

@@ -9,11 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from ddlib.distillers import distill
+from ddlib.distillers import distill, distill_stage1
 from ddlib.experiments import resolve_parameters
 from ddlib.experiments.encoding import (
     PROFILES,
-    distill_stage1,
     initial_distilled_points,
     run_encoding,
     shared_noise_direction,
@@ -79,7 +78,8 @@ def test_distilled_stage1_points_carry_span_u_and_align_w1_beyond_random_subsets
 def test_distill_stage1_returns_the_s1_of_distill():
     p = make_problem(d=6, r=2, width=16, n_train=300, seed=1)
     ds = distill(p.net, p.X, p.y, 3, 4, steps1=15, steps2=5, restarts=3, seed=7)
-    (X1, y1), loss = distill_stage1(p.net, p.X, p.y, 3, steps=15, lr=0.05, restarts=3, seed=7)
+    res = distill_stage1(p.net, p.X, p.y, 3, steps=15, lr=0.05, restarts=3, seed=7)
+    (X1, y1), loss = res.stage1, res.loss
     assert torch.equal(X1, ds.stage1[0]) and torch.equal(y1, ds.stage1[1])
     assert loss == ds.metadata["stage1_matching_loss"]
 

@@ -2,6 +2,7 @@
 stage-2 performance matching (KIP), optionally fine-tuned by the meta-gradient through the learner."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -17,7 +18,8 @@ from .meta import meta_refine
 from .performance_matching import match_performance
 from .trajectory import expert_trajectory, match_trajectories
 
-__all__ = ["distill", "METHODS", "META_DEFAULTS", "FAILED_MATCHING_LOSS", "initial_points"]
+__all__ = ["distill", "distill_stage1", "Stage1Result", "METHODS", "META_DEFAULTS", "FAILED_MATCHING_LOSS",
+           "initial_points"]
 
 METHODS = ("gm+kip", "tm+kip", "meta")
 META_DEFAULTS = {"meta_steps": 200, "meta_lr": 0.01, "meta_batch": 1024}
@@ -30,6 +32,52 @@ def initial_points(X: torch.Tensor, y: torch.Tensor, m: int, restarts: int,
     n = X.shape[0]
     idx = torch.stack([torch.randperm(n, generator=gen)[:m] for _ in range(restarts)]).to(X.device)
     return X[idx], y[idx]
+
+
+@dataclass(frozen=True)
+class Stage1Result:
+    """Stage-1 gradient matching alone: the kept S1, its matching loss, every restart's loss."""
+
+    stage1: tuple[torch.Tensor, torch.Tensor]
+    loss: float
+    restart_losses: list[float]
+
+    @property
+    def failed(self) -> bool:
+        """The cosine matching loss is above ``FAILED_MATCHING_LOSS``."""
+        return self.loss > FAILED_MATCHING_LOSS
+
+
+def distill_stage1(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, *,
+                   learner: Optional[TwoStageLearner] = None, steps: int = 300, lr: float = 0.05,
+                   restarts: int = 3, seed: int = 0, matching: str = "cos", G_D: Optional[torch.Tensor] = None,
+                   generator: Optional[torch.Generator] = None, progress: bool = False) -> Stage1Result:
+    """Stage 1 of ``distill`` ("gm+kip") alone: the same S1 for the same seed, without stage 2.
+
+    Args:
+        net, X, y, m1, learner, lr, restarts, seed, matching: as in ``distill`` (``steps`` is its
+            ``steps1``).
+        G_D: the real data's stage-1 gradient at theta0, if already computed (saves one pass).
+        generator: draw the initial subsets from this generator instead of one seeded with
+            ``seed`` (``distill`` passes its own, so that stage 2 continues the same stream).
+        progress: show a tqdm progress bar.
+    """
+    learner = TwoStageLearner() if learner is None else learner
+    if generator is None:
+        m1 = check_int("m1", m1, min_value=1)
+        X, y = check_data("real data (X, y)", (X, y), d=net.d, min_n=m1)
+        check_choice("matching", matching, MATCHING_LOSSES)
+        steps = check_int("steps", steps, min_value=0)
+        check_float("lr", lr, strictly_positive=True)
+        restarts = check_int("restarts", restarts, min_value=1)
+        generator = torch.Generator()
+        generator.manual_seed(check_int("seed", seed))
+    if G_D is None:
+        G_D = stage1_gradient(net.W, net.a, net.b, X, y, learner.chunk_size)
+    X1_0, y1_0 = initial_points(X, y, m1, restarts, generator)
+    X1, y1, loss1 = match_gradients(net, G_D, X1_0, y1_0, steps=steps, lr=lr, loss=matching, progress=progress)
+    best1 = int(torch.argmin(loss1))
+    return Stage1Result((X1[best1], y1[best1]), float(loss1[best1]), [float(v) for v in loss1])
 
 
 def distill(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m2: int, *,
@@ -104,16 +152,15 @@ def distill(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m2: int
         # Stage 1: trajectory matching of the learner's T-step stage 1.
         W_T = expert_trajectory(net, X, y, learner)[-1]
         X1_0, y1_0 = initial_points(X, y, m1, restarts, gen)
-        X1, y1, loss1 = match_trajectories(net, W_T, X1_0, y1_0, learner=learner, steps=steps1, lr=lr,
-                                           progress=progress)
+        X1, y1, losses = match_trajectories(net, W_T, X1_0, y1_0, learner=learner, steps=steps1, lr=lr,
+                                            progress=progress)
+        best1 = int(torch.argmin(losses))
+        result1 = Stage1Result((X1[best1], y1[best1]), float(losses[best1]), [float(v) for v in losses])
     else:
         # Stage 1: gradient matching at theta0.
-        G_D = stage1_gradient(net.W, net.a, net.b, X, y, learner.chunk_size)
-        X1_0, y1_0 = initial_points(X, y, m1, restarts, gen)
-        X1, y1, loss1 = match_gradients(net, G_D, X1_0, y1_0, steps=steps1, lr=lr, loss=matching,
-                                        progress=progress)
-    best1 = int(torch.argmin(loss1))
-    S1 = (X1[best1], y1[best1])
+        result1 = distill_stage1(net, X, y, m1, learner=learner, steps=steps1, lr=lr, restarts=restarts,
+                                 matching=matching, generator=gen, progress=progress)
+    S1 = result1.stage1
 
     # Stage 2: performance matching through the ridge, with the W1 that S1 produces.
     W1 = learner.stage1(net, *S1)
@@ -130,12 +177,12 @@ def distill(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m2: int
         "steps2": steps2, "lr": lr, "restarts": restarts, "seed": seed, "n_real": X.shape[0],
         "theta0": {"d": net.d, "width": net.width, "seed": net.seed},
         "learner": learner.params(), "task": task.params() if task is not None else None,
-        "stage1_matching_loss": float(loss1[best1]),
-        "stage1_restart_losses": [float(v) for v in loss1],
+        "stage1_matching_loss": result1.loss,
+        "stage1_restart_losses": result1.restart_losses,
         # The threshold is on the cosine loss; the T = 1 trajectory loss equals it (up to dead
         # neurons), and for T > 1 no threshold is calibrated.
         "stage1_failed": bool(matching == "cos" and (method != "tm+kip" or learner.stage1_steps == 1)
-                              and float(loss1[best1]) > FAILED_MATCHING_LOSS),
+                              and result1.failed),
         "stage2_loss": float(loss2[best2]),
         "stage2_restart_losses": [float(v) for v in loss2],
         "dtype": str(net.dtype).replace("torch.", ""), "ddlib_version": __version__,

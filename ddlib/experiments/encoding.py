@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from ..baselines import random_subset
-from ..distillers import DistilledSet, distill, initial_points, match_gradients
+from ..distillers import DistilledSet, distill, distill_stage1, initial_points
 from ..learners import TwoStageLearner, normalize_rows, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, population_stage1_gradient, principal_angles
 from ..networks import TwoLayerNet
@@ -21,7 +21,7 @@ from ..tasks import MultiIndexTask
 from ..validation import check_data, check_int
 from .problem import make_problem
 
-__all__ = ["PROFILES", "EncodingTables", "run_encoding", "distill_stage1", "initial_distilled_points",
+__all__ = ["PROFILES", "EncodingTables", "run_encoding", "initial_distilled_points",
            "shared_noise_direction"]
 
 _BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=3, steps1=300,
@@ -57,38 +57,6 @@ class EncodingTables:
     points: pd.DataFrame
     spectra: pd.DataFrame
     denoising: pd.DataFrame
-
-
-def distill_stage1(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, *, steps: int, lr: float,
-                   restarts: int, seed: int, learner: Optional[TwoStageLearner] = None
-                   ) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
-    """Stage 1 of ``ddlib.distill`` alone (the same S1, without the stage-2 work).
-
-    Cosine gradient matching at theta0 from ``restarts`` random real initialisations drawn with
-    ``seed``, keeping the restart of lowest matching loss -- exactly the S1 that
-    ``distill(net, X, y, m1, m2, steps1=steps, lr=lr, restarts=restarts, seed=seed)`` returns
-    (``tests/test_experiments_encoding.py`` checks that).
-
-    Args:
-        net: theta0.
-        X, y: the real data.
-        m1: number of stage-1 points.
-        steps, lr, restarts, seed: as ``steps1``, ``lr``, ``restarts`` and ``seed`` of ``distill``.
-        learner: supplies the chunk size of the real-data gradient (default ``TwoStageLearner()``).
-
-    Returns:
-        (X1, y1) and its matching loss.
-    """
-    learner = TwoStageLearner() if learner is None else learner
-    m1 = check_int("m1", m1, min_value=1)
-    X, y = check_data("real data (X, y)", (X, y), d=net.d, min_n=m1)
-    gen = torch.Generator()
-    gen.manual_seed(check_int("seed", seed))
-    G_D = stage1_gradient(net.W, net.a, net.b, X, y, learner.chunk_size)
-    X0, y0 = initial_points(X, y, m1, check_int("restarts", restarts, min_value=1), gen)
-    X1, y1, loss = match_gradients(net, G_D, X0, y0, steps=check_int("steps", steps, min_value=0), lr=lr)
-    best = int(torch.argmin(loss))
-    return (X1[best], y1[best]), float(loss[best])
 
 
 def initial_distilled_points(ds: DistilledSet, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,7 +160,7 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
     Sources in ``sets``: ``S1`` and ``S2`` (the distilled points), ``full data`` (all n_train real
     points), ``random m1 subset`` (``n_subsets`` random real subsets of m1 points, each used as
     stage-1 data) and ``population`` (W1 = rownorm(-G_pop), the infinite-data learner; no points).
-    ``denoising`` distils stage 1 alone (``distill_stage1``, the same S1 as ``distill``) from
+    ``denoising`` distils stage 1 alone (``ddlib.distillers.distill_stage1``, the same S1 as ``distill``) from
     n real points for every n of ``denoise_n_grid`` and m1 of ``denoise_m1_grid``.
 
     Args:
@@ -267,8 +235,9 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
                 if n == n_train and a == m1:
                     S, loss = (X1, y1), ds.metadata["stage1_matching_loss"]
                 else:
-                    S, loss = distill_stage1(net, Xn, yn, a, steps=steps1, lr=lr, restarts=restarts,
-                                             seed=p.seeds["distill"], learner=learner)
+                    res = distill_stage1(net, Xn, yn, a, steps=steps1, lr=lr, restarts=restarts,
+                                         seed=p.seeds["distill"], learner=learner)
+                    S, loss = res.stage1, res.loss
                 G = stage1_gradient(net.W, net.a, net.b, *S, None)
                 cos_real = _neuron_cosines(G, G_n)
                 # If what G misses of G_n were unrelated to G_pop, cos(G, G_pop) would be about
