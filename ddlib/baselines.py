@@ -57,11 +57,11 @@ def herding_coreset(X: torch.Tensor, y: torch.Tensor, m: int,
                     features: Optional[torch.Tensor] = None) -> Data:
     """Herding (Welling 2009; the greedy form used for coresets by Rebuffi et al. 2017): pick
     points one at a time so that the mean of the chosen feature vectors tracks the data's mean
-    feature mu -- step t adds the point that minimises |mu - mean of the chosen phi's|, i.e. the
+    feature mu -- step t adds the point that minimises ``|mu - mean of the chosen phi's|``, i.e. the
     MMD of the linear kernel on ``features`` (e.g. a random-feature embedding; the inputs
     themselves by default).  With c_t = (t + 1) mu - (sum of the t chosen phi's) this is
-    argmin_i |phi_i|^2 - 2 <c_t, phi_i>; Welling's herding step is argmax_i <c_t, phi_i>, the same
-    rule when every |phi_i| is equal (Chen et al. 2010).  Deterministic: ties go to the lowest index.
+    ``argmin_i |phi_i|^2 - 2 <c_t, phi_i>``; Welling's herding step is ``argmax_i <c_t, phi_i>``, the same
+    rule when every ``|phi_i|`` is equal (Chen et al. 2010).  Deterministic: ties go to the lowest index.
 
     Args:
         X, y: real data, (n, d) and (n,).

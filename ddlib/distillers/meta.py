@@ -81,7 +81,7 @@ def meta_finetune(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, stage1: Da
         progress: show a tqdm progress bar.
 
     Returns:
-        The fine-tuned (S1, S2) and a record: the full real-data loss (normalised by Var y)
+        The fine-tuned (S1, S2) and a record of the full real-data loss (normalised by Var y)
         before and after, and the minibatch loss every ``max(1, steps // 50)`` steps.
     """
     from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks

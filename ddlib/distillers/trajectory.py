@@ -3,8 +3,8 @@ whose stage-1 trajectory W_0 -> W_T ends where the real data's (the expert's) en
 
 Both trajectories start at theta0 and take the learner's T steps
 W <- rownorm((1 - lr*wd) W - lr * grad_W L_hat(W)), with a and b fixed at theta0; the loss is
-MTT's |W_T^S - W_T^D|_F^2 / |W_0 - W_T^D|_F^2.  For T = 1 and wd = 1/lr every row of W_1 is
--G_j/|G_j|, so |w_1j^S - w_1j^D|^2 = 2 - 2 cos(G_S,j, G_D,j); the symmetric init makes the
+MTT's ``|W_T^S - W_T^D|_F^2 / |W_0 - W_T^D|_F^2``.  For T = 1 and wd = 1/lr every row of W_1 is
+``-G_j/|G_j|``, so ``|w_1j^S - w_1j^D|^2 = 2 - 2 cos(G_S,j, G_D,j)``; the symmetric init makes the
 normaliser exactly 2L, so loss_TM = loss_cos - n_dead / 2L (``cosine_equivalent_loss``), with
 n_dead piecewise constant: equal gradients, and T = 1 trajectory matching *is* cosine gradient
 matching.  Restarts are batched along a leading dimension as in
@@ -53,7 +53,7 @@ def expert_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
         learner: the learner; its ``stage1_steps``, ``stage1_lr`` and ``weight_decay`` set the steps.
 
     Returns:
-        T + 1 tensors of shape (L, d); the last equals ``learner.stage1(net, X, y)``.
+        A list of T + 1 tensors of shape (L, d); the last equals ``learner.stage1(net, X, y)``.
     """
     _check_args(net, learner, X, y)
     X, y = check_data("real data (X, y)", (X, y), d=net.d, min_n=1)
@@ -75,7 +75,7 @@ def student_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
         learner: the learner whose stage 1 is run.
 
     Returns:
-        T + 1 tensors: W_0 (L, d), then W_t of shape (L, d), or (K, L, d) when batched.
+        A list of T + 1 tensors, W_0 (L, d) then W_t of shape (L, d), or (K, L, d) when batched.
     """
     _check_args(net, learner, X, y)
     decay = 1.0 - learner.stage1_lr * learner.weight_decay
@@ -88,7 +88,7 @@ def student_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
 
 def trajectory_matching_loss(W_T_student: torch.Tensor, W_T_expert: torch.Tensor,
                              W_0: torch.Tensor) -> torch.Tensor:
-    """MTT's |W_T^S - W_T^D|_F^2 / |W_0 - W_T^D|_F^2 (1 at W_T^S = W_0, 0 at the expert's end).
+    """MTT's ``|W_T^S - W_T^D|_F^2 / |W_0 - W_T^D|_F^2`` (1 at W_T^S = W_0, 0 at the expert's end).
 
     Args:
         W_T_student: (..., L, d), batched over leading dimensions (one loss per restart).
@@ -103,10 +103,10 @@ def cosine_equivalent_loss(cosine_loss: torch.Tensor | float, n_dead: torch.Tens
                            W_0: torch.Tensor, W_1_expert: torch.Tensor) -> torch.Tensor | float:
     """The T = 1 (wd = 1/lr) trajectory loss predicted from the cosine matching loss.
 
-    Each neuron with a non-zero synthetic gradient contributes |w_1^S - w_1^D|^2 = 2 (1 - cos);
+    Each neuron with a non-zero synthetic gradient contributes ``|w_1^S - w_1^D|^2 = 2 (1 - cos)``;
     a dead neuron (no synthetic point switches it on, so its row of G_S and of W_1^S is zero, and
-    its cosine counts as 0) contributes |0 - w_1^D|^2 = 1 = 2 (1 - cos) - 1.  Hence
-    loss_TM = (2 L cosine_loss - n_dead) / |W_0 - W_1^D|_F^2: an affine map whose slope does not
+    its cosine counts as 0) contributes ``|0 - w_1^D|^2 = 1 = 2 (1 - cos) - 1``.  Hence
+    ``loss_TM = (2 L cosine_loss - n_dead) / |W_0 - W_1^D|_F^2``, an affine map whose slope does not
     depend on S, so both losses have proportional gradients wherever n_dead is locally constant.
 
     Args:

@@ -125,7 +125,7 @@ class Grid:
 
     @property
     def names(self) -> list[str]:
-        """Column order of the points: fixed names, swept names, then ``seed``."""
+        """The column order of the points (fixed names, swept names, then ``seed``)."""
         return [*self.fixed, *self.params, "seed"]
 
     def points(self) -> list[dict[str, Any]]:

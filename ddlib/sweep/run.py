@@ -121,8 +121,8 @@ def run_sweep(fn: Callable[..., dict] | str | None, grid: Grid, results_dir: str
         progress: show a tqdm progress bar with ETA.
 
     Returns:
-        pandas.DataFrame, one row per point in grid order: the point's parameters, ``seed``, then
-        the returned values.
+        A pandas DataFrame with one row per point in grid order (the point's parameters, ``seed``, then
+        the returned values).
 
     Raises:
         SweepError: some points failed after ``1 + retries`` attempts.  It is raised after every
