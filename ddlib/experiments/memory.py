@@ -7,7 +7,6 @@ against r, d and L, with bootstrap intervals over repetitions.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -24,20 +23,23 @@ from ..validation import check_float, check_int
 from .problem import make_problem
 
 __all__ = ["PROFILES", "FACTORS", "BOUND_EXPONENTS", "SearchResult", "minimal_size", "memory_point",
-           "sweep_lines", "run_memory", "loglog_slope", "bootstrap_slope", "fit_slopes",
-           "fit_two_term", "verdict"]
+           "stage1_curve_point", "sweep_lines", "stage1_curve_grid", "run_memory", "run_stage1_curve",
+           "config_summary", "loglog_slope", "bootstrap_slope", "fit_slopes", "fit_two_term", "two_term_slopes", "verdict"]
 
 # The grid varies one factor at a time around a base point (r, d, width); n_train = n_per_d2 * d^2
 # keeps the full-data learner's test MSE roughly constant across d (the stage-1 step needs n ~ d^2).
 _POINT = dict(link="he2", n_per_d2=4, steps1=300, steps2=200, lr=0.05, restarts=3, n_test=10_000,
-              target_factor=1.5, target_floor=0.05, m1_factor=2, m1_max=128, m2_max=512)
+              target_factor=2.0, target_floor=0.1, m1_factor=2, m1_max=128, m2_max=512)
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {**_POINT, "r": 2, "d": 16, "width": 128, "r_grid": [1, 2], "d_grid": [16], "width_grid": [128],
-              "n_seeds": 2, "steps1": 150, "steps2": 100, "n_test": 4000, "n_boot": 200},
+              "n_seeds": 2, "steps1": 100, "steps2": 60, "restarts": 2, "n_test": 2000, "n_boot": 200,
+              "curve_r": [2], "curve_m1": [1, 2, 4, 8], "backend": "inline"},
     "book": {**_POINT, "r": 2, "d": 32, "width": 512, "r_grid": [1, 2, 3], "d_grid": [32], "width_grid": [512],
-             "n_seeds": 2, "n_boot": 1000},
+             "n_seeds": 2, "n_boot": 1000, "curve_r": [1], "curve_m1": [1, 2, 3, 4, 6, 8, 16, 32],
+             "backend": "local"},
     "paper": {**_POINT, "r": 2, "d": 64, "width": 512, "r_grid": [1, 2, 3, 4], "d_grid": [32, 64, 128],
-              "width_grid": [256, 512, 1024, 2048], "n_seeds": 5, "n_boot": 2000},
+              "width_grid": [256, 512, 1024, 2048], "n_seeds": 10, "n_boot": 2000, "curve_r": [1, 2, 3, 4],
+              "curve_m1": [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], "backend": "local"},
 }
 FACTORS = ("r", "d", "width")
 # Growth of the memory in floats that r^2 d + L allows in each factor (an upper bound: the
@@ -111,9 +113,17 @@ def _initial_sets(X, y, sizes: Sequence[int], restarts: int, seed: int):
     return [initial_points(X, y, m, restarts, gen) for m in sizes]
 
 
+def _stage1_set(net, G_D, X, y, m1: int, *, steps1: int, lr: float, restarts: int, seed: int):
+    """Gradient-matched stage-1 set of size m1 exactly as ``distill`` makes it: (S1, matching loss)."""
+    (X0, y0), = _initial_sets(X, y, [m1], restarts, seed)
+    X1, y1, loss = match_gradients(net, G_D, X0, y0, steps=steps1, lr=lr)
+    best = int(torch.argmin(loss))
+    return (X1[best], y1[best]), float(loss[best])
+
+
 def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_per_d2: int = 4,
                  steps1: int = 300, steps2: int = 200, lr: float = 0.05, restarts: int = 3,
-                 n_test: int = 10_000, target_factor: float = 1.5, target_floor: float = 0.05,
+                 n_test: int = 10_000, target_factor: float = 2.0, target_floor: float = 0.1,
                  m1_factor: int = 2, m1_max: int = 128, m2_max: int = 512) -> dict[str, Any]:
     """Minimal distilled sizes m1*, m2* of one repetition, for ``ddlib.sweep.run_sweep``.
 
@@ -162,10 +172,8 @@ def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_
 
     def stage1_set(m1: int):
         if m1 not in stage1:
-            (X0, y0), = _initial_sets(X, y, [m1], restarts, p.seeds["distill"])
-            X1, y1, loss = match_gradients(net, G_D, X0, y0, steps=steps1, lr=lr)
-            best = int(torch.argmin(loss))
-            stage1[m1] = ((X1[best], y1[best]), float(loss[best]))
+            stage1[m1] = _stage1_set(net, G_D, X, y, m1, steps1=steps1, lr=lr, restarts=restarts,
+                                     seed=p.seeds["distill"])
         return stage1[m1]
 
     m1_mse: dict[int, float] = {}
@@ -177,14 +185,13 @@ def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_
 
     s1 = minimal_size(m1_succeeds, max_size=m1_max)
     out: dict[str, Any] = {"n_train": n_train, "full_mse": full_mse, "target": target,
-                           "m1_star": s1.size, "mse_m1_star": m1_mse.get(s1.size, float("nan")),
-                           "matching_loss_m1_star": stage1[s1.size][1] if s1.size else float("nan"),
+                           "m1_star": s1.size, "mse_m1_star": m1_mse.get(s1.size),
+                           "matching_loss_m1_star": stage1[s1.size][1] if s1.size else None,
                            "m1_probes": s1.n_probes, "m1_trace": json.dumps(m1_mse)}
     m2_mse: dict[int, float] = {}
     m1_for_m2 = None if s1.size is None else min(m1_factor * s1.size, m1_max)
     s2 = SearchResult(None)
-    mse_stage1_only = float("nan")
-    matching_loss_m1_for_m2 = float("nan")
+    mse_stage1_only = matching_loss_m1_for_m2 = None
     if m1_for_m2 is not None:
         S1, matching_loss_m1_for_m2 = stage1_set(m1_for_m2)
         W1 = learner.stage1(net, *S1)
@@ -207,8 +214,9 @@ def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_
     out.update({
         "m1_for_m2": m1_for_m2, "mse_stage1_only": mse_stage1_only,
         "matching_loss_m1_for_m2": matching_loss_m1_for_m2,
-        "stage1_failed": bool(matching_loss_m1_for_m2 > FAILED_MATCHING_LOSS),
-        "m2_star": s2.size, "mse_m2_star": m2_mse.get(s2.size, float("nan")),
+        "stage1_failed": bool(matching_loss_m1_for_m2 is not None
+                              and matching_loss_m1_for_m2 > FAILED_MATCHING_LOSS),
+        "m2_star": s2.size, "mse_m2_star": m2_mse.get(s2.size),
         "m2_probes": s2.n_probes, "m2_trace": json.dumps(m2_mse),
         "memory_floats": mem.get("distilled"),
         "memory_certified": None if not mem else (m1_for_m2 + s2.size) * (d + 1),
@@ -216,6 +224,32 @@ def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_
         **{f"seed_{k}": v for k, v in p.seeds.items()},
     })
     return out
+
+
+def stage1_curve_point(*, r: int, d: int, width: int, m1: int, seed: int, link: str = "he2",
+                       n_per_d2: int = 4, steps1: int = 300, lr: float = 0.05, restarts: int = 3,
+                       n_test: int = 10_000) -> dict[str, Any]:
+    """Test MSE of stage 1 on m1 gradient-matched points + the ridge on all the real data.
+
+    The curve in m1 behind m1*: it shows where a target sits on it (the problem, the stage-1
+    sets and the test sample are those of ``memory_point`` with the same arguments).
+
+    Returns:
+        {"n_train", "full_mse", "mse" (at m1), "matching_loss", "seed_distill", "seed_test"}.
+    """
+    r = check_int("r", r, min_value=1)
+    d = check_int("d", d, min_value=r)
+    n_train = check_int("n_per_d2", n_per_d2, min_value=1) * d * d
+    m1 = check_int("m1", m1, min_value=1, max_value=n_train)
+    p = make_problem(d=d, r=r, width=width, n_train=n_train, link=link, seed=seed)
+    learner = TwoStageLearner()
+    G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y, learner.chunk_size)
+    S1, loss = _stage1_set(p.net, G_D, p.X, p.y, m1, steps1=steps1, lr=lr, restarts=restarts,
+                           seed=p.seeds["distill"])
+    mse = lambda trained: test_mse(trained, p.task, n_test, seed=p.seeds["test"])  # noqa: E731
+    return {"n_train": n_train, "full_mse": mse(learner.fit(p.net, (p.X, p.y))),
+            "mse": mse(learner.fit(p.net, S1, (p.X, p.y))), "matching_loss": loss,
+            "seed_distill": p.seeds["distill"], "seed_test": p.seeds["test"]}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,27 +281,72 @@ def sweep_lines(P: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return lines
 
 
-def run_memory(P: Mapping[str, Any], *, results_dir: str, backend: str = "local", workers: Optional[int] = None,
-               scheduler: Optional[str] = None, retries: int = 2, progress: bool = False) -> pd.DataFrame:
-    """Run every line of ``sweep_lines(P)`` through ``run_sweep`` and stack the tables.
+def stage1_curve_grid(P: Mapping[str, Any]):
+    """The ``ddlib.sweep.Grid`` of ``stage1_curve_point`` over ``curve_r`` x ``curve_m1`` at the
+    base d and width, for the first repetition (seed ``P['seed']``)."""
+    from ..sweep import Grid
 
-    All lines share ``results_dir``: the base point, which lies on every line, is computed once,
-    and a rerun reuses every stored point.  Returns one row per (line, point), with a ``line``
-    column naming the factor varied.
-    """
+    fixed = {"d": P["d"], "width": P["width"],
+             **{k: P[k] for k in ("link", "n_per_d2", "steps1", "lr", "restarts", "n_test")}}
+    return Grid(params={"r": list(P["curve_r"]), "m1": list(P["curve_m1"])}, seeds=[int(P["seed"])], fixed=fixed)
+
+
+def _run_grid(fn: Callable[..., dict], grid, *, results_dir: str, backend: str, workers: Optional[int],
+              scheduler: Optional[str], retries: int, progress: bool) -> pd.DataFrame:
+    """``ddlib.sweep.run_sweep(fn, grid, ...)`` (kept as one place to call it from)."""
     from ..sweep import run_sweep
 
+    return run_sweep(fn, grid, results_dir=results_dir, backend=backend, workers=workers,
+                     scheduler=scheduler, retries=retries, progress=progress)
+
+
+def run_memory(P: Mapping[str, Any], *, results_dir: str, backend: str = "local", workers: Optional[int] = None,
+               scheduler: Optional[str] = None, retries: int = 2, progress: bool = False) -> pd.DataFrame:
+    """Run ``memory_point`` on every line of ``sweep_lines(P)`` and stack the tables.
+
+    Each line is one ``ddlib.sweep.run_sweep`` (``backend`` "local", "dask" or "inline";
+    ``workers``, ``scheduler`` and ``retries`` go to it) and all lines share ``results_dir``, so
+    the base point, which lies on every line, is computed once and a rerun reuses every stored
+    point.  Returns one row per (line, point), with a ``line`` column naming the factor varied.
+    """
     tables = []
     for factor, grid in sweep_lines(P):
-        t = run_sweep(memory_point, grid, results_dir=results_dir, backend=backend, workers=workers,
+        t = _run_grid(memory_point, grid, results_dir=results_dir, backend=backend, workers=workers,
                       scheduler=scheduler, retries=retries, progress=progress)
         tables.append(t.assign(line=factor))
     return pd.concat(tables, ignore_index=True)
 
 
+def run_stage1_curve(P: Mapping[str, Any], *, results_dir: str, backend: str = "local",
+                     workers: Optional[int] = None, scheduler: Optional[str] = None, retries: int = 2,
+                     progress: bool = False) -> pd.DataFrame:
+    """Run ``stage1_curve_point`` over ``stage1_curve_grid(P)`` (same execution options as ``run_memory``)."""
+    return _run_grid(stage1_curve_point, stage1_curve_grid(P), results_dir=results_dir, backend=backend,
+                     workers=workers, scheduler=scheduler, retries=retries, progress=progress)
+
+
 # ----------------------------------------------------------------------------------------------
 # Analysis: log-log slopes with bootstrap intervals over repetitions, and the verdict
 # ----------------------------------------------------------------------------------------------
+
+def config_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per task size (r, d, L): mean, min and max over repetitions of m1*, m2* and the memory,
+    beside r^2 d + L, the network L(d + 2) and the data n(d + 1), and their ratios."""
+    keys = ["r", "d", "width"]
+    t = table.drop_duplicates(subset=keys + ["seed"])
+    g = t.groupby(keys)
+    out = pd.concat([g[["m1_star", "m2_star", "memory_floats"]].agg(["mean", "min", "max"]),
+                     g[["n_train", "full_mse", "r2d_plus_L", "network_floats", "data_floats"]].mean()
+                     .set_axis(pd.MultiIndex.from_product([["n_train", "full_mse", "r2d_plus_L", "network",
+                                                            "data"], [""]]), axis=1)], axis=1)
+    mem = out[("memory_floats", "mean")]
+    out[("memory / (r2d+L)", "")] = mem / out[("r2d_plus_L", "")]
+    out[("network / memory", "")] = out[("network", "")] / mem
+    out[("data / memory", "")] = out[("data", "")] / mem
+    out[("n_found", "")] = g.memory_floats.count()
+    out[("n_reps", "")] = g.size()
+    return out.reset_index()
+
 
 def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     """Least-squares slope of log y against log x (the exponent of a power law y ~ x^s)."""
@@ -321,9 +400,11 @@ def fit_slopes(table: pd.DataFrame, *, quantities: Sequence[str] = ("m1_star", "
 def fit_two_term(table: pd.DataFrame) -> dict[str, float]:
     """Non-negative c1, c2 minimising the relative error of memory ~ c1 r^2 d + c2 L.
 
-    Returns c1, c2 and the largest and median relative error |fit / memory - 1| over rows.
+    The fit uses the mean memory of each task size (r, d, L) over its repetitions.  Returns c1,
+    c2, the largest and median relative error |fit / memory - 1| over sizes, and n_sizes.
     """
-    data = table[table.memory_floats.notna()]
+    data = (table[table.memory_floats.notna()].drop_duplicates(["r", "d", "width", "seed"])
+            .groupby(["r", "d", "width"], as_index=False).memory_floats.mean())
     mem = data.memory_floats.to_numpy(float)
     A = np.stack([(data.r ** 2 * data.d).to_numpy(float), data.width.to_numpy(float)], 1) / mem[:, None]
     b = np.ones(len(mem))
@@ -337,38 +418,63 @@ def fit_two_term(table: pd.DataFrame) -> dict[str, float]:
     best = min(candidates, key=lambda c: float(((A @ c - b) ** 2).sum()))
     rel = np.abs(A @ best - b)
     return {"c1": float(best[0]), "c2": float(best[1]), "max_rel_error": float(rel.max()),
-            "median_rel_error": float(np.median(rel))}
+            "median_rel_error": float(np.median(rel)), "n_sizes": int(len(data))}
 
 
-def verdict(slopes: pd.DataFrame, quantity: str = "memory_floats") -> dict[str, Any]:
+def two_term_slopes(table: pd.DataFrame, fit: Mapping[str, float]) -> dict[str, float]:
+    """Along each line of ``table``, the log-log slope of the fitted law c1 r^2 d + c2 L itself:
+    the growth the two-term form predicts over exactly the sizes measured."""
+    out = {}
+    for factor, line in table.groupby("line", sort=False):
+        sizes = line.drop_duplicates(["r", "d", "width"])
+        law = fit["c1"] * sizes.r ** 2 * sizes.d + fit["c2"] * sizes.width
+        out[factor] = loglog_slope(sizes[factor], law)
+    return out
+
+
+def verdict(slopes: pd.DataFrame, table: Optional[pd.DataFrame] = None,
+            quantity: str = "memory_floats") -> dict[str, Any]:
     """Read the fitted memory slopes against the bound r^2 d + L.
 
-    A factor is *within the bound* when the interval's lower end does not exceed the exponent
+    A factor is *within the bound* when its interval's lower end does not exceed the exponent
     the bound allows (2 for r, 1 for d and L), and it *shows growth* when the lower end is
-    above 0.  The text is produced from the numbers, never written by hand.
+    above 0.  With ``table``, the two-term law c1 r^2 d + c2 L is fitted (``fit_two_term``) and
+    its own slope along each line is set beside the measured one.  The text is produced from
+    these numbers, never written by hand.
 
     Returns:
-        {"within_bound": bool, "per_factor": {factor: {...}}, "text": str}.
+        {"within_bound": bool, "per_factor": {factor: {...}}, "two_term": fit or None, "text": str}.
     """
+    def num(x: float) -> str:
+        return f"{round(float(x), 2) + 0.0:.2f}"  # never "-0.00"
+
     rows = slopes[slopes.quantity == quantity].set_index("factor")
+    fit = fit_two_term(table) if table is not None else None
+    law = two_term_slopes(table, fit) if table is not None else {}
     per, parts = {}, []
     for f in rows.index:
         s = rows.loc[f]
         bound = BOUND_EXPONENTS[f]
-        within, grows = bool(s.lo <= bound), bool(s.lo > 0)
-        above = bool(s.lo > bound)
+        within, grows, above = bool(s.lo <= bound), bool(s.lo > 0), bool(s.lo > bound)
         per[f] = {"slope": float(s.slope), "lo": float(s.lo), "hi": float(s.hi), "bound": bound,
-                  "within_bound": within, "grows": grows}
+                  "within_bound": within, "grows": grows, "two_term_slope": law.get(f)}
         name = "L" if f == "width" else f
         shape = ("faster than the bound allows" if above else
                  "flat (no growth resolved)" if not grows else
                  "as fast as the bound allows" if s.hi >= bound else "slower than the bound's maximum")
-        parts.append(f"in {name}: exponent {s.slope:.2f} [{s.lo:.2f}, {s.hi:.2f}] against at most "
-                     f"{bound:g} -- {shape}")
+        text = f"in {name}: exponent {num(s.slope)} [{num(s.lo)}, {num(s.hi)}], at most {bound:g} allowed -- {shape}"
+        if f in law:
+            text += f" (the fitted law predicts {num(law[f])} here)"
+        parts.append(text)
     within = all(v["within_bound"] for v in per.values())
     head = ("The measured memory grows no faster than r^2 d + L allows"
             if within else "The measured memory grows FASTER than r^2 d + L allows")
     flat = [("L" if f == "width" else f) for f, v in per.items() if not v["grows"]]
-    tail = (f"; no growth is resolved in {', '.join(flat)}, so within this range that term of the "
-            f"bound is not visible" if flat else "")
-    return {"within_bound": within, "per_factor": per, "text": head + ": " + "; ".join(parts) + tail + "."}
+    tail = (f". No growth is resolved in {', '.join(flat)}: within this range that term of the "
+            f"bound does not show" if flat else "")
+    if fit is not None:
+        tail += (f". Best non-negative fit: memory ~ {fit['c1']:.2f} r^2 d + {fit['c2']:.2f} L, off by at most "
+                 f"{100 * fit['max_rel_error']:.0f}% (median {100 * fit['median_rel_error']:.0f}%) over the "
+                 f"{fit['n_sizes']} task sizes")
+    return {"within_bound": within, "per_factor": per, "two_term": fit,
+            "text": head + ": " + "; ".join(parts) + tail + "."}

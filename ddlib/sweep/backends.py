@@ -1,6 +1,7 @@
-"""Where sweep points run: ``local`` (a spawn process pool, rebuilt when a worker dies) or
-``dask`` (dask.distributed, a running scheduler or a LocalCluster on 127.0.0.1).  Both hand
-every outcome to a ``Tracker``, which stores results and decides retries."""
+"""Where sweep points run: ``local`` (a spawn process pool, rebuilt when a worker dies),
+``dask`` (dask.distributed, a running scheduler or a LocalCluster on 127.0.0.1) or ``inline``
+(this process, one point after another: no worker start-up, for small grids).  All hand every
+outcome to a ``Tracker``, which stores results and decides retries."""
 from __future__ import annotations
 
 import multiprocessing
@@ -12,9 +13,9 @@ from typing import Protocol
 
 from .worker import init_pool_worker, run_point
 
-__all__ = ["BACKENDS", "Tracker", "run_local", "run_dask", "WORKER_DIED"]
+__all__ = ["BACKENDS", "Tracker", "run_local", "run_dask", "run_inline", "WORKER_DIED"]
 
-BACKENDS = ("local", "dask")
+BACKENDS = ("local", "dask", "inline")
 WORKER_DIED = ("the worker process running this point died (killed by a signal, os._exit, a crash "
                "or out of memory); no Python traceback is available")
 
@@ -26,6 +27,20 @@ class Tracker(Protocol):
 
 def default_workers(n_points: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_points))
+
+
+def run_inline(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker) -> None:
+    """Run points in this process, in order, with one torch thread while they run (like a worker,
+    so the numbers equal the other backends'); the caller's thread count is restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        for key, point in todo:
+            while tracker.finish(key, run_point(experiment, point)):
+                pass
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_local(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, workers: int | None) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..validation import check_choice, check_int
-from .backends import BACKENDS, run_dask, run_local
+from .backends import BACKENDS, run_dask, run_inline, run_local
 from .grid import Grid
 from .store import ResultStore, gather, point_key
 from .worker import experiment_name
@@ -112,7 +112,8 @@ def run_sweep(fn: Callable[..., dict] | str | None, grid: Grid, results_dir: str
         grid: the points.
         results_dir: folder for ``points/``, ``table.csv`` (+ ``table.parquet`` with pyarrow),
             ``failures.json`` and ``sweep.json`` (provenance).
-        backend: ``"local"`` (a process pool) or ``"dask"`` (dask.distributed).
+        backend: ``"local"`` (a process pool), ``"dask"`` (dask.distributed) or ``"inline"``
+            (this process, one point after another; same store, resume and retries).
         workers: processes of the local pool or of the LocalCluster started for dask; None: one
             per CPU core (at most one per point).  Not allowed with ``scheduler``.
         scheduler: dask scheduler address such as ``"tcp://host:8786"``; None starts a
@@ -140,6 +141,9 @@ def run_sweep(fn: Callable[..., dict] | str | None, grid: Grid, results_dir: str
     if workers is not None:
         workers = check_int("workers", workers, min_value=1)
     retries = check_int("retries", retries, min_value=0)
+    if workers is not None and backend == "inline":
+        raise ValueError(f"workers sizes the local pool or dask cluster; backend='inline' runs in this "
+                         f"process: pass workers=None, got {workers}")
     if scheduler is not None and backend != "dask":
         raise ValueError(f"scheduler is only used by backend='dask', got backend={backend!r}")
     if scheduler is not None and workers is not None:
@@ -161,6 +165,8 @@ def run_sweep(fn: Callable[..., dict] | str | None, grid: Grid, results_dir: str
         try:
             if todo and backend == "local":
                 run_local(experiment, todo, tracker, workers)
+            elif todo and backend == "inline":
+                run_inline(experiment, todo, tracker)
             elif todo:
                 run_dask(experiment, todo, tracker, workers, scheduler)
         finally:
