@@ -1,0 +1,74 @@
+"""Plain-text table of a benchmark record: medians with [min, max] over repeats."""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["format_report"]
+
+
+def _mmm(s: dict[str, Any], fmt: str = "{:.3g}") -> str:
+    return f"{fmt.format(s['median'])} [{fmt.format(s['min'])}, {fmt.format(s['max'])}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def format_report(record: dict[str, Any]) -> str:
+    """The record of one ``python -m benchmarks`` run as text tables (median [min, max])."""
+    cfg, out = record["config"], []
+    out.append(f"ddlib benchmark  size={cfg['size']['name']}  d={cfg['size']['d']}  width={cfg['size']['width']}  "
+               f"n={cfg['size']['n']}  m1={cfg['size']['m1']}  m2={cfg['size']['m2']}  "
+               f"steps={cfg['size']['steps1']}/{cfg['size']['steps2']}  restarts={cfg['size']['restarts']}")
+    out.append(f"device={cfg['device']}  dtype={cfg['dtype']}  threads={cfg['torch_threads']}  "
+               f"repeats={cfg['repeats']}  wall={record['wall_time_s']:.0f} s  "
+               f"load average {record['machine']['load_average_start']} -> {record['machine']['load_average_end']}")
+    if "compare" in record:
+        c = record["compare"]
+        mem = c["memory_measure"]
+        out += ["", "ddlib vs peer-style reference (fresh process each; median [min, max])"]
+        rows = [[name, _mmm(c[name]["wall_s"]), _mmm(c[name][mem], "{:.0f}"), _mmm(c[name]["peak_rss_mb"], "{:.0f}"),
+                 _mmm(c[name]["test_mse"], "{:.4f}"), _mmm(c[name]["stage1_matching_loss"], "{:.4f}")]
+                for name in c["variants"]]
+        out += _table(["variant", "wall s", f"{mem}", "peak RSS MB", "test MSE", "stage-1 cos loss"], rows)
+        pairs = [("ddlib vs reference", c)]
+        pairs += [(k.replace("_vs_", " vs "), c[k]) for k in ("ddlib+proposed_vs_reference", "ddlib+proposed_vs_ddlib")
+                  if k in c]
+        for label, ratios in pairs:
+            out.append(f"{label}: speed-up {_mmm(ratios['speedup'])};  memory ratio {_mmm(ratios['memory_ratio'])};  "
+                       f"total memory ratio {_mmm(ratios['memory_ratio_total'])}")
+    if "limit" in record:
+        li = record["limit"]
+        out += ["", "the limit: distillation vs one streaming pass over the real data (same process)"]
+        rows = [["ddlib.distill", _mmm(li["distill_s"])], ["G_D pass", _mmm(li["gd_pass_s"])],
+                ["G_D + Gram passes", _mmm(li["gd_gram_passes_s"])]]
+        rows += [[f"  phase {k}", f"{_mmm(v)}  ({100 * li['phase_share'][k]:.0f}%)"] for k, v in li["phases"].items()]
+        if "proposed_passes" in li:
+            pp = li["proposed_passes"]
+            rows += [["G_D pass, proposed", f"{_mmm(pp['gd_pass_s'])}  (speed-up {_mmm(pp['gd_pass_speedup'])})"],
+                     ["Gram pass, proposed", f"{_mmm(pp['gram_pass_s'])}  (speed-up {_mmm(pp['gram_pass_speedup'])})"]]
+        out += _table(["what", "seconds"], rows)
+        out.append(f"distill / G_D pass: {_mmm(li['ratio_to_gd_pass'])};  distill / (G_D + Gram passes): "
+                   f"{_mmm(li['ratio_to_gd_gram_passes'])}")
+    if "scaling" in record:
+        sc = record["scaling"]
+        out += ["", f"scaling of ddlib.distill (memory: {sc['memory_measure']})"]
+        for ax in ("n", "width", "d"):
+            if ax not in sc:
+                continue
+            rows = [[p[ax], _mmm(p["wall_s"]), _mmm(p["peak_memory_mb"], "{:.0f}"), _mmm(p["test_mse"], "{:.4f}")]
+                    for p in sc[ax]["points"]]
+            out += _table([ax, "wall s", "peak MB", "test MSE"], rows)
+            out.append(f"  exponents vs {ax}: time {sc[ax]['time_exponent']:.2f}, memory {sc[ax]['memory_exponent']:.2f}")
+    if "targets" in record:
+        t = record["targets"]
+        out += ["", f"targets ({t['stated_for']}):"]
+        if "speedup" in t:
+            out.append(f"  speed-up {t['speedup']:.2f} >= {t['speedup_min']}: {t['speedup_met']};  memory ratio "
+                       f"{t['memory_ratio']:.2f} <= {t['memory_ratio_max']}: {t['memory_met']};  quality "
+                       f"({t['quality_rule']}): {t['quality_met']}")
+        if "limit_ratio" in t:
+            out.append(f"  distill / G_D pass {t['limit_ratio']:.2f} <= {t['limit_ratio_max']}: {t['limit_met']}")
+    return "\n".join(out)

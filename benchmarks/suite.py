@@ -1,0 +1,282 @@
+"""The three measurements of the benchmark, each interleaved over repeats so every figure is
+taken side by side in one run:
+
+- ``compare``: ddlib.distill against the peer-style reference, one fresh process per
+  measurement (wall time, peak memory, distilled test MSE), the order rotating each repeat;
+- ``limit``: in one process, ddlib.distill against one streaming pass over the real data (the
+  G_D pass, and the G_D + Gram passes), with the time of each distillation phase;
+- ``scaling``: ddlib.distill's time and peak memory across n, width and d, with log-log exponents.
+
+Repeat k distils with seed k (the initial real subsets), so the min-max of the test MSE is the
+seed-to-seed spread; the task, data, theta0 and test set are fixed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ddlib.distillers import distill
+from ddlib.distillers.gradient_matching import match_gradients
+from ddlib.distillers.performance_matching import match_performance
+from ddlib.distillers.pipeline import initial_points
+from ddlib.learners import TwoStageLearner, normalize_rows, stage1_gradient, stage2_statistics
+
+from .proposals import stage1_gradient_nograd, stage2_statistics_blocked
+from .sizes import SCALING_AXES, Size
+from .worker import setup, warm_up
+
+__all__ = ["Options", "summarize", "fit_exponent", "run_worker", "compare", "limit", "scaling", "targets"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SEEDS = {"task_seed": 0, "data_seed": 1, "net_seed": 0, "test_seed": 10_001}
+TARGETS = {"speedup_min": 3.0, "memory_ratio_max": 0.5, "limit_ratio_max": 5.0}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Run-wide settings: repeats per figure, dtype, device, torch threads (None: torch's default),
+    whether to measure the proposed passes too, and ``log``, a print-like callable for progress."""
+
+    repeats: int
+    dtype: str = "float64"
+    device: str = "cpu"
+    threads: int | None = None
+    proposed: bool = False
+    log: Callable[[str], None] = print
+
+
+def summarize(values: Sequence[float]) -> dict[str, Any]:
+    """Median, min and max of repeated measurements, with the values themselves."""
+    vals = [float(v) for v in values]
+    ordered = sorted(vals)
+    k = len(ordered)
+    median = ordered[k // 2] if k % 2 else 0.5 * (ordered[k // 2 - 1] + ordered[k // 2])
+    return {"median": median, "min": ordered[0], "max": ordered[-1], "values": vals}
+
+
+def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of log y against log x (the exponent p of y ~ x^p)."""
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(max(y, 1e-12)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    sxx = sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sxx
+
+
+def _spec(size: Size, opts: Options, variant: str, seed: int) -> dict[str, Any]:
+    fields = ("d", "width", "n", "r", "link", "m1", "m2", "steps1", "steps2", "lr", "restarts",
+              "kip_batch", "n_test")
+    return {**{f: getattr(size, f) for f in fields}, **SEEDS, "variant": variant, "seed": seed,
+            "dtype": opts.dtype, "device": opts.device, "threads": opts.threads}
+
+
+def run_worker(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Run one measurement (``benchmarks.worker``) in a fresh Python process and return its record."""
+    with tempfile.TemporaryDirectory(prefix="ddlib-bench-") as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_path.write_text(json.dumps(spec))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", str(spec_path), str(out_path)],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmark worker failed ({spec['variant']}, n={spec['n']}, "
+                               f"width={spec['width']}, d={spec['d']}):\n{proc.stderr[-4000:]}")
+        return json.loads(out_path.read_text())
+
+
+def _metric_summaries(records: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ["wall_s", "peak_rss_mb", "peak_above_setup_mb", "test_mse", "stage1_matching_loss", "stage2_loss"]
+    keys += [k for k in ("cuda_peak_mb", "cuda_peak_above_setup_mb") if k in records[0]]
+    out = {k: summarize([r[k] for r in records]) for k in keys}
+    out["peak_memory_method"] = records[0]["peak_memory_method"]
+    out["torch_threads"] = records[0]["torch_threads"]
+    return out
+
+
+def _memory_keys(device: str) -> tuple[str, str]:
+    """(the variant's own peak, the whole process's peak): host RSS on CPU, allocator on CUDA."""
+    if device == "cuda":
+        return "cuda_peak_above_setup_mb", "cuda_peak_mb"
+    return "peak_above_setup_mb", "peak_rss_mb"
+
+
+_KB = 1.0 / 1024.0  # MB; the resolution of VmHWM, the floor of a memory ratio's denominator
+
+
+def _ratios(ref: list[dict[str, Any]], other: list[dict[str, Any]], device: str) -> dict[str, Any]:
+    own, total = _memory_keys(device)
+    return {
+        "speedup": summarize([r["wall_s"] / x["wall_s"] for r, x in zip(ref, other)]),
+        "memory_ratio": summarize([max(x[own], _KB) / max(r[own], _KB) for r, x in zip(ref, other)]),
+        "memory_ratio_total": summarize([x[total] / max(r[total], _KB) for r, x in zip(ref, other)]),
+        "test_mse_difference": summarize([x["test_mse"] - r["test_mse"] for r, x in zip(ref, other)]),
+    }
+
+
+def compare(size: Size, opts: Options) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """ddlib.distill vs the peer-style reference: paired fresh-process runs, order rotating.
+
+    With ``opts.proposed`` also "ddlib+proposed" (ddlib with ``benchmarks.proposals``' passes).
+    Returns the summary and the raw per-repeat records of each variant.
+    """
+    log = opts.log
+    variants = ["reference", "ddlib"] + (["ddlib+proposed"] if opts.proposed else [])
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for rep in range(opts.repeats):
+        shift = rep % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            rec = run_worker(_spec(size, opts, variant, seed=rep))
+            runs[variant].append(rec)
+            log(f"  compare  repeat {rep + 1}/{opts.repeats}  {variant:14s}  {rec['wall_s']:8.2f} s  "
+                f"peak {rec['peak_above_setup_mb']:8.1f} MB above setup  test MSE {rec['test_mse']:.4f}")
+    own, _ = _memory_keys(opts.device)
+    result: dict[str, Any] = {"variants": variants, "memory_measure": own}
+    result.update({v: _metric_summaries(runs[v]) for v in variants})
+    result.update(_ratios(runs["reference"], runs["ddlib"], opts.device))  # ddlib vs reference
+    if opts.proposed:
+        result["ddlib+proposed_vs_reference"] = _ratios(runs["reference"], runs["ddlib+proposed"], opts.device)
+        result["ddlib+proposed_vs_ddlib"] = _ratios(runs["ddlib"], runs["ddlib+proposed"], opts.device)
+    return result, runs
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return out, time.perf_counter() - start
+
+
+def _phases(net, X, y, size: Size, learner: TwoStageLearner, seed: int, device: torch.device) -> dict[str, float]:
+    """ddlib.distill's pipeline, phase by phase (the same public functions it calls, in order)."""
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    G_D, t_gd = _timed(lambda: stage1_gradient(net.W, net.a, net.b, X, y, learner.chunk_size), device)
+    X1_0, y1_0 = initial_points(X, y, size.m1, size.restarts, gen)
+    (X1, y1, loss1), t_m1 = _timed(lambda: match_gradients(net, G_D, X1_0, y1_0, steps=size.steps1,
+                                                           lr=size.lr), device)
+    best = int(torch.argmin(loss1))
+    W1, t_w1 = _timed(lambda: learner.stage1(net, X1[best], y1[best]), device)
+    stats, t_gram = _timed(lambda: stage2_statistics(W1, net.stage2_bias, X, y, learner.chunk_size), device)
+    X2_0, y2_0 = initial_points(X, y, size.m2, size.restarts, gen)
+    _, t_m2 = _timed(lambda: match_performance(W1, net.stage2_bias, stats, X2_0, y2_0, steps=size.steps2,
+                                               lr=size.lr, ridge=learner.ridge), device)
+    return {"gd_pass_s": t_gd, "stage1_matching_s": t_m1, "stage1_learner_s": t_w1,
+            "gram_pass_s": t_gram, "stage2_matching_s": t_m2}
+
+
+def limit(size: Size, opts: Options) -> dict[str, Any]:
+    """ddlib.distill's time over the time of one streaming pass over the real data (same process)."""
+    log = opts.log
+    device = torch.device(opts.device)
+    spec = _spec(size, opts, "ddlib", seed=0)
+    warm_up("ddlib", spec)
+    _, net, X, y = setup(spec, size.d, size.width, size.n)
+    learner = TwoStageLearner()
+    phases: list[dict[str, float]] = []
+    proposed: list[dict[str, float]] = []
+    totals: list[float] = []
+    for rep in range(opts.repeats):
+        phases.append(_phases(net, X, y, size, learner, rep, device))
+        _, t = _timed(lambda: distill(net, X, y, size.m1, size.m2, learner=learner, steps1=size.steps1,
+                                      steps2=size.steps2, lr=size.lr, restarts=size.restarts, seed=rep), device)
+        totals.append(t)
+        log(f"  limit    repeat {rep + 1}/{opts.repeats}  distill {t:8.2f} s  G_D pass "
+            f"{phases[-1]['gd_pass_s']:6.3f} s  Gram pass {phases[-1]['gram_pass_s']:6.3f} s")
+        if opts.proposed:
+            proposed.append(_proposed_passes(net, X, y, phases[-1], learner, device))
+    gd = [p["gd_pass_s"] for p in phases]
+    gd_gram = [p["gd_pass_s"] + p["gram_pass_s"] for p in phases]
+    out = {
+        "distill_s": summarize(totals),
+        "gd_pass_s": summarize(gd),
+        "gd_gram_passes_s": summarize(gd_gram),
+        "ratio_to_gd_pass": summarize([t / g for t, g in zip(totals, gd)]),
+        "ratio_to_gd_gram_passes": summarize([t / g for t, g in zip(totals, gd_gram)]),
+        "phases": {k: summarize([p[k] for p in phases]) for k in phases[0]},
+        "phase_share": {k: sum(p[k] for p in phases) / sum(sum(p.values()) for p in phases) for k in phases[0]},
+        "chunk_size": learner.chunk_size,
+    }
+    if opts.proposed:
+        out["proposed_passes"] = {k: summarize([p[k] for p in proposed]) for k in proposed[0]}
+    return out
+
+
+def _proposed_passes(net, X, y, current: dict[str, float], learner: TwoStageLearner,
+                     device: torch.device) -> dict[str, float]:
+    """The proposed passes (``benchmarks.proposals``) timed right after the current ones."""
+    G_D, t_gd = _timed(lambda: stage1_gradient_nograd(net.W, net.a, net.b, X, y, learner.chunk_size), device)
+    W1 = normalize_rows(-G_D)  # the pass's cost does not depend on which W1
+    _, t_gram = _timed(lambda: stage2_statistics_blocked(W1, net.stage2_bias, X, y, learner.chunk_size), device)
+    return {"gd_pass_s": t_gd, "gram_pass_s": t_gram,
+            "gd_pass_speedup": current["gd_pass_s"] / t_gd, "gram_pass_speedup": current["gram_pass_s"] / t_gram}
+
+
+def scaling(size: Size, opts: Options, base_runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """ddlib.distill's wall time and peak memory along each axis of ``size.scaling``.
+
+    ``base_runs``: the ddlib records of ``compare`` (seed k at repeat k, this very size), reused
+    for the grid point at ``size`` itself instead of measuring it again.
+    """
+    log = opts.log
+    base = (size.n, size.width, size.d)
+    points = sorted({base} | {tuple(v if a == ax else getattr(size, a) for a in SCALING_AXES)
+                              for ax, values in size.scaling.items() for v in values})
+    runs: dict[tuple[int, int, int], list[dict[str, Any]]] = {p: [] for p in points}
+    if base_runs is not None:
+        runs[base] = list(base_runs)
+    for rep in range(opts.repeats):
+        for p in points:
+            if len(runs[p]) > rep:
+                continue
+            rec = run_worker(_spec(size.at(**dict(zip(SCALING_AXES, p))), opts, "ddlib", seed=rep))
+            runs[p].append(rec)
+            log(f"  scaling  repeat {rep + 1}/{opts.repeats}  n={p[0]:6d} width={p[1]:5d} d={p[2]:4d}  "
+                f"{rec['wall_s']:8.2f} s  peak {rec['peak_above_setup_mb']:8.1f} MB above setup")
+    mem_key, _ = _memory_keys(opts.device)
+    out: dict[str, Any] = {"memory_measure": mem_key}
+    for ax, values in size.scaling.items():
+        rows = []
+        for v in values:
+            p = tuple(v if a == ax else getattr(size, a) for a in SCALING_AXES)
+            summ = _metric_summaries(runs[p])
+            rows.append({ax: v, "wall_s": summ["wall_s"], "peak_memory_mb": summ[mem_key],
+                         "peak_rss_mb": summ["peak_rss_mb"], "test_mse": summ["test_mse"]})
+        out[ax] = {
+            "points": rows,
+            "time_exponent": fit_exponent(values, [r["wall_s"]["median"] for r in rows]),
+            "memory_exponent": fit_exponent(values, [r["peak_memory_mb"]["median"] for r in rows]),
+        }
+    return out
+
+
+def targets(results: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets (stated for --size paper on 2 CPU cores), checked on this run's medians."""
+    out: dict[str, Any] = {"stated_for": "size paper, 2 CPU cores", **TARGETS}
+    if "compare" in results:
+        c = results["compare"]
+        out["speedup"] = c["speedup"]["median"]
+        out["speedup_met"] = out["speedup"] >= TARGETS["speedup_min"]
+        out["memory_ratio"] = c["memory_ratio"]["median"]
+        out["memory_met"] = out["memory_ratio"] <= TARGETS["memory_ratio_max"]
+        dd, ref = c["ddlib"]["test_mse"], c["reference"]["test_mse"]
+        # "Equal or better": ddlib's median within or below the reference's seed-to-seed range.
+        out["quality_rule"] = "ddlib median test MSE <= reference max over seeds"
+        out["quality_met"] = dd["median"] <= ref["max"]
+    if "limit" in results:
+        out["limit_ratio"] = results["limit"]["ratio_to_gd_pass"]["median"]
+        out["limit_met"] = out["limit_ratio"] <= TARGETS["limit_ratio_max"]
+    return out
