@@ -39,8 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.set_num_threads in every process (default: torch's own choice)")
     p.add_argument("--kip-batch", type=int, default=None,
                    help="real points per KIP step of the peer-style reference (default: the size's)")
-    p.add_argument("--with-proposed", action="store_true",
-                   help="also measure ddlib with the proposed streaming passes (benchmarks/proposals.py)")
     p.add_argument("--only", default=",".join(PARTS),
                    help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -91,11 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     opts = Options(repeats=args.repeats, dtype=args.dtype, device=args.device, threads=args.threads,
-                   proposed=args.with_proposed, log=log)
+                   log=log)
     record = {
         "config": {"size": size.params(), "repeats": args.repeats, "device": args.device, "dtype": args.dtype,
                    "threads": args.threads, "torch_threads": torch.get_num_threads(), "parts": parts,
-                   "with_proposed": args.with_proposed,
                    "seeds": {**SEEDS, "distill_seed": "repeat index (0, 1, ...)"}},
         "machine": {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "load_average_start": _load_average(),
                     "cuda_device": torch.cuda.get_device_name() if args.device == "cuda" else None},

@@ -34,8 +34,6 @@ def format_report(record: dict[str, Any]) -> str:
                 for name in c["variants"]]
         out += _table(["variant", "wall s", f"{mem}", "peak RSS MB", "test MSE", "stage-1 cos loss"], rows)
         pairs = [("ddlib vs reference", c)]
-        pairs += [(k.replace("_vs_", " vs "), c[k]) for k in ("ddlib+proposed_vs_reference", "ddlib+proposed_vs_ddlib")
-                  if k in c]
         for label, ratios in pairs:
             out.append(f"{label}: speed-up {_mmm(ratios['speedup'])};  memory ratio {_mmm(ratios['memory_ratio'])};  "
                        f"total memory ratio {_mmm(ratios['memory_ratio_total'])}")
@@ -45,10 +43,6 @@ def format_report(record: dict[str, Any]) -> str:
         rows = [["ddlib.distill", _mmm(li["distill_s"])], ["G_D pass", _mmm(li["gd_pass_s"])],
                 ["G_D + Gram passes", _mmm(li["gd_gram_passes_s"])]]
         rows += [[f"  phase {k}", f"{_mmm(v)}  ({100 * li['phase_share'][k]:.0f}%)"] for k, v in li["phases"].items()]
-        if "proposed_passes" in li:
-            pp = li["proposed_passes"]
-            rows += [["G_D pass, proposed", f"{_mmm(pp['gd_pass_s'])}  (speed-up {_mmm(pp['gd_pass_speedup'])})"],
-                     ["Gram pass, proposed", f"{_mmm(pp['gram_pass_s'])}  (speed-up {_mmm(pp['gram_pass_speedup'])})"]]
         out += _table(["what", "seconds"], rows)
         out.append(f"distill / G_D pass: {_mmm(li['ratio_to_gd_pass'])};  distill / (G_D + Gram passes): "
                    f"{_mmm(li['ratio_to_gd_gram_passes'])}")

@@ -29,9 +29,8 @@ from ddlib.distillers import distill
 from ddlib.distillers.gradient_matching import match_gradients
 from ddlib.distillers.performance_matching import match_performance
 from ddlib.distillers.pipeline import initial_points
-from ddlib.learners import TwoStageLearner, normalize_rows, stage1_gradient, stage2_statistics
+from ddlib.learners import TwoStageLearner, stage1_gradient, stage2_statistics
 
-from .proposals import stage1_gradient_nograd, stage2_statistics_blocked
 from .sizes import SCALING_AXES, Size
 from .worker import setup, warm_up
 
@@ -45,13 +44,12 @@ TARGETS = {"speedup_min": 3.0, "memory_ratio_max": 0.5, "limit_ratio_max": 5.0}
 @dataclass(frozen=True)
 class Options:
     """Run-wide settings: repeats per figure, dtype, device, torch threads (None: torch's default),
-    whether to measure the proposed passes too, and ``log``, a print-like callable for progress."""
+    and ``log``, a print-like callable for progress."""
 
     repeats: int
     dtype: str = "float64"
     device: str = "cpu"
     threads: int | None = None
-    proposed: bool = False
     log: Callable[[str], None] = print
 
 
@@ -127,11 +125,10 @@ def _ratios(ref: list[dict[str, Any]], other: list[dict[str, Any]], device: str)
 def compare(size: Size, opts: Options) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """ddlib.distill vs the peer-style reference: paired fresh-process runs, order rotating.
 
-    With ``opts.proposed`` also "ddlib+proposed" (ddlib with ``benchmarks.proposals``' passes).
     Returns the summary and the raw per-repeat records of each variant.
     """
     log = opts.log
-    variants = ["reference", "ddlib"] + (["ddlib+proposed"] if opts.proposed else [])
+    variants = ["reference", "ddlib"]
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for rep in range(opts.repeats):
         shift = rep % len(variants)
@@ -144,9 +141,6 @@ def compare(size: Size, opts: Options) -> tuple[dict[str, Any], dict[str, list[d
     result: dict[str, Any] = {"variants": variants, "memory_measure": own}
     result.update({v: _metric_summaries(runs[v]) for v in variants})
     result.update(_ratios(runs["reference"], runs["ddlib"], opts.device))  # ddlib vs reference
-    if opts.proposed:
-        result["ddlib+proposed_vs_reference"] = _ratios(runs["reference"], runs["ddlib+proposed"], opts.device)
-        result["ddlib+proposed_vs_ddlib"] = _ratios(runs["ddlib"], runs["ddlib+proposed"], opts.device)
     return result, runs
 
 
@@ -187,7 +181,6 @@ def limit(size: Size, opts: Options) -> dict[str, Any]:
     _, net, X, y = setup(spec, size.d, size.width, size.n)
     learner = TwoStageLearner()
     phases: list[dict[str, float]] = []
-    proposed: list[dict[str, float]] = []
     totals: list[float] = []
     for rep in range(opts.repeats):
         phases.append(_phases(net, X, y, size, learner, rep, device))
@@ -196,8 +189,6 @@ def limit(size: Size, opts: Options) -> dict[str, Any]:
         totals.append(t)
         log(f"  limit    repeat {rep + 1}/{opts.repeats}  distill {t:8.2f} s  G_D pass "
             f"{phases[-1]['gd_pass_s']:6.3f} s  Gram pass {phases[-1]['gram_pass_s']:6.3f} s")
-        if opts.proposed:
-            proposed.append(_proposed_passes(net, X, y, phases[-1], learner, device))
     gd = [p["gd_pass_s"] for p in phases]
     gd_gram = [p["gd_pass_s"] + p["gram_pass_s"] for p in phases]
     out = {
@@ -210,19 +201,7 @@ def limit(size: Size, opts: Options) -> dict[str, Any]:
         "phase_share": {k: sum(p[k] for p in phases) / sum(sum(p.values()) for p in phases) for k in phases[0]},
         "chunk_size": learner.chunk_size,
     }
-    if opts.proposed:
-        out["proposed_passes"] = {k: summarize([p[k] for p in proposed]) for k in proposed[0]}
     return out
-
-
-def _proposed_passes(net, X, y, current: dict[str, float], learner: TwoStageLearner,
-                     device: torch.device) -> dict[str, float]:
-    """The proposed passes (``benchmarks.proposals``) timed right after the current ones."""
-    G_D, t_gd = _timed(lambda: stage1_gradient_nograd(net.W, net.a, net.b, X, y, learner.chunk_size), device)
-    W1 = normalize_rows(-G_D)  # the pass's cost does not depend on which W1
-    _, t_gram = _timed(lambda: stage2_statistics_blocked(W1, net.stage2_bias, X, y, learner.chunk_size), device)
-    return {"gd_pass_s": t_gd, "gram_pass_s": t_gram,
-            "gd_pass_speedup": current["gd_pass_s"] / t_gd, "gram_pass_speedup": current["gram_pass_s"] / t_gram}
 
 
 def scaling(size: Size, opts: Options, base_runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -21,13 +21,11 @@ import torch
 import ddlib
 from ddlib.learners import TwoStageLearner
 
-from .proposals import proposed_passes
 from .reference import reference_distill
 
 __all__ = ["VARIANTS", "setup", "run_variant", "warm_up", "measure", "main"]
 
-# "ddlib+proposed": ddlib.distill with the streaming passes of benchmarks.proposals swapped in.
-VARIANTS = ("ddlib", "reference", "ddlib+proposed")
+VARIANTS = ("ddlib", "reference")
 _MB = 1024.0 * 1024.0
 
 
@@ -81,9 +79,6 @@ def run_variant(variant: str, net: ddlib.TwoLayerNet, X: torch.Tensor, y: torch.
                   restarts=spec["restarts"], seed=seed)
     if variant == "ddlib":
         return ddlib.distill(net, X, y, spec["m1"], spec["m2"], **common)
-    if variant == "ddlib+proposed":
-        with proposed_passes():
-            return ddlib.distill(net, X, y, spec["m1"], spec["m2"], **common)
     if variant == "reference":
         return reference_distill(net, X, y, spec["m1"], spec["m2"], kip_batch=spec["kip_batch"], **common)
     raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")

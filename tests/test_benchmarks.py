@@ -12,17 +12,13 @@ import pytest
 import torch
 
 import ddlib
-from ddlib.distillers import pipeline
 from ddlib.io import read_json
-from ddlib.learners import normalize_rows, stage1_gradient, stage2_statistics
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # ``benchmarks`` is a top-level folder, not an installed package
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.__main__ import main as benchmarks_main  # noqa: E402
-from benchmarks.proposals import (proposed_passes, stage1_gradient_nograd,  # noqa: E402
-                                  stage2_statistics_blocked)
 from benchmarks.reference import reference_distill  # noqa: E402
 from benchmarks.suite import fit_exponent, summarize  # noqa: E402
 
@@ -131,42 +127,3 @@ def test_fit_exponent_recovers_a_power_law():
     assert math.isclose(fit_exponent(xs, [3.0 * x ** 1.7 for x in xs]), 1.7, rel_tol=1e-12)
 
 
-@pytest.fixture(scope="module")
-def off_init_problem():
-    """Real data and a network away from theta0 (random a, b), so f != 0 in the residual."""
-    task = ddlib.MultiIndexTask(8, 2, "he2", seed=0)
-    X, y = task.sample(1000, seed=1)
-    gen = torch.Generator().manual_seed(5)
-    net = ddlib.TwoLayerNet.init(8, 30, seed=0)
-    net = net.replace(a=torch.randn(30, generator=gen, dtype=torch.float64),
-                      b=torch.randn(30, generator=gen, dtype=torch.float64))
-    return net, X, y
-
-
-# Same sums in another order: observed relative differences <= 6e-15 (G_D) and <= 1e-15
-# (Gram, moment) at these sizes and at width 2048, n 16k; rtol 1e-12.
-@pytest.mark.parametrize("chunk", [None, 97])
-def test_proposed_gradient_pass_equals_ddlib_stage1_gradient(off_init_problem, chunk):
-    net, X, y = off_init_problem
-    expected = stage1_gradient(net.W, net.a, net.b, X, y, chunk_size=chunk)
-    torch.testing.assert_close(stage1_gradient_nograd(net.W, net.a, net.b, X, y, chunk_size=chunk), expected,
-                               rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("blocks", [1, 4, 7])  # 7 does not divide width 30
-def test_proposed_statistics_pass_equals_ddlib_stage2_statistics(off_init_problem, blocks):
-    net, X, y = off_init_problem
-    W1 = normalize_rows(-stage1_gradient(net.W, net.a, net.b, X, y))
-    expected = stage2_statistics(W1, net.stage2_bias, X, y, chunk_size=97)
-    got = stage2_statistics_blocked(W1, net.stage2_bias, X, y, chunk_size=97, blocks=blocks)
-    torch.testing.assert_close(got.gram, expected.gram, rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(got.moment, expected.moment, rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(got.y2, expected.y2, rtol=1e-12, atol=1e-14)
-
-
-def test_proposed_passes_are_swapped_in_only_inside_the_block():
-    before = (pipeline.stage1_gradient, pipeline.stage2_statistics)
-    with proposed_passes():
-        assert (pipeline.stage1_gradient, pipeline.stage2_statistics) == (stage1_gradient_nograd,
-                                                                          stage2_statistics_blocked)
-    assert (pipeline.stage1_gradient, pipeline.stage2_statistics) == before
