@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             record[name] = limit(size, opts)
         else:
             record[name] = scaling(size, opts, base_runs=compare_ddlib_runs)
-    record["targets"] = targets(record)
+    record["targets"] = targets(record, args.size)
     record["wall_time_s"] = time.perf_counter() - start
     record["machine"]["load_average_end"] = _load_average()
     write_json(out_path, record)

@@ -15,7 +15,7 @@ class Size:
 
     Attributes:
         name: "tiny", "book" or "paper".
-        d, r, link: the multi-index task (DESIGN section 1).
+        d, r, link: the multi-index task.
         width: L, the network width.
         n: real training points.
         m1, m2: distilled stage-1 and stage-2 sizes.
@@ -59,9 +59,12 @@ SIZES: dict[str, Size] = {
     "tiny": Size("tiny", d=8, width=32, n=1024, m1=4, m2=8, steps1=20, steps2=20, restarts=2,
                  n_test=2000, kip_batch=256, min_repeats=1,
                  scaling={"n": (512, 1024), "width": (32, 64), "d": (8, 16)}),
-    # The book's setting (DESIGN section 3), with a reduced scaling grid.
+    # The book profile's setting (d=32, r=2, L=512, n=8000), with a reduced scaling grid.
     "book": Size("book", d=32, width=512, n=8000,
                  scaling={"n": (8000, 16000, 32000), "width": (256, 512, 1024), "d": (32, 64, 128)}),
+    # The point of the whole-process comparison (d=64, L=1024, n=32,000): between book and paper.
+    "target": Size("target", d=64, width=1024, n=32000,
+                   scaling={"n": (16000, 32000, 64000), "width": (512, 1024, 2048), "d": (32, 64, 128)}),
     # The paper-scale setting and the full grid: n 8k -> 128k, width 256 -> 4096, d 32 -> 256.
     "paper": Size("paper", d=128, width=2048, n=64000,
                   scaling={"n": (8000, 16000, 32000, 64000, 128000),

@@ -13,6 +13,7 @@ from typing import Optional
 
 import torch
 
+from .data import Data
 from .networks import TwoLayerNet
 from .validation import check_data, check_float, check_int
 
@@ -20,14 +21,16 @@ __all__ = [
     "TwoStageLearner",
     "Stage2Statistics",
     "stage1_gradient",
+    "stage1_parts",
     "stage2_statistics",
     "normalize_rows",
     "ridge_solve",
+    "ridge_fit",
+    "RidgeFit",
     "ridge_from_statistics",
     "ridge_loss_from_statistics",
 ]
 
-Data = tuple[torch.Tensor, torch.Tensor]
 DEFAULT_CHUNK = 8192
 _GRAM_BLOCKS = 4  # column blocks of the upper-triangular Gram accumulation
 
@@ -70,13 +73,21 @@ def _real_data_gradient(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, X: to
     return G * (a[:, None] / X.shape[0])
 
 
+def stage1_parts(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, X: torch.Tensor,
+                 y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pieces of the stage-1 gradient on (X, y): the on/off mask relu'(w_j . x_i + b_j)
+    (..., n, width), the residuals f(x_i) - y_i (..., n) and their product mask * residual.
+    Batched over leading dimensions of X, y and (optionally) W."""
+    pre = X @ W.transpose(-2, -1) + b
+    mask = (pre > 0).to(X.dtype)
+    resid = torch.relu(pre) @ a - y
+    return mask, resid, mask * resid[..., None]
+
+
 def _gradient_sum(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, X: torch.Tensor,
                   y: torch.Tensor) -> torch.Tensor:
     """sum_i (f(x_i) - y_i) relu'(w_j . x_i + b_j) x_i for every neuron j; batched over (..., n, d)."""
-    pre = X @ W.T + b
-    mask = (pre > 0).to(X.dtype)
-    resid = torch.relu(pre) @ a - y
-    return (mask * resid[..., None]).transpose(-2, -1) @ X
+    return stage1_parts(W, a, b, X, y)[2].transpose(-2, -1) @ X
 
 
 def normalize_rows(G: torch.Tensor, eps: float = 1e-30) -> torch.Tensor:
@@ -123,22 +134,42 @@ def stage2_statistics(W1: torch.Tensor, bias: torch.Tensor, X: torch.Tensor, y: 
     return Stage2Statistics(gram / n, moment / n, (y @ y) / n, n)
 
 
-def ridge_solve(Phi: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
-    """``argmin_a (1/n)|Phi a - y|^2 + ridge * mean(Phi^2) * |a|^2``.
+@dataclass(frozen=True)
+class RidgeFit:
+    """A ridge fit and what its gradient needs: ``a`` (..., width), the solve's right factor
+    ``coef`` (dual: alpha = K^-1 y / n, shape (..., n); primal: None), the system matrix, the
+    penalty ``lam`` (..., 1, 1) and whether it was clamped (then it carries no gradient)."""
+
+    a: torch.Tensor
+    system: torch.Tensor
+    coef: Optional[torch.Tensor]
+    lam: torch.Tensor
+    clamped: torch.Tensor
+    dual: bool
+
+
+def ridge_fit(Phi: torch.Tensor, y: torch.Tensor, ridge: float) -> RidgeFit:
+    """``argmin_a (1/n)|Phi a - y|^2 + ridge * mean(Phi^2) * |a|^2`` with its intermediates.
 
     Primal (width x width solve) when n >= width, dual (n x n) otherwise; the two agree.
     Works batched over leading dimensions, and is differentiable in Phi and y.
     """
     n, L = Phi.shape[-2], Phi.shape[-1]
-    lam = ridge * (Phi * Phi).mean(dim=(-2, -1)).clamp_min(1e-12)
-    lam = lam[..., None, None]
+    mean_sq = (Phi * Phi).mean(dim=(-2, -1))
+    lam = (ridge * mean_sq.clamp_min(1e-12))[..., None, None]
+    clamped = (mean_sq < 1e-12)[..., None, None]
     Pt = Phi.transpose(-2, -1)
     if n >= L:
         A = Pt @ Phi / n + lam * torch.eye(L, dtype=Phi.dtype, device=Phi.device)
-        return torch.linalg.solve(A, (Pt @ y[..., None]) / n)[..., 0]
+        return RidgeFit(torch.linalg.solve(A, (Pt @ y[..., None]) / n)[..., 0], A, None, lam, clamped, False)
     K = Phi @ Pt / n + lam * torch.eye(n, dtype=Phi.dtype, device=Phi.device)
     alpha = torch.linalg.solve(K, y[..., None] / n)
-    return (Pt @ alpha)[..., 0]
+    return RidgeFit((Pt @ alpha)[..., 0], K, alpha[..., 0], lam, clamped, True)
+
+
+def ridge_solve(Phi: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
+    """The ridge solution ``a`` of ``ridge_fit`` (batched, differentiable in Phi and y)."""
+    return ridge_fit(Phi, y, ridge).a
 
 
 def ridge_from_statistics(stats: Stage2Statistics, ridge: float) -> torch.Tensor:
@@ -157,7 +188,12 @@ def ridge_loss_from_statistics(a: torch.Tensor, stats: Stage2Statistics) -> torc
 
 @dataclass(frozen=True)
 class TwoStageLearner:
-    """The two-stage learner A(D) of DESIGN section 1.
+    """The two-stage learner A(D): one feature-learning step on W from theta0, then ridge on a.
+
+    Stage 1 (T = 1, weight decay 1/lr) sets every row of W1 to ``-G_j / |G_j|``, where G is the
+    gradient of the squared loss at theta0; stage 2 fits a by ridge on the features
+    ``relu(X W1^T + b2)`` with theta0's stage-2 biases b2.  Stage 1 and stage 2 may see different
+    data: that is what a distilled set (S1, S2) feeds them.
 
     Args:
         ridge: lambda2, the stage-2 ridge relative to mean(Phi^2).
@@ -205,8 +241,7 @@ class TwoStageLearner:
         if X.shape[0] > self.chunk_size and X.shape[0] >= W1.shape[0]:
             stats = stage2_statistics(W1, net.stage2_bias, X, y, self.chunk_size)
             return ridge_from_statistics(stats, self.ridge)
-        Phi = torch.relu(X @ W1.T + net.stage2_bias)
-        return ridge_solve(Phi, y, self.ridge)
+        return ridge_solve(net.stage2_features(X, W1), y, self.ridge)
 
     def fit(self, net: TwoLayerNet, stage1_data: Data, stage2_data: Optional[Data] = None) -> TwoLayerNet:
         """Train from theta0 = ``net`` and return the trained network (``net`` is untouched).
@@ -227,5 +262,15 @@ class TwoStageLearner:
         return net.replace(W=W1, a=a, b=net.stage2_bias.clone())
 
     def params(self) -> dict:
+        """The constructor arguments that define the learner (recorded with every distilled set)."""
         return {"ridge": self.ridge, "stage1_steps": self.stage1_steps, "stage1_lr": self.stage1_lr,
                 "stage1_weight_decay": self.stage1_weight_decay}
+
+    @classmethod
+    def from_params(cls, params: Optional[dict]) -> "TwoStageLearner":
+        """The learner a ``params()`` record describes (missing entries take their defaults)."""
+        params = params or {}
+        if not isinstance(params, dict):
+            raise TypeError(f"learner parameters must be a dict, got {type(params).__name__}")
+        keys = ("ridge", "stage1_steps", "stage1_lr", "stage1_weight_decay")
+        return cls(**{k: params[k] for k in keys if k in params})

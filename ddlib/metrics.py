@@ -1,8 +1,8 @@
-"""Metrics: test risk, alignment with span(U), energy of inputs in span(U), principal angles,
-the population (infinite-data) stage-1 gradient, and memory accounting."""
+"""Metrics measured on a trained network or a set of points: test risk, alignment of the first
+layer with span(U), energy of inputs in span(U), principal angles, per-neuron cosines between
+two stage-1 gradients.  (Closed-form predictions live in ``ddlib.theory``.)"""
 from __future__ import annotations
 
-import math
 from typing import Union
 
 import torch
@@ -16,9 +16,8 @@ __all__ = [
     "alignment",
     "energy_in_subspace",
     "principal_angles",
-    "population_stage1_gradient",
+    "neuron_cosines",
     "gradient_cosine",
-    "memory_report",
 ]
 
 
@@ -80,36 +79,14 @@ def principal_angles(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiInde
     return torch.arccos(cosines).sort().values
 
 
-def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.Tensor:
-    """The infinite-data stage-1 gradient at theta0 for a quadratic link (Hermite / Stein):
-
-    G_pop,j = -a_j (2 pi)^(-1/2) (H w_j - 1/2 (w_j^T H w_j) w_j), for unit-norm w_j and b = 0.
-    Exact for ``he2``; for ``aniso`` it keeps the He2 part (the He4 part adds O((u.w)^3)).
-    """
-    _check_same_d(net, task)
-    if task.link == "he3":
-        # Exact: y is odd in x and relu'(-t) = 1 - relu'(t), so 2 E[y relu'(w.x) x] = E[y x] = 0.
-        return torch.zeros_like(net.W)
-    H = task.expected_hessian().to(net.W)
-    W = net.W
-    HW = W @ H
-    quad = (HW * W).sum(1, keepdim=True)
-    return -net.a[:, None] * (HW - 0.5 * quad * W) / math.sqrt(2 * math.pi)
+def neuron_cosines(G: torch.Tensor, G_ref: torch.Tensor) -> torch.Tensor:
+    """cos(G_j, G_ref_j) for every neuron j (row); a zero row counts as cosine 0, not NaN (with very
+    few synthetic points some neurons are switched on by none, and their gradient row is 0)."""
+    num = (G * G_ref).sum(-1)
+    den = G.norm(dim=-1) * G_ref.norm(dim=-1)
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(G.dtype).tiny), torch.zeros_like(num))
 
 
 def gradient_cosine(G: torch.Tensor, G_ref: torch.Tensor) -> float:
     """Mean over neurons of cos(G_j, G_ref_j); a zero row counts as cosine 0."""
-    num = (G * G_ref).sum(1)
-    den = G.norm(dim=1) * G_ref.norm(dim=1)
-    cos = torch.where(den > 0, num / den.clamp_min(torch.finfo(G.dtype).tiny), torch.zeros_like(num))
-    return float(cos.mean())
-
-
-def memory_report(*, m1: int, m2: int, d: int, r: int, width: int, n: int) -> dict[str, int]:
-    """Floats stored by the distilled set, beside r^2 d + L, the network L(d+2) and the data n(d+1)."""
-    return {
-        "distilled": (m1 + m2) * (d + 1),
-        "r2d_plus_L": r * r * d + width,
-        "network": width * (d + 2),
-        "data": n * (d + 1),
-    }
+    return float(neuron_cosines(G, G_ref).mean())

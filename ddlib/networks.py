@@ -78,6 +78,11 @@ class TwoLayerNet:
         self._check_input(X)
         return torch.relu(X @ self.W.T + self.b)
 
+    def stage2_features(self, X: torch.Tensor, W1: torch.Tensor) -> torch.Tensor:
+        """``relu(X W1^T + b2)``: the features stage 2 fits its ridge on, for a first layer W1
+        and this init's stage-2 biases b2.  Batched: X (..., n, d) with W1 (L, d) or (..., L, d)."""
+        return torch.relu(X @ W1.transpose(-2, -1) + self.stage2_bias)
+
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         """Predictions f(X), shape (n,)."""
         return self.features(X) @ self.a

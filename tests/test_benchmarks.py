@@ -45,14 +45,25 @@ def test_entry_point_writes_every_section(tiny_record):
 def test_compare_section_reports_both_variants_and_their_ratios(tiny_record):
     compare = tiny_record[0]["compare"]
     for variant in ("reference", "ddlib"):
-        for key in ("wall_s", "peak_rss_mb", "peak_above_setup_mb", "test_mse", "stage1_matching_loss"):
+        for key in ("wall_s", "whole_s", "peak_rss_mb", "process_peak_rss_mb", "peak_above_setup_mb", "test_mse",
+                    "stage1_matching_loss"):
             assert set(compare[variant][key]) == SUMMARY_KEYS
             assert len(compare[variant][key]["values"]) == 1
         assert 0.0 < compare[variant]["test_mse"]["median"] < 2.0
         assert compare[variant]["torch_threads"] == 1  # --threads reached the fresh worker process
-    for key in ("speedup", "memory_ratio", "memory_ratio_total", "test_mse_difference"):
+    for key in ("speedup", "whole_speedup", "process_peak_ratio", "memory_ratio", "memory_ratio_total",
+                "test_mse_difference"):
         assert set(compare[key]) == SUMMARY_KEYS
     assert compare["speedup"]["median"] > 0
+    # a whole process takes longer than its distillation alone (interpreter start, imports, data)
+    assert all(compare[v]["whole_s"]["median"] > compare[v]["wall_s"]["median"] for v in ("reference", "ddlib"))
+
+
+def test_targets_are_reported_against_their_stated_thresholds(tiny_record):
+    t = tiny_record[0]["targets"]
+    assert t["size"] == "tiny" and t["whole_speedup_min"] is None and t["whole_speedup_met"] is None
+    assert t["limit_ratio_max"] == 1.5 and isinstance(t["limit_met"], bool)
+    assert isinstance(t["quality_met"], bool) and isinstance(t["memory_met"], bool)
 
 
 def test_limit_section_reports_passes_and_phases(tiny_record):

@@ -1,5 +1,5 @@
 """Notebook 01's experiment: the tables' shape and seeds, determinism, stage-1-only distillation and
-the replayed starting points against ``ddlib.distill`` itself, the shared-noise direction on a
+the shared-noise direction on a
 matrix built to have it, and the distilled stage-1 points carrying span(U)."""
 from __future__ import annotations
 
@@ -9,15 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ddlib.distillers import distill, distill_stage1
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.encoding import (
-    PROFILES,
-    initial_distilled_points,
-    run_encoding,
-    shared_noise_direction,
-)
-from ddlib.experiments.problem import derived_seeds, make_problem
+from ddlib.experiments.encoding import PROFILES, run_encoding, shared_noise_direction
+from ddlib.experiments.problem import derived_seeds
 
 TINY = dict(d=8, r=2, width=32, n_train=1000, m1=4, m2=6, link="he2", n_seeds=2, steps1=60, steps2=10, lr=0.05,
             restarts=2, n_subsets=3, n_points_shown=10, denoise_n_grid=[500, 1000], denoise_m1_grid=[4])
@@ -73,23 +67,6 @@ def test_distilled_stage1_points_carry_span_u_and_align_w1_beyond_random_subsets
     assert (s1.energy > 1.5 * s1.chance_energy).all()
     random_mean = s[s.source == "random m1 subset"].groupby("repetition").alignment.mean()
     assert (s1.alignment > random_mean + 0.1).all()
-
-
-def test_distill_stage1_returns_the_s1_of_distill():
-    p = make_problem(d=6, r=2, width=16, n_train=300, seed=1)
-    ds = distill(p.net, p.X, p.y, 3, 4, steps1=15, steps2=5, restarts=3, seed=7)
-    res = distill_stage1(p.net, p.X, p.y, 3, steps=15, lr=0.05, restarts=3, seed=7)
-    (X1, y1), loss = res.stage1, res.loss
-    assert torch.equal(X1, ds.stage1[0]) and torch.equal(y1, ds.stage1[1])
-    assert loss == ds.metadata["stage1_matching_loss"]
-
-
-def test_initial_distilled_points_replay_the_starts_of_distill():
-    # With zero optimisation steps distill returns its starting points unchanged.
-    p = make_problem(d=6, r=2, width=16, n_train=300, seed=1)
-    ds = distill(p.net, p.X, p.y, 3, 4, steps1=0, steps2=0, restarts=3, seed=7)
-    X1_0, X2_0 = initial_distilled_points(ds, p.X, p.y)
-    assert torch.equal(X1_0, ds.stage1[0]) and torch.equal(X2_0, ds.stage2[0])
 
 
 def test_shared_noise_direction_finds_a_rank_one_term_built_in():

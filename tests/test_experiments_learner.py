@@ -7,20 +7,16 @@ import inspect
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.learner import (
-    PROFILES,
-    he3_noise_alignment,
-    run_learner,
-    sample_complexity,
-)
+from ddlib.experiments.learner import PROFILES, learner_point, run_learner, sample_complexity
 from ddlib.experiments.problem import derived_seeds
+from ddlib.theory import he3_noise_alignment
 
 TINY = dict(dr_grid=[[8, 1], [8, 2]], width=32, n_grid=[100, 2000], link="he2", n_seeds=2, n_test=1000)
 COLUMNS = {"repetition", "base_seed", "seed_task", "seed_theta0", "seed_data", "seed_distill", "seed_subset",
-           "seed_test", "d", "r", "width", "link", "chance_alignment", "method", "n", "test_mse", "alignment"}
+           "seed_test", "d", "r", "width", "n_train", "link", "noise", "chance_alignment", "method", "n", "test_mse",
+           "alignment"}
 
 
 @pytest.fixture(scope="module")
@@ -73,21 +69,6 @@ def test_population_first_layer_is_better_aligned_than_the_learned_one(table):
     assert (pop > lrn).all() and (pop > 0.95).all()
 
 
-def test_he3_noise_alignment_matches_a_normalised_gaussian_monte_carlo():
-    gen = torch.Generator().manual_seed(0)
-    for d, r in [(8, 1), (16, 2), (32, 2)]:
-        xi = torch.randn(200_000, d, generator=gen, dtype=torch.float64)
-        xi[:, 0] *= 7 ** 0.5
-        mc = float(((xi[:, :r] ** 2).sum(1) / (xi ** 2).sum(1)).mean().sqrt())
-        # Monte-Carlo standard error of the mean ratio is below 7e-4 here.
-        assert he3_noise_alignment(d, r) == pytest.approx(mc, abs=3e-3)
-
-
-def test_he3_noise_alignment_is_one_when_u_spans_everything_and_above_chance_otherwise():
-    assert he3_noise_alignment(3, 3) == 1.0
-    assert all(he3_noise_alignment(d, 2) > (2 / d) ** 0.5 for d in (4, 16, 64))
-
-
 def test_he3_learner_alignment_matches_the_pure_noise_prediction():
     # d=16, r=2, L=64, n=5000, 12 seeds: mean 0.538, seed sd 0.058 (prediction 0.543); the
     # 12-seed mean has sd 0.017, so 0.06 is 3.5 of them.
@@ -95,11 +76,6 @@ def test_he3_learner_alignment_matches_the_pure_noise_prediction():
     assert set(h.method) == {"learner", "population W1", "random features"}  # no second he3 control
     learned = h[h.method == "learner"]
     assert learned.alignment.mean() == pytest.approx(he3_noise_alignment(16, 2), abs=0.06)
-
-
-def test_he3_noise_alignment_rejects_r_above_d():
-    with pytest.raises(ValueError, match="r must be <= 4"):
-        he3_noise_alignment(4, 5)
 
 
 def test_sample_complexity_is_the_smallest_n_reaching_the_target():
@@ -117,7 +93,16 @@ def test_bad_grids_are_rejected_with_their_name():
 
 
 def test_every_profile_resolves_and_names_only_run_learner_parameters():
-    accepted = set(inspect.signature(run_learner).parameters) - {"progress", "_"}
+    accepted = set(inspect.signature(run_learner).parameters) - {"progress"}
     for name in PROFILES:
-        P = resolve_parameters(PROFILES, name, seed=0)
-        assert set(P) - {"profile"} == accepted
+        assert set(resolve_parameters(PROFILES, name, seed=0)) == accepted
+    with pytest.raises(TypeError, match="n_gird"):
+        run_learner(**TINY, n_gird=[10], seed=0)
+
+
+def test_learner_point_draws_its_problem_like_a_repetition():
+    point = learner_point(d=8, r=1, width=16, n_train=400, n_test=500, seed=5)
+    table = run_learner(dr_grid=[[8, 1]], width=16, n_grid=[400], link="he2", n_seeds=1, n_test=500, seed=5)
+    row = table[table.method == "learner"].iloc[0]
+    assert point["test_mse"] == row.test_mse and point["alignment"] == row.alignment
+    assert point["random_features_mse"] > 0.8 > point["test_mse"]

@@ -19,10 +19,10 @@ def test_profile_names_are_smoke_book_paper():
 
 
 @pytest.mark.parametrize("profile", ["smoke", "book"])
-def test_profile_supplies_every_value_and_records_its_name(profile):
+def test_profile_supplies_every_value_and_only_the_run_arguments(profile):
     params = resolve_parameters(PROFILES, profile)
     assert {k: params[k] for k in PROFILES[profile]} == PROFILES[profile]
-    assert params["profile"] == profile
+    assert set(params) == set(PROFILES[profile]) | {"seed"}  # exactly what run_x(**P) takes
 
 
 def test_explicit_value_overrides_the_profile():
@@ -79,3 +79,16 @@ def test_unknown_parameter_name_is_rejected_even_when_none():
 def test_wrong_type_is_a_type_error_naming_the_parameter(name, value):
     with pytest.raises(TypeError, match=rf"parameter '{name}' must be of type"):
         resolve_parameters(PROFILES, "smoke", **{name: value})
+
+
+@pytest.mark.parametrize("module, fn", [("generalization", "run_generalization"), ("encoding", "run_encoding"),
+                                        ("algorithms", "run_algorithms"), ("learner", "run_learner"),
+                                        ("boundaries", "run_boundaries")])
+def test_each_notebooks_run_function_takes_exactly_its_profile_parameters(module, fn):
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(f"ddlib.experiments.{module}")
+    accepted = set(inspect.signature(getattr(mod, fn)).parameters) - {"progress"}
+    for name in mod.PROFILES:
+        assert set(resolve_parameters(mod.PROFILES, name, seed=0)) == accepted, (module, name)

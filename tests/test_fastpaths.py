@@ -10,8 +10,7 @@ import pytest
 import torch
 
 import ddlib
-from ddlib.distillers import distill, match_gradients, match_performance
-from ddlib.distillers.pipeline import initial_points
+from ddlib.distillers import InitialDraw, Restarts, distill, match_gradients, match_performance
 from ddlib.learners import (TwoStageLearner, normalize_rows, ridge_from_statistics, ridge_solve,
                             stage1_gradient, stage2_statistics)
 
@@ -81,27 +80,28 @@ def test_streaming_learner_fit_equals_in_memory_fit(problem):
 @pytest.mark.parametrize("matching", ["cos", "frobenius"])
 def test_batched_gradient_matching_equals_loop_of_single_restarts(problem, matching):
     _, net, X, y, G_D = problem
-    X0, y0 = initial_points(X, y, 4, 3, torch.Generator().manual_seed(0))
-    Xb, yb, lossb = match_gradients(net, G_D, X0, y0, steps=100, lr=0.05, loss=matching)
+    start = InitialDraw.draw(X.shape[0], 3, seed=0).stage1((X, y), 4)
+    b = match_gradients(net, G_D, start, steps=100, lr=0.05, loss=matching)
     for k in range(3):
-        Xk, yk, lossk = match_gradients(net, G_D, X0[k], y0[k], steps=100, lr=0.05, loss=matching)
-        torch.testing.assert_close(Xb[k], Xk, rtol=0, atol=1e-9)
-        torch.testing.assert_close(yb[k], yk, rtol=0, atol=1e-9)
-        torch.testing.assert_close(lossb[k], lossk, rtol=0, atol=1e-9)
+        s = match_gradients(net, G_D, Restarts.start(start.X0[k:k + 1], start.y0[k:k + 1]), steps=100, lr=0.05,
+                            loss=matching)
+        torch.testing.assert_close(b.X[k], s.X[0], rtol=0, atol=1e-9)
+        torch.testing.assert_close(b.y[k], s.y[0], rtol=0, atol=1e-9)
+        torch.testing.assert_close(b.loss[k], s.loss[0], rtol=0, atol=1e-9)
 
 
 def test_batched_performance_matching_equals_loop_of_single_restarts(problem):
     _, net, X, y, G_D = problem
     W1 = normalize_rows(-G_D)
     stats = stage2_statistics(W1, net.stage2_bias, X, y, chunk_size=CHUNK)
-    X0, y0 = initial_points(X, y, 8, 3, torch.Generator().manual_seed(1))
-    Xb, yb, lossb = match_performance(W1, net.stage2_bias, stats, X0, y0, steps=100, lr=0.05, ridge=1e-3)
+    start = InitialDraw.draw(X.shape[0], 3, seed=1).stage2((X, y), 8)
+    b = match_performance(net, W1, stats, start, steps=100, lr=0.05, ridge=1e-3)
     for k in range(3):
-        Xk, yk, lossk = match_performance(W1, net.stage2_bias, stats, X0[k], y0[k], steps=100, lr=0.05,
-                                          ridge=1e-3)
-        torch.testing.assert_close(Xb[k], Xk, rtol=0, atol=1e-9)
-        torch.testing.assert_close(yb[k], yk, rtol=0, atol=1e-9)
-        torch.testing.assert_close(lossb[k], lossk, rtol=0, atol=1e-9)
+        s = match_performance(net, W1, stats, Restarts.start(start.X0[k:k + 1], start.y0[k:k + 1]), steps=100,
+                              lr=0.05, ridge=1e-3)
+        torch.testing.assert_close(b.X[k], s.X[0], rtol=0, atol=1e-9)
+        torch.testing.assert_close(b.y[k], s.y[0], rtol=0, atol=1e-9)
+        torch.testing.assert_close(b.loss[k], s.loss[0], rtol=0, atol=1e-9)
 
 
 def test_float32_distillation_matches_float64_within_seed_spread():

@@ -81,7 +81,7 @@ def test_to_changes_dtype_and_keeps_values():
 
 
 def test_num_parameters_is_width_times_d_plus_two():
-    assert TwoLayerNet.init(32, 512, seed=0).num_parameters() == 17_408  # DESIGN: network 17,408 floats
+    assert TwoLayerNet.init(32, 512, seed=0).num_parameters() == 17_408  # L(d + 2) = 512 * 34
 
 
 # ------------------------------------------------------------------------------- bad input

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddlib.distillers import METHODS, META_DEFAULTS, DistilledSet, distill, meta_refine
+from ddlib.distillers import METHODS, META_DEFAULTS, DistilledSet, distill, distill_stage1, distill_state, meta_refine
 from ddlib.learners import TwoStageLearner
 
 FAST = dict(steps1=15, steps2=10, restarts=2, seed=3)
@@ -104,3 +104,38 @@ def test_new_methods_sets_survive_a_save_and_load(net, data, tmp_path, method, e
     ds = distill(net, *data, 4, 6, method=method, **extra, **FAST)
     loaded = DistilledSet.load(ds.save(tmp_path / f"{method}.dd"))
     assert loaded.equal(ds)
+
+
+# ------------------------------------------------------------------------ stages and state
+def test_distill_is_the_state_s_distilled_set(net, data):
+    ds = distill(net, *data, 3, 4, **FAST)
+    state = distill_state(net, *data, 3, 4, **FAST)
+    assert ds.equal(state.distilled)
+    assert torch.equal(state.stage1.best().X, ds.stage1[0]) and torch.equal(state.stage2.best().y, ds.stage2[1])
+    assert torch.equal(state.W1, TwoStageLearner().stage1(net, *ds.stage1))
+
+
+def test_the_state_keeps_where_the_kept_restarts_started(net, data):
+    # With zero optimisation steps the distilled points are their starting points.
+    state = distill_state(net, *data, 3, 4, steps1=0, steps2=0, restarts=3, seed=7)
+    assert torch.equal(state.stage1.best_start().X, state.distilled.stage1[0])
+    assert torch.equal(state.stage2.best_start().X, state.distilled.stage2[0])
+
+
+def test_distill_stage1_returns_the_restarts_of_distills_stage1(net, data):
+    ds = distill(net, *data, 3, 4, steps1=15, steps2=5, restarts=3, seed=7)
+    res = distill_stage1(net, *data, 3, steps=15, lr=0.05, restarts=3, seed=7)
+    assert torch.equal(res.best().X, ds.stage1[0]) and torch.equal(res.best().y, ds.stage1[1])
+    assert res.best_loss == ds.metadata["stage1_matching_loss"] and res.losses == ds.metadata["stage1_restart_losses"]
+
+
+def test_a_misspelt_keyword_is_a_type_error_naming_it(net, data):
+    with pytest.raises(TypeError, match="stpes1"):
+        distill(net, *data, 3, 4, stpes1=10)
+
+
+def test_distill_stage1_validates_whatever_the_route(net, data):
+    with pytest.raises(ValueError, match=r"m1 must be >= 1, got 0"):
+        distill_stage1(net, *data, 0)
+    with pytest.raises(ValueError, match=r"matching must be one of \['cos', 'frobenius'\], got 'bogus'"):
+        distill_stage1(net, *data, 3, matching="bogus")

@@ -10,8 +10,9 @@ from ddlib.distillers import (
     cosine_equivalent_loss,
     cosine_matching_loss,
     distill,
+    InitialDraw,
+    Restarts,
     expert_trajectory,
-    initial_points,
     match_gradients,
     match_trajectories,
     student_trajectory,
@@ -24,7 +25,8 @@ LEARNERS = [TwoStageLearner(), TwoStageLearner(stage1_steps=2, stage1_lr=1.0, st
 
 
 def _subsets(data, m, restarts, seed):
-    return initial_points(*data, m, restarts, torch.Generator().manual_seed(seed))
+    start = InitialDraw.draw(data[0].shape[0], restarts, seed).stage1(data, m)
+    return start.X0, start.y0
 
 
 def _dead(G):
@@ -110,8 +112,9 @@ def test_t1_trajectory_matching_optimises_the_same_points_as_cosine_gradient_mat
     W_1D = expert_trajectory(net, *data, learner)[-1]
     G_D = stage1_gradient(net.W, net.a, net.b, *data)
     X0, y0 = _subsets(data, 4, 2, seed=7)
-    X_gm, y_gm, _ = match_gradients(net, G_D, X0, y0, steps=60, lr=0.05)
-    X_tm, y_tm, loss_tm = match_trajectories(net, W_1D, X0, y0, learner=learner, steps=60, lr=0.05)
+    gm = match_gradients(net, G_D, Restarts.start(X0, y0), steps=60, lr=0.05)
+    tm = match_trajectories(net, W_1D, Restarts.start(X0, y0), learner=learner, steps=60, lr=0.05)
+    X_gm, y_gm, X_tm, y_tm, loss_tm = gm.X, gm.y, tm.X, tm.y, tm.loss
     torch.testing.assert_close(X_tm, X_gm, rtol=0, atol=1e-8)
     torch.testing.assert_close(y_tm, y_gm, rtol=0, atol=1e-8)
     G_S = stage1_gradient(net.W, net.a, net.b, X_tm, y_tm, None)
@@ -143,9 +146,12 @@ def test_match_trajectories_batched_restarts_equal_single_runs(net, data):
     learner = LEARNERS[1]
     W_T = expert_trajectory(net, *data, learner)[-1]
     X0, y0 = _subsets(data, 4, 2, seed=9)
-    Xb, yb, lb = match_trajectories(net, W_T, X0, y0, learner=learner, steps=20, lr=0.05)
+    b = match_trajectories(net, W_T, Restarts.start(X0, y0), learner=learner, steps=20, lr=0.05)
+    Xb, yb, lb = b.X, b.y, b.loss
     for k in range(2):
-        Xk, yk, lk = match_trajectories(net, W_T, X0[k:k + 1], y0[k:k + 1], learner=learner, steps=20, lr=0.05)
+        s = match_trajectories(net, W_T, Restarts.start(X0[k:k + 1], y0[k:k + 1]), learner=learner, steps=20,
+                               lr=0.05)
+        Xk, yk, lk = s.X, s.y, s.loss
         torch.testing.assert_close(Xb[k], Xk[0], rtol=0, atol=1e-12)
         torch.testing.assert_close(yb[k], yk[0], rtol=0, atol=1e-12)
         torch.testing.assert_close(lb[k], lk[0], rtol=0, atol=1e-12)
@@ -156,7 +162,7 @@ def test_match_trajectories_lowers_the_t2_trajectory_loss(net, data):
     W_T = expert_trajectory(net, *data, learner)[-1]
     X0, y0 = _subsets(data, 6, 2, seed=11)
     before = trajectory_matching_loss(student_trajectory(net, X0, y0, learner)[-1], W_T, net.W)
-    _, _, after = match_trajectories(net, W_T, X0, y0, learner=learner, steps=80, lr=0.05)
+    after = match_trajectories(net, W_T, Restarts.start(X0, y0), learner=learner, steps=80, lr=0.05).loss
     assert (after < 0.7 * before).all(), (before, after)  # measured ratio 0.2-0.4
 
 

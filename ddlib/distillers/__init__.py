@@ -1,17 +1,26 @@
-"""Distillers: algorithms that turn real data into a DistilledSet for the two-stage learner."""
+"""Distillers: algorithms that turn real data into a DistilledSet for the two-stage learner.
+
+Every stage has one shape, ``stage(net, <real-data summary>, restarts, *, hyper) -> restarts``
+(``restarts.Restarts``: K candidate sets, where they started, where they are, their losses); the
+initial points of every restart are drawn once (``restarts.InitialDraw``) and ``distill`` is a
+short composition of stages (``pipeline``)."""
 from .distilled_set import DistilledSet
-from .gradient_matching import cosine_matching_loss, frobenius_matching_loss, match_gradients
+from .gradient_matching import (MATCHING_LOSSES, cosine_matching_loss, frobenius_matching_loss, match_gradients,
+                                matching_value_and_grad)
 from .meta import meta_finetune, meta_loss, meta_refine, real_loss
-from .performance_matching import kip_loss, match_performance
-from .pipeline import (FAILED_MATCHING_LOSS, META_DEFAULTS, METHODS, Stage1Result, distill, distill_stage1,
-                       initial_points)
+from .performance_matching import kip_loss, kip_value_and_grad, match_performance
+from .pipeline import (FAILED_MATCHING_LOSS, META_DEFAULTS, METHODS, DistillState, distill, distill_stage1,
+                       distill_state)
+from .restarts import InitialDraw, Restarts
 from .trajectory import (cosine_equivalent_loss, expert_trajectory, match_trajectories, student_trajectory,
                          trajectory_matching_loss)
 
 __all__ = [
-    "DistilledSet", "distill", "distill_stage1", "Stage1Result", "METHODS", "META_DEFAULTS", "FAILED_MATCHING_LOSS", "initial_points",
-    "cosine_matching_loss", "frobenius_matching_loss", "match_gradients",
-    "kip_loss", "match_performance",
+    "DistilledSet", "distill", "distill_state", "distill_stage1", "DistillState", "METHODS", "META_DEFAULTS",
+    "FAILED_MATCHING_LOSS", "InitialDraw", "Restarts",
+    "cosine_matching_loss", "frobenius_matching_loss", "MATCHING_LOSSES", "matching_value_and_grad",
+    "match_gradients",
+    "kip_loss", "kip_value_and_grad", "match_performance",
     "expert_trajectory", "student_trajectory", "trajectory_matching_loss", "cosine_equivalent_loss",
     "match_trajectories",
     "meta_loss", "real_loss", "meta_finetune", "meta_refine",

@@ -9,13 +9,12 @@ from typing import Any, Optional
 
 import torch
 
-from ..io import load_artifact, save_artifact
+from ..data import Data
+from ..io import ArtifactError, load_artifact, save_artifact
 from ..learners import TwoStageLearner
 from ..networks import TwoLayerNet
 
 __all__ = ["DistilledSet"]
-
-Data = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class DistilledSet:
 
     def fit(self, net: TwoLayerNet, learner: Optional[TwoStageLearner] = None) -> TwoLayerNet:
         """Train theta0 = ``net`` on this set (stage 1 on S1, stage 2 on S2)."""
-        learner = learner or TwoStageLearner(**_learner_kwargs(self.metadata))
+        learner = learner or TwoStageLearner.from_params(self.metadata.get("learner"))
         return learner.fit(net, self.stage1, self.stage2)
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -67,9 +66,8 @@ class DistilledSet:
         tensors, meta = load_artifact(path, "DistilledSet")
         missing = {"X1", "y1", "X2", "y2"} - set(tensors)
         if missing:
-            from ..io import ArtifactError
             raise ArtifactError(f"{path}: DistilledSet file lacks tensors {sorted(missing)}")
-        return cls((tensors["X1"], tensors["y1"]), (tensors["X2"], tensors["y2"]), meta)
+        return cls(Data(tensors["X1"], tensors["y1"]), Data(tensors["X2"], tensors["y2"]), meta)
 
     def equal(self, other: "DistilledSet") -> bool:
         """Bit-identical tensors and identical metadata."""
@@ -77,8 +75,3 @@ class DistilledSet:
         return (all(p.dtype == q.dtype and torch.equal(p, q)
                     for p, q in zip(self.stage1 + self.stage2, other.stage1 + other.stage2))
                 and self.metadata == other.metadata)
-
-
-def _learner_kwargs(meta: dict) -> dict:
-    params = meta.get("learner", {})
-    return {k: params[k] for k in ("ridge", "stage1_steps", "stage1_lr", "stage1_weight_decay") if k in params}

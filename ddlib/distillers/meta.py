@@ -11,23 +11,23 @@ from typing import Optional
 
 import torch
 
+from ..data import Data
 from ..learners import DEFAULT_CHUNK, TwoStageLearner, ridge_solve
 from ..networks import TwoLayerNet
+from ..optim import autograd_value_and_grad, minimise
+from ..seeds import check_seed, generator
 from ..validation import check_data, check_float, check_int
-from .distilled_set import DistilledSet, _learner_kwargs
+from .distilled_set import DistilledSet
 from .trajectory import student_trajectory
 
 __all__ = ["meta_loss", "real_loss", "meta_finetune", "meta_refine"]
-
-Data = tuple[torch.Tensor, torch.Tensor]
 
 
 def _train(net: TwoLayerNet, X1: torch.Tensor, y1: torch.Tensor, X2: torch.Tensor, y2: torch.Tensor,
            learner: TwoStageLearner) -> tuple[torch.Tensor, torch.Tensor]:
     """(W1, a) of A(S), differentiable in all four tensors."""
     W1 = student_trajectory(net, X1, y1, learner)[-1]
-    Phi = torch.relu(X2 @ W1.T + net.stage2_bias)
-    return W1, ridge_solve(Phi, y2, learner.ridge)
+    return W1, ridge_solve(net.stage2_features(X2, W1), y2, learner.ridge)
 
 
 def meta_loss(net: TwoLayerNet, X1: torch.Tensor, y1: torch.Tensor, X2: torch.Tensor, y2: torch.Tensor,
@@ -42,7 +42,7 @@ def meta_loss(net: TwoLayerNet, X1: torch.Tensor, y1: torch.Tensor, X2: torch.Te
         var_y: the normaliser (the real labels' variance).
     """
     W1, a = _train(net, X1, y1, X2, y2, learner)
-    pred = torch.relu(Xb @ W1.T + net.stage2_bias) @ a
+    pred = net.stage2_features(Xb, W1) @ a
     return ((pred - yb) ** 2).mean() / var_y
 
 
@@ -59,8 +59,8 @@ def real_loss(net: TwoLayerNet, stage1: Data, stage2: Data, X: torch.Tensor, y: 
     """
     with torch.no_grad():
         W1, a = _train(net, *stage1, *stage2, learner)
-        sq = sum(float(((torch.relu(X[i:i + chunk_size] @ W1.T + net.stage2_bias) @ a
-                         - y[i:i + chunk_size]) ** 2).sum()) for i in range(0, X.shape[0], chunk_size))
+        sq = sum(float(((net.stage2_features(X[i:i + chunk_size], W1) @ a - y[i:i + chunk_size]) ** 2).sum())
+                 for i in range(0, X.shape[0], chunk_size))
     return sq / X.shape[0] / float(y.var())
 
 
@@ -84,8 +84,6 @@ def meta_finetune(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, stage1: Da
         The fine-tuned (S1, S2) and a record of the full real-data loss (normalised by Var y)
         before and after, and the minibatch loss every ``max(1, steps // 50)`` steps.
     """
-    from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
-
     if not isinstance(net, TwoLayerNet):
         raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
     if not isinstance(learner, TwoStageLearner):
@@ -96,37 +94,30 @@ def meta_finetune(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, stage1: Da
     steps = check_int("meta_steps", steps, min_value=0)
     lr = check_float("meta_lr", lr, strictly_positive=True)
     batch = check_int("meta_batch", batch, min_value=1)
-    seed = check_int("seed", seed)
+    gen = generator(seed)
     to = dict(dtype=net.dtype, device=net.device)
     X, y = X.to(**to), y.to(**to)
-    stage1 = tuple(t.to(**to) for t in stage1)
-    stage2 = tuple(t.to(**to) for t in stage2)
+    stage1 = Data(*(t.to(**to) for t in stage1))
+    stage2 = Data(*(t.to(**to) for t in stage2))
     n = X.shape[0]
     var_y = float(y.var())
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    params = [t.detach().clone().requires_grad_(True) for t in (*stage1, *stage2)]
-    opt = torch.optim.Adam(params, lr=lr)
-    every = max(1, steps // 50)
-    curve = []
-    initial = real_loss(net, stage1, stage2, X, y, learner)
-    for step in tqdm(range(steps), desc="meta-gradient", disable=not progress, leave=False):
+
+    def loss(X1: torch.Tensor, y1: torch.Tensor, X2: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:
         if batch >= n:
             Xb, yb = X, y
-        else:
+        else:  # a fresh minibatch at every step, from the seeded stream
             idx = torch.randperm(n, generator=gen)[:batch].to(X.device)
             Xb, yb = X[idx], y[idx]
-        opt.zero_grad(set_to_none=True)
-        loss = meta_loss(net, *params, Xb, yb, learner, var_y)
-        loss.backward()
-        opt.step()
-        if step % every == 0:
-            curve.append(loss.item())
-    X1, y1, X2, y2 = (t.detach() for t in params)
+        return meta_loss(net, X1, y1, X2, y2, Xb, yb, learner, var_y)
+
+    initial = real_loss(net, stage1, stage2, X, y, learner)
+    (X1, y1, X2, y2), history = minimise(autograd_value_and_grad(loss), (*stage1, *stage2), steps=steps,
+                                         lr=lr, desc="meta-gradient", progress=progress)
+    every = max(1, steps // 50)
     final = real_loss(net, (X1, y1), (X2, y2), X, y, learner)
-    record = {"initial_real_loss": initial, "final_real_loss": final, "loss_curve": curve,
-              "loss_curve_every": every}
-    return (X1, y1), (X2, y2), record
+    record = {"initial_real_loss": initial, "final_real_loss": final,
+              "loss_curve": [float(v) for v in history[::every]], "loss_curve_every": every}
+    return Data(X1, y1), Data(X2, y2), record
 
 
 def meta_refine(distilled: DistilledSet, net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, *,
@@ -149,13 +140,14 @@ def meta_refine(distilled: DistilledSet, net: TwoLayerNet, X: torch.Tensor, y: t
         raise TypeError(f"distilled must be a DistilledSet, got {type(distilled).__name__}")
     if not isinstance(net, TwoLayerNet):
         raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
-    learner = TwoStageLearner(**_learner_kwargs(distilled.metadata)) if learner is None else learner
+    learner = TwoStageLearner.from_params(distilled.metadata.get("learner")) if learner is None else learner
     S1, S2, record = meta_finetune(net, X, y, distilled.stage1, distilled.stage2, learner=learner,
                                    steps=steps, lr=lr, batch=batch, seed=seed, progress=progress)
     metadata = dict(distilled.metadata)
     metadata.update({
         "method": "meta", "meta_init_method": distilled.metadata.get("method"), "meta_steps": int(steps),
-        "meta_lr": float(lr), "meta_batch": int(batch), "meta_seed": int(seed), "learner": learner.params(),
+        "meta_lr": float(lr), "meta_batch": int(batch), "meta_seed": check_seed("seed", seed),
+        "learner": learner.params(),
         "meta_initial_real_loss": record["initial_real_loss"],
         "meta_final_real_loss": record["final_real_loss"],
         "meta_loss_curve": record["loss_curve"], "meta_loss_curve_every": record["loss_curve_every"],

@@ -2,43 +2,96 @@
 ridge fit has low loss on the real data.
 
 With W1 fixed, the real-data loss of any second layer a is
-``a^T (Phi_D^T Phi_D/n) a - 2 a^T (Phi_D^T y/n) + |y|^2/n``, so every step is exact (no minibatch noise) and costs
-nothing that grows with n.
+``a^T (Phi_D^T Phi_D/n) a - 2 a^T (Phi_D^T y/n) + |y|^2/n``, so every step is exact (no
+minibatch noise) and costs nothing that grows with n.  The gradient with respect to the
+synthetic points is written out (``kip_value_and_grad``): with ``g = dloss/da``, the dual ridge
+``a = Phi^T alpha``, ``alpha = K^-1 y / m``, ``K = Phi Phi^T / m + lam I`` gives, for
+``v = K^-1 Phi g``,
+
+    dloss/dPhi = alpha g^T - (v a^T + alpha (Phi^T v)^T) / m - 2 ridge (v . alpha) Phi / (m L),
+    dloss/dy = v / m,   dloss/dX = (dloss/dPhi * [Phi > 0]) W1,
+
+and the primal form (m >= L) is the same calculus on ``A = Phi^T Phi / m + lam I``.
+(``tests/test_performance_matching.py`` checks both against autograd.)
 """
 from __future__ import annotations
 
 import torch
 
-from ..learners import Stage2Statistics, ridge_loss_from_statistics, ridge_solve
+from ..learners import Stage2Statistics, ridge_fit, ridge_loss_from_statistics
+from ..networks import TwoLayerNet
+from ..optim import minimise
+from .restarts import Restarts
 
-__all__ = ["kip_loss", "match_performance"]
+__all__ = ["kip_loss", "kip_value_and_grad", "match_performance"]
 
 
-def kip_loss(X: torch.Tensor, y: torch.Tensor, W1: torch.Tensor, bias: torch.Tensor,
-             stats: Stage2Statistics, ridge: float) -> torch.Tensor:
-    """Real-data MSE of the ridge fitted on (X, y), normalised by ``|y_D|^2/n``; batched over restarts."""
-    Phi = torch.relu(X @ W1.transpose(-2, -1) + bias)
-    a = ridge_solve(Phi, y, ridge)
+def kip_loss(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, X: torch.Tensor, y: torch.Tensor,
+             ridge: float) -> torch.Tensor:
+    """Real-data MSE of the ridge fitted on (X, y), normalised by ``|y_D|^2/n``; batched over restarts.
+
+    Args:
+        net: theta0 (its stage-2 biases make the features).
+        W1: the first layer the synthetic stage-1 set produces.
+        stats: the real data's sufficient statistics for W1 (``stage2_statistics``).
+        X, y: K synthetic sets, (K, m, d) and (K, m), or one set.
+        ridge: the learner's lambda2.
+    """
+    a = ridge_fit(net.stage2_features(X, W1), y, ridge).a
     return ridge_loss_from_statistics(a, stats) / stats.y2
 
 
-def match_performance(W1: torch.Tensor, bias: torch.Tensor, stats: Stage2Statistics,
-                      X0: torch.Tensor, y0: torch.Tensor, *, steps: int, lr: float, ridge: float,
-                      progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Adam on K batched synthetic sets (X0: K x m2 x d, y0: K x m2) for the features of W1.
+def kip_value_and_grad(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, X: torch.Tensor,
+                       y: torch.Tensor, ridge: float) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """``kip_loss`` and its gradient with respect to X and y, in closed form."""
+    Phi = net.stage2_features(X, W1)
+    fit = ridge_fit(Phi, y, ridge)
+    a = fit.a
+    aG = a @ stats.gram                                                       # shared by value and gradient
+    value = ((aG * a).sum(-1) - 2 * (a @ stats.moment) + stats.y2) / stats.y2  # = ridge_loss_from_statistics
+    m, L = Phi.shape[-2], Phi.shape[-1]
+    g = 2.0 * (aG - stats.moment) / stats.y2                                  # dloss/da (gram symmetric)
+    outer = lambda u, w: u[..., :, None] * w[..., None, :]  # noqa: E731 -- batched u w^T
+    matvec = lambda M, u: (M @ u[..., None])[..., 0]        # noqa: E731
+    if fit.dual:
+        alpha = fit.coef
+        v = torch.linalg.solve(fit.system, matvec(Phi, g)[..., None])[..., 0]    # K^-1 Phi g
+        grad_Phi = outer(alpha, g) - (outer(v, a) + outer(alpha, matvec(Phi.transpose(-2, -1), v))) / m
+        grad_lam = -(v * alpha).sum(-1)
+        grad_y = v / m
+    else:
+        u = torch.linalg.solve(fit.system, g[..., None])[..., 0]                 # A^-1 g
+        Pa, Pu = matvec(Phi, a), matvec(Phi, u)
+        grad_Phi = (outer(y, u) - outer(Pa, u) - outer(Pu, a)) / m
+        grad_lam = -(u * a).sum(-1)
+        grad_y = Pu / m
+    live = (~fit.clamped[..., 0, 0]).to(Phi.dtype)                             # lam = ridge mean(Phi^2)
+    grad_Phi = grad_Phi + (grad_lam * live * 2.0 * ridge / (m * L))[..., None, None] * Phi
+    grad_X = (grad_Phi * (Phi > 0).to(Phi.dtype)) @ W1
+    return value, (grad_X, grad_y)
 
-    ``stats`` are the real data's sufficient statistics for the same W1 and ``bias``.
-    Returns the optimised (X, y) of every restart and each restart's final loss.
+
+def match_performance(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, restarts: Restarts, *,
+                      steps: int, lr: float, ridge: float, progress: bool = False) -> Restarts:
+    """Adam on K restarts of m2 synthetic points for the features of W1 (KIP).
+
+    Args:
+        net: theta0 (its stage-2 biases).
+        W1: the first layer learned from the stage-1 set.
+        stats: the real data's sufficient statistics for W1 and net's stage-2 biases.
+        restarts: the starting points (``InitialDraw.stage2``).
+        steps, lr: Adam steps and learning rate.
+        ridge: the learner's lambda2.
+        progress: show a tqdm bar.
+
+    Returns:
+        The restarts at their optimised points, with each one's final KIP loss.
     """
-    from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
+    def value_and_grad(X: torch.Tensor, y: torch.Tensor):
+        return kip_value_and_grad(net, W1, stats, X, y, ridge)
 
-    X = X0.clone().requires_grad_(True)
-    y = y0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([X, y], lr=lr)
-    for _ in tqdm(range(steps), desc="stage 2 (performance matching)", disable=not progress, leave=False):
-        opt.zero_grad(set_to_none=True)
-        kip_loss(X, y, W1, bias, stats, ridge).sum().backward()
-        opt.step()
+    (X, y), _ = minimise(value_and_grad, (restarts.X, restarts.y), steps=steps, lr=lr,
+                         desc="stage 2 (performance matching)", progress=progress)
     with torch.no_grad():
-        final = kip_loss(X, y, W1, bias, stats, ridge)
-    return X.detach(), y.detach(), final
+        final = kip_loss(net, W1, stats, X, y, ridge)
+    return restarts.moved(X, y, final)

@@ -7,8 +7,7 @@ MTT's ``|W_T^S - W_T^D|_F^2 / |W_0 - W_T^D|_F^2``.  For T = 1 and wd = 1/lr ever
 ``-G_j/|G_j|``, so ``|w_1j^S - w_1j^D|^2 = 2 - 2 cos(G_S,j, G_D,j)``; the symmetric init makes the
 normaliser exactly 2L, so loss_TM = loss_cos - n_dead / 2L (``cosine_equivalent_loss``), with
 n_dead piecewise constant: equal gradients, and T = 1 trajectory matching *is* cosine gradient
-matching.  Restarts are batched along a leading dimension as in
-``match_gradients`` (Adam is element-wise, so a summed loss runs K independent restarts).
+matching.  Restarts are batched along a leading dimension, as in every stage.
 """
 from __future__ import annotations
 
@@ -16,19 +15,12 @@ import torch
 
 from ..learners import TwoStageLearner, normalize_rows, stage1_gradient
 from ..networks import TwoLayerNet
+from ..optim import autograd_value_and_grad, minimise
 from ..validation import check_data
+from .restarts import Restarts
 
 __all__ = ["expert_trajectory", "student_trajectory", "trajectory_matching_loss",
            "cosine_equivalent_loss", "match_trajectories"]
-
-
-def _batched_stage1_gradient(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor, X: torch.Tensor,
-                             y: torch.Tensor) -> torch.Tensor:
-    """``learners.stage1_gradient`` with W batched too: W (..., L, d), X (..., m, d), y (..., m)."""
-    pre = X @ W.transpose(-2, -1) + b
-    mask = (pre > 0).to(X.dtype)
-    resid = torch.relu(pre) @ a - y
-    return (mask * resid[..., None]).transpose(-2, -1) @ X * (a[:, None] / X.shape[-2])
 
 
 def _check_args(net: TwoLayerNet, learner: TwoStageLearner, X: torch.Tensor, y: torch.Tensor) -> None:
@@ -81,7 +73,7 @@ def student_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
     decay = 1.0 - learner.stage1_lr * learner.weight_decay
     Ws = [net.W]
     for _ in range(learner.stage1_steps):
-        G = _batched_stage1_gradient(Ws[-1], net.a, net.b, X, y)
+        G = stage1_gradient(Ws[-1], net.a, net.b, X, y, chunk_size=None)
         Ws.append(normalize_rows(decay * Ws[-1] - learner.stage1_lr * G))
     return Ws
 
@@ -119,24 +111,22 @@ def cosine_equivalent_loss(cosine_loss: torch.Tensor | float, n_dead: torch.Tens
     return (2 * width * cosine_loss - n_dead) / float(((W_0 - W_1_expert) ** 2).sum())
 
 
-def match_trajectories(net: TwoLayerNet, W_T_expert: torch.Tensor, X0: torch.Tensor, y0: torch.Tensor,
-                       *, learner: TwoStageLearner, steps: int, lr: float,
-                       progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Adam on K batched synthetic sets (X0: K x m1 x d, y0: K x m1) so that the learner's
-    T-step stage 1 on them ends at the expert's W_T (``expert_trajectory(...)[-1]``).
+def match_trajectories(net: TwoLayerNet, W_T_expert: torch.Tensor, restarts: Restarts, *,
+                       learner: TwoStageLearner, steps: int, lr: float, progress: bool = False) -> Restarts:
+    """Adam on K restarts of m1 synthetic points so that the learner's T-step stage 1 on them
+    ends at the expert's W_T (``expert_trajectory(...)[-1]``).
 
-    Returns the optimised (X, y) of every restart and each restart's final trajectory loss.
+    The T-step trajectory goes through T row normalisations, so its gradient is left to autograd
+    (T = 1 is cosine gradient matching, which has a closed form: ``match_gradients``).
+
+    Returns:
+        The restarts at their optimised points, with each one's final trajectory loss.
     """
-    from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
+    def loss(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return trajectory_matching_loss(student_trajectory(net, X, y, learner)[-1], W_T_expert, net.W)
 
-    X = X0.clone().requires_grad_(True)
-    y = y0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([X, y], lr=lr)
-    for _ in tqdm(range(steps), desc="stage 1 (trajectory matching)", disable=not progress, leave=False):
-        opt.zero_grad(set_to_none=True)
-        W_T = student_trajectory(net, X, y, learner)[-1]
-        trajectory_matching_loss(W_T, W_T_expert, net.W).sum().backward()
-        opt.step()
+    (X, y), _ = minimise(autograd_value_and_grad(loss), (restarts.X, restarts.y), steps=steps, lr=lr,
+                         desc="stage 1 (trajectory matching)", progress=progress)
     with torch.no_grad():
-        final = trajectory_matching_loss(student_trajectory(net, X, y, learner)[-1], W_T_expert, net.W)
-    return X.detach(), y.detach(), final
+        final = loss(X, y)
+    return restarts.moved(X, y, final)

@@ -9,16 +9,15 @@ from typing import Any, Callable
 
 import pandas as pd
 import torch
-from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
+from ..data import Data
 from ..distillers import DistilledSet, distill, meta_refine
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, gradient_cosine, test_mse
 from ..networks import TwoLayerNet
-from .problem import Problem, make_problem
-
-Data = tuple[torch.Tensor, torch.Tensor]
+from .problem import Problem
+from .repetitions import repetitions
 
 __all__ = ["PROFILES", "run_algorithms", "trajectory_equivalence", "summarise"]
 
@@ -36,7 +35,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def _warm_up() -> None:
-    """Pay one-time costs (torch.optim's first import, kernel set-up) before anything is timed."""
+    """Pay one-time costs (first calls of each kernel, lazy imports) before anything is timed."""
     X = torch.linspace(-1.0, 1.0, 16, dtype=torch.float64).reshape(4, 4)
     y = X.sum(1)
     net = TwoLayerNet.init(4, 4, seed=0)
@@ -49,11 +48,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
-
-
-def _mean_row_cosine(W: torch.Tensor, W_ref: torch.Tensor) -> float:
-    """Mean over neurons of cos(w_j, w_ref_j) (a zero row counts as 0)."""
-    return gradient_cosine(W, W_ref)
 
 
 def _top_direction_share(W: torch.Tensor) -> float:
@@ -84,7 +78,7 @@ class _Evaluator:
                "alignment": alignment(trained, p.task), "matching_loss": matching_loss,
                "stage1_gradient_cosine": 1.0 if is_full else gradient_cosine(G_S, self.G_D),
                "stage1_gradient_norm_ratio": float(G_S.norm() / self.G_D.norm()),
-               "w_cosine_to_full": _mean_row_cosine(trained.W, self.W_full[learner.stage1_steps]),
+               "w_cosine_to_full": gradient_cosine(trained.W, self.W_full[learner.stage1_steps]),
                "w_top_direction_share": _top_direction_share(trained.W),
                "memory_floats": n_points * (p.X.shape[1] + 1), "wall_time_s": wall}
         if m1 is not None:
@@ -99,7 +93,7 @@ class _Evaluator:
 def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, link: str, n_seeds: int,
                    steps1: int, steps2: int, lr: float, restarts: int, meta_steps: int, meta_lr: float,
                    meta_batch: int, tm_steps: int, tm_lr: float, tm_weight_decay: float, extra_m1: list[int],
-                   n_test: int, seed: int, progress: bool = False, **_: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   n_test: int, seed: int, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every distiller and coreset on ``n_seeds`` repetitions of one task (d, r, width, n_train).
 
     One-step learner (T = 1): full data; GM cos + KIP; the same S1 with m2 random real points for
@@ -124,10 +118,9 @@ def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int
     shared = dict(steps1=steps1, steps2=steps2, lr=lr, restarts=restarts)
     rows, equivalence = [], []
     _warm_up()
-    for k in tqdm(range(n_seeds), desc="repetitions", disable=not progress):
-        p = make_problem(d=d, r=r, width=width, n_train=n_train, link=link, seed=seed + k)
-        common = {"repetition": k, "base_seed": seed + k, **{f"seed_{s}": v for s, v in p.seeds.items()},
-                  "d": d, "r": r, "width": width, "n_train": n_train, "m1": m1, "m2": m2, "link": link}
+    for rep in repetitions(seed=seed, n_seeds=n_seeds, d=d, r=r, width=width, n_train=n_train, link=link,
+                           progress=progress):
+        p, common = rep.problem, rep.record(m1=m1, m2=m2)
         ev = _Evaluator(p, common, n_test)
         run = dict(seed=p.seeds["distill"], task=p.task, **shared)
 
@@ -157,7 +150,7 @@ def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int
         m, subset_seed = m1 + m2, p.seeds["subset"]
         for name, make in [("random", lambda: random_subset(p.X, p.y, m, seed=subset_seed)),
                            ("k-center", lambda: kcenter_coreset(p.X, p.y, m, seed=subset_seed)),
-                           ("herding", lambda: herding_coreset(p.X, p.y, m, features=_random_features(p.net, p.X)))]:
+                           ("herding", lambda: herding_coreset(p.X, p.y, m, features=p.net.stage2_features(p.X, p.net.W)))]:
             core, wall = _timed(make)
             rows.append(ev(name, "coreset", one_step, core, core, wall))
 
@@ -177,11 +170,6 @@ def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int
         rows.append(ev(f"TM T={T} S1 + full stage 2", "diagnostic", t_step, tm_t.stage1, real, float("nan"),
                        tm_t.metadata["stage1_matching_loss"]))
     return pd.DataFrame(rows), pd.DataFrame(equivalence)
-
-
-def _random_features(net: TwoLayerNet, X: torch.Tensor) -> torch.Tensor:
-    """theta0's random-feature embedding relu(X W0^T + b2): the kernel the herding coreset uses."""
-    return torch.relu(X @ net.W.T + net.stage2_bias)
 
 
 def trajectory_equivalence(gm: DistilledSet, tm: DistilledSet, mse_gm: float, mse_tm: float) -> dict[str, float]:

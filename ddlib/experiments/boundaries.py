@@ -5,6 +5,7 @@ Each study returns a tidy table (one row per repetition and method) with every s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pandas as pd
@@ -14,13 +15,15 @@ from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 from ..baselines import random_subset
 from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_stage1
 from ..learners import TwoStageLearner, stage1_gradient
-from ..metrics import alignment, energy_in_subspace, gradient_cosine, population_stage1_gradient, test_mse
+from ..metrics import alignment, energy_in_subspace, gradient_cosine, test_mse
 from ..networks import TwoLayerNet
+from ..theory import population_stage1_gradient, span_bound
 from ..validation import check_float, check_int
-from .problem import Problem, make_problem
+from .problem import Problem
+from .repetitions import repetition, repetitions
 
-__all__ = ["PROFILES", "FRESH_THETA0_OFFSET", "he3_noise_energy", "span_bound",
-           "run_links_and_noise", "run_transfer", "run_small_m1", "summarise"]
+__all__ = ["PROFILES", "FRESH_THETA0_OFFSET", "BoundaryTables", "run_boundaries", "run_links_and_noise",
+           "run_transfer", "run_small_m1", "summarise"]
 
 _BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, n_seeds=2, noise_grid=[0.5, 1.0],
              m1_small_grid=[1, 2, 3, 4], r_small_grid=[2, 3], steps1=300, steps2=200, lr=0.05,
@@ -36,36 +39,6 @@ PROFILES: dict[str, dict[str, Any]] = {
 # theta0' of the transfer study: its seed is the base seed + this offset, apart from every stream
 # of ddlib.experiments.problem (offsets 0 to 50_000 in steps of 10_000).
 FRESH_THETA0_OFFSET = 60_000
-
-
-def he3_noise_energy(d: int, r: int) -> float:
-    """Share of a ``he3`` stage-1 gradient's expected energy in span(U): (r + 6) / (d + 6).
-
-    For ``he3`` the population gradient is exactly 0, so G_D is pure sampling noise, with
-    covariance proportional to E[y^2 relu'(w.x) x x^T]: E[y^2 z_1^2] = E[He3(z)^2 z^2]/6 = 7 along
-    u_1 and E[y^2] = 1 along every other direction (for w orthogonal to u_1; nearly so in high d).
-    The ratio of expected energies, E|G U^T|^2 / E|G|^2, is (7 + r - 1) / (7 + d - 1) whatever n:
-    what the full-data learner finds.  One draw scatters around it (the rows share the noise of
-    the common term (1/2n) sum_i y_i x_i).
-    """
-    d = check_int("d", d, min_value=1)
-    r = check_int("r", r, min_value=1, max_value=d)
-    return (r + 6) / (d + 6)
-
-
-def span_bound(m1: int, r: int) -> float:
-    """Lower bound max(0, 1 - m1/r) on the normalised test MSE of any learner whose first layer
-    spans at most m1 directions, for the ``he2`` link (each of the r terms carries 1/r of Var g,
-    and sum_k He2(z_k) = |z|^2 - r is rotation invariant, so an m1-dim subspace of span(U) explains
-    m1/r of it and no m1-dim subspace explains more)."""
-    m1 = check_int("m1", m1, min_value=1)
-    r = check_int("r", r, min_value=1)
-    return max(0.0, 1.0 - m1 / r)
-
-
-def _common(p: Problem, k: int, base_seed: int, **extra: Any) -> dict[str, Any]:
-    return {"repetition": k, "base_seed": base_seed, **{f"seed_{s}": v for s, v in p.seeds.items()},
-            "d": p.task.d, "r": p.task.r, "width": p.net.width, "n_train": p.X.shape[0], **extra}
 
 
 def _grad_cos(G: torch.Tensor, G_pop: Optional[torch.Tensor]) -> float:
@@ -87,8 +60,7 @@ def _participation_ratio(M: torch.Tensor) -> float:
 
 def run_links_and_noise(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
                         noise_grid: list[float], steps1: int, steps2: int, lr: float, restarts: int,
-                        n_test: int, seed: int, progress: bool = False,
-                        **_: Any) -> tuple[pd.DataFrame, dict[int, DistilledSet]]:
+                        n_test: int, seed: int, progress: bool = False) -> tuple[pd.DataFrame, dict[int, DistilledSet]]:
     """The ``he3`` control and the label-noise sweep, at one size (m1, m2).
 
     Conditions: (he2, noise 0), (he3, noise 0) and (he2, noise) for every noise > 0 in
@@ -110,8 +82,8 @@ def run_links_and_noise(*, d: int, r: int, width: int, n_train: int, m1: int, m2
     rows, sets = [], {}
     for k in tqdm(range(n_seeds), desc="repetitions", disable=not progress):
         for link, noise in conditions:
-            p = make_problem(d=d, r=r, width=width, n_train=n_train, link=link, noise=noise, seed=seed + k)
-            common = _common(p, k, seed + k, link=link, noise=noise)
+            rep = repetition(k, seed, d=d, r=r, width=width, n_train=n_train, link=link, noise=noise)
+            p, common = rep.problem, rep.record()
             net = p.net
             G_pop = None if link == "he3" else population_stage1_gradient(net, p.task)
             full = learner.fit(net, (p.X, p.y))
@@ -141,8 +113,7 @@ def run_links_and_noise(*, d: int, r: int, width: int, n_train: int, m1: int, m2
 
 def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int, steps1: int,
                  steps2: int, lr: float, restarts: int, n_test: int, seed: int,
-                 distilled: Optional[dict[int, DistilledSet]] = None, progress: bool = False,
-                 **_: Any) -> pd.DataFrame:
+                 distilled: Optional[dict[int, DistilledSet]] = None, progress: bool = False) -> pd.DataFrame:
     """A set distilled at theta0 (he2, noise 0), used on other initialisations.
 
     Inits: ``theta0`` (the one it was distilled at), ``new_bias`` (theta0's W and a, the stage-2
@@ -156,11 +127,11 @@ def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
         distilled: optional sets already distilled at these problems (``run_links_and_noise``'s
             second output), keyed by base seed; any missing one is distilled here.
     """
-    n_seeds = check_int("n_seeds", n_seeds, min_value=1)
     learner = TwoStageLearner()
     rows = []
-    for k in tqdm(range(n_seeds), desc="repetitions", disable=not progress):
-        p = make_problem(d=d, r=r, width=width, n_train=n_train, link="he2", seed=seed + k)
+    for rep in repetitions(seed=seed, n_seeds=n_seeds, d=d, r=r, width=width, n_train=n_train, link="he2",
+                           progress=progress):
+        p, k = rep.problem, rep.index
         ds = (distilled or {}).get(seed + k)
         if ds is None or ds.metadata.get("theta0", {}).get("seed") != p.net.seed or (ds.m1, ds.m2) != (m1, m2):
             ds = distill(p.net, p.X, p.y, m1, m2, learner=learner, steps1=steps1, steps2=steps2, lr=lr,
@@ -169,9 +140,8 @@ def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
         fresh = TwoLayerNet.init(d, width, seed=fresh_seed, dtype=p.net.dtype)
         inits = {"theta0": p.net, "new_bias": p.net.replace(stage2_bias=fresh.stage2_bias), "fresh": fresh}
         Xr, yr = random_subset(p.X, p.y, m1 + m2, seed=p.seeds["subset"])
-        common = _common(p, k, seed + k, link="he2", noise=0.0, seed_theta0_fresh=fresh_seed,
-                         stage1_matching_loss=ds.metadata["stage1_matching_loss"],
-                         energy_s1=energy_in_subspace(ds.stage1[0], p.task))
+        common = rep.record(seed_theta0_fresh=fresh_seed, stage1_matching_loss=ds.metadata["stage1_matching_loss"],
+                            energy_s1=energy_in_subspace(ds.stage1[0], p.task))
         for init, net in inits.items():
             G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y)
             cos = lambda X_, y_: gradient_cosine(stage1_gradient(net.W, net.a, net.b, X_, y_), G_D)  # noqa: E731
@@ -187,7 +157,7 @@ def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
 
 def run_small_m1(*, d: int, width: int, n_train: int, n_seeds: int, m1_small_grid: list[int],
                  r_small_grid: list[int], steps1: int, lr: float, restarts: int, n_test: int, seed: int,
-                 progress: bool = False, **_: Any) -> pd.DataFrame:
+                 progress: bool = False) -> pd.DataFrame:
     """Stage-1 distillation with very few points, for each r (he2, noise 0).
 
     Only stage 1 is distilled (``ddlib.distillers.distill_stage1``); stage 2 uses the real data, so the test MSE
@@ -208,20 +178,21 @@ def run_small_m1(*, d: int, width: int, n_train: int, n_seeds: int, m1_small_gri
     with tqdm(total=total, desc="repetitions x r", disable=not progress) as bar:
         for k in range(n_seeds):
             for r in r_small_grid:
-                p = make_problem(d=d, r=r, width=width, n_train=n_train, link="he2", seed=seed + k)
-                net = p.net
+                rep = repetition(k, seed, d=d, r=r, width=width, n_train=n_train, link="he2")
+                p, net = rep.problem, rep.problem.net
                 G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y, learner.chunk_size)
                 for m1 in m1_small_grid:
                     res = distill_stage1(net, p.X, p.y, m1, steps=steps1, lr=lr, restarts=restarts,
                                          seed=p.seeds["distill"], G_D=G_D)
-                    S1, loss1, failed = res.stage1, res.loss, res.failed
+                    S1, loss1 = res.best(), res.best_loss
+                    failed = loss1 > FAILED_MATCHING_LOSS
                     X1, y1 = S1
                     G_S = stage1_gradient(net.W, net.a, net.b, X1, y1)
                     on = (X1 @ net.W.T + net.b > 0).T  # width x m1: which points switch each neuron on
                     patterns = {tuple(row.tolist()) for row in on if bool(row.any())}
                     Xn = X1 / X1.norm(dim=1, keepdim=True)
                     pair_cos = (Xn @ Xn.T)[torch.triu_indices(m1, m1, offset=1).unbind()]
-                    rows.append({**_common(p, k, seed + k, link="he2", noise=0.0), "m1": m1, "method": "s1+real",
+                    rows.append({**rep.record(), "m1": m1, "method": "s1+real",
                                  **_evaluate(learner.fit(net, S1, (p.X, p.y)), p, n_test),
                                  "energy_s1": energy_in_subspace(X1, p.task),
                                  "stage1_matching_loss": loss1, "stage1_failed": failed,
@@ -232,6 +203,29 @@ def run_small_m1(*, d: int, width: int, n_train: int, n_seeds: int, m1_small_gri
                                  "min_pair_cos": float(pair_cos.min()) if m1 > 1 else float("nan")})
                 bar.update()
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class BoundaryTables:
+    """The three tables of notebook 05 (see the study functions for their columns)."""
+
+    links: pd.DataFrame
+    transfer: pd.DataFrame
+    small_m1: pd.DataFrame
+
+
+def run_boundaries(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
+                   noise_grid: list[float], m1_small_grid: list[int], r_small_grid: list[int], steps1: int,
+                   steps2: int, lr: float, restarts: int, n_test: int, seed: int,
+                   progress: bool = False) -> BoundaryTables:
+    """Notebook 05's three studies on one set of parameters (the transfer study reuses the sets
+    distilled for the ``he2`` condition of the first)."""
+    shared = dict(d=d, width=width, n_train=n_train, n_seeds=n_seeds, steps1=steps1, lr=lr, restarts=restarts,
+                  n_test=n_test, seed=seed, progress=progress)
+    links, sets = run_links_and_noise(**shared, r=r, m1=m1, m2=m2, noise_grid=noise_grid, steps2=steps2)
+    transfer = run_transfer(**shared, r=r, m1=m1, m2=m2, steps2=steps2, distilled=sets)
+    small = run_small_m1(**shared, m1_small_grid=m1_small_grid, r_small_grid=r_small_grid)
+    return BoundaryTables(links, transfer, small)
 
 
 def summarise(links: pd.DataFrame, transfer: pd.DataFrame, small: pd.DataFrame) -> dict[str, Any]:

@@ -10,19 +10,17 @@ from typing import Any, Optional
 
 import pandas as pd
 import torch
-from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from ..baselines import random_subset
-from ..distillers import DistilledSet, distill, distill_stage1, initial_points
-from ..learners import TwoStageLearner, normalize_rows, stage1_gradient
-from ..metrics import alignment, energy_in_subspace, gradient_cosine, population_stage1_gradient, principal_angles
-from ..networks import TwoLayerNet
+from ..distillers import distill_stage1, distill_state
+from ..learners import TwoStageLearner, stage1_gradient
+from ..metrics import alignment, energy_in_subspace, gradient_cosine, neuron_cosines, principal_angles
 from ..tasks import MultiIndexTask
-from ..validation import check_data, check_int
-from .problem import make_problem
+from ..theory import population_first_layer, population_stage1_gradient
+from ..validation import check_int
+from .repetitions import repetitions
 
-__all__ = ["PROFILES", "EncodingTables", "run_encoding", "initial_distilled_points",
-           "shared_noise_direction"]
+__all__ = ["PROFILES", "EncodingTables", "run_encoding", "shared_noise_direction"]
 
 _BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=3, steps1=300,
              steps2=200, lr=0.05, restarts=3, n_subsets=5, n_points_shown=300,
@@ -59,30 +57,6 @@ class EncodingTables:
     denoising: pd.DataFrame
 
 
-def initial_distilled_points(ds: DistilledSet, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The real points that the kept restarts of S1 and S2 started from.
-
-    ``distill`` draws the stage-1 then the stage-2 initial subsets from one generator seeded with
-    its ``seed`` and keeps the restart of lowest loss; replaying those draws gives the starting
-    points, so ``S - start`` is what the optimiser changed.
-
-    Args:
-        ds: a set made by ``distill`` (its metadata holds seed, sizes and restart losses).
-        X, y: the real data it was distilled from.
-
-    Returns:
-        (X1_start, X2_start), shaped like ds.stage1[0] and ds.stage2[0].
-    """
-    meta = ds.metadata
-    gen = torch.Generator()
-    gen.manual_seed(int(meta["seed"]))
-    X1_0, _ = initial_points(X, y, ds.m1, int(meta["restarts"]), gen)
-    X2_0, _ = initial_points(X, y, ds.m2, int(meta["restarts"]), gen)
-    best1 = min(range(len(meta["stage1_restart_losses"])), key=meta["stage1_restart_losses"].__getitem__)
-    best2 = min(range(len(meta["stage2_restart_losses"])), key=meta["stage2_restart_losses"].__getitem__)
-    return X1_0[best1].to(ds.stage1[0]), X2_0[best2].to(ds.stage2[0])
-
-
 def shared_noise_direction(G: torch.Tensor, X: torch.Tensor, y: torch.Tensor, r: int) -> float:
     """|cos| between the (r+1)-th right singular vector of G and the real data's mean(y x).
 
@@ -102,12 +76,6 @@ def shared_noise_direction(G: torch.Tensor, X: torch.Tensor, y: torch.Tensor, r:
     v = (y[:, None] * X).mean(0)
     direction = torch.linalg.svd(G, full_matrices=False).Vh[r]
     return float((direction @ v).abs() / v.norm())
-
-
-def _neuron_cosines(G: torch.Tensor, G_ref: torch.Tensor) -> torch.Tensor:
-    """cos(G_j, G_ref_j) for every neuron j; a zero row counts as 0 (as in ``gradient_cosine``)."""
-    den = G.norm(dim=1) * G_ref.norm(dim=1)
-    return torch.where(den > 0, (G * G_ref).sum(1) / den.clamp_min(torch.finfo(G.dtype).tiny), torch.zeros_like(den))
 
 
 def _describe(task: MultiIndexTask, G_pop: torch.Tensor, *, points: Optional[torch.Tensor] = None,
@@ -153,8 +121,8 @@ def _spectrum_rows(values: torch.Tensor, matrix: str, common: dict[str, Any]) ->
 
 def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, link: str, n_seeds: int,
                  steps1: int, steps2: int, lr: float, restarts: int, n_subsets: int, n_points_shown: int,
-                 denoise_n_grid: list[int], denoise_m1_grid: list[int], seed: int, progress: bool = False,
-                 **_: Any) -> EncodingTables:
+                 denoise_n_grid: list[int], denoise_m1_grid: list[int], seed: int,
+                 progress: bool = False) -> EncodingTables:
     """Distil each repetition's real data with ``gm+kip`` and measure what the points encode.
 
     Sources in ``sets``: ``S1`` and ``S2`` (the distilled points), ``full data`` (all n_train real
@@ -183,21 +151,22 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
                          f"{denoise_n_grid!r} and {denoise_m1_grid!r}")
     learner = TwoStageLearner()
     sets, points, spectra, denoising = [], [], [], []
-    for k in tqdm(range(n_seeds), desc="repetitions", disable=not progress):
-        p = make_problem(d=d, r=r, width=width, n_train=n_train, link=link, seed=seed + k)
+    for rep in repetitions(seed=seed, n_seeds=n_seeds, d=d, r=r, width=width, n_train=n_train, link=link,
+                           progress=progress):
+        p = rep.problem
         task, net = p.task, p.net
-        common = {"repetition": k, "base_seed": seed + k, **{f"seed_{s}": v for s, v in p.seeds.items()},
-                  "d": d, "r": r, "width": width, "n_train": n_train, "m1": m1, "m2": m2, "link": link}
+        common = rep.record(m1=m1, m2=m2)
         G_pop = population_stage1_gradient(net, task)
         G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y, learner.chunk_size)
 
-        ds = distill(net, p.X, p.y, m1, m2, learner=learner, steps1=steps1, steps2=steps2, lr=lr,
-                     restarts=restarts, seed=p.seeds["distill"], task=task)
+        state = distill_state(net, p.X, p.y, m1, m2, learner=learner, steps1=steps1, steps2=steps2, lr=lr,
+                              restarts=restarts, seed=p.seeds["distill"], task=task)
+        ds = state.distilled
         (X1, y1), (X2, y2) = ds.stage1, ds.stage2
-        X1_start, X2_start = initial_distilled_points(ds, p.X, p.y)
+        X1_start, X2_start = state.stage1.best_start().X, state.stage2.best_start().X
         G_S = stage1_gradient(net.W, net.a, net.b, X1, y1, None)
-        W1 = {"S1": learner.stage1(net, X1, y1), "full data": learner.stage1(net, p.X, p.y),
-              "population": normalize_rows(-G_pop)}
+        W1 = {"S1": state.W1, "full data": learner.stage1(net, p.X, p.y),
+              "population": population_first_layer(net, task)}
         base = {**common, "chance_energy": r / d, "chance_alignment": math.sqrt(r / d),
                 "stage1_matching_loss": ds.metadata["stage1_matching_loss"]}
         real = (p.X, p.y)
@@ -228,7 +197,7 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
         for n in denoise_n_grid:
             Xn, yn = (p.X, p.y) if n == n_train else task.sample(n, seed=p.seeds["data"])
             G_n = G_D if n == n_train else stage1_gradient(net.W, net.a, net.b, Xn, yn, learner.chunk_size)
-            cos_real_pop = _neuron_cosines(G_n, G_pop)
+            cos_real_pop = neuron_cosines(G_n, G_pop)
             denoising.append({**dcommon, "n": n, "source": "real", "points": n, "cos_pop": gradient_cosine(G_n, G_pop),
                               "cos_real": 1.0, "cos_pop_null": float("nan"), "stage1_matching_loss": float("nan")})
             for a in denoise_m1_grid:
@@ -237,9 +206,9 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
                 else:
                     res = distill_stage1(net, Xn, yn, a, steps=steps1, lr=lr, restarts=restarts,
                                          seed=p.seeds["distill"], learner=learner)
-                    S, loss = res.stage1, res.loss
+                    S, loss = res.best(), res.best_loss
                 G = stage1_gradient(net.W, net.a, net.b, *S, None)
-                cos_real = _neuron_cosines(G, G_n)
+                cos_real = neuron_cosines(G, G_n)
                 # If what G misses of G_n were unrelated to G_pop, cos(G, G_pop) would be about
                 # cos(G, G_n) cos(G_n, G_pop), neuron by neuron: the null of "no denoising".
                 denoising.append({**dcommon, "n": n, "source": "distilled", "points": a,

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from ..learners import TwoStageLearner, normalize_rows
-from ..metrics import alignment, population_stage1_gradient, test_mse
+from ..learners import TwoStageLearner
+from ..metrics import alignment, test_mse
 from ..networks import TwoLayerNet
 from ..tasks import MultiIndexTask
+from ..theory import population_first_layer
 from ..validation import check_int
-from .problem import make_problem
+from .repetitions import repetition
 
 __all__ = ["PROFILES", "METHODS", "run_learner", "population_learner", "random_features_learner",
-           "sample_complexity", "he3_noise_alignment"]
+           "sample_complexity", "learner_point"]
 
 # Methods, in the order of the figures: the learner A(D), the infinite-data learner (theory line),
 # and the two controls (run at the first (d, r) pair only).
@@ -41,14 +41,14 @@ def population_learner(net: TwoLayerNet, task: MultiIndexTask, X: torch.Tensor, 
 
     Args:
         net: theta0.
-        task: supplies the population gradient (``ddlib.metrics.population_stage1_gradient``).
+        task: supplies the population gradient (``ddlib.theory.population_first_layer``).
         X, y: the real points the stage-2 ridge is fitted on.
         learner: supplies the ridge.
 
     Returns:
         The trained network; its test error isolates what a finite stage-1 sample costs.
     """
-    W1 = normalize_rows(-population_stage1_gradient(net, task))
+    W1 = population_first_layer(net, task)
     return net.replace(W=W1, a=learner.stage2(net, W1, X, y), b=net.stage2_bias.clone())
 
 
@@ -59,7 +59,7 @@ def random_features_learner(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
 
 
 def run_learner(*, dr_grid: list[list[int]], width: int, n_grid: list[int], link: str, n_seeds: int,
-                n_test: int, seed: int, progress: bool = False, **_: Any) -> pd.DataFrame:
+                n_test: int, seed: int, progress: bool = False) -> pd.DataFrame:
     """One row per (repetition, d, r, n, method): normalised test MSE, alignment of W1, seeds.
 
     For each (d, r) pair and repetition k one problem is drawn from base seed ``seed + k`` with
@@ -96,10 +96,8 @@ def run_learner(*, dr_grid: list[list[int]], width: int, n_grid: list[int], link
         # The learner on the notebook's link, then (first pair only) the he3 control.
         runs = [(link, "learner")] + ([("he3", "he3 learner")] if i == 0 and link != "he3" else [])
         for task_link, name in runs:
-            p = make_problem(d=d, r=r, width=width, n_train=n_grid[-1], link=task_link, seed=seed + k)
-            common = {"repetition": k, "base_seed": seed + k, **{f"seed_{s}": v for s, v in p.seeds.items()},
-                      "d": d, "r": r, "width": width, "link": task_link,
-                      "chance_alignment": (r / d) ** 0.5}
+            rep = repetition(k, seed, d=d, r=r, width=width, n_train=n_grid[-1], link=task_link)
+            p = rep.problem
             for n in n_grid:
                 X, y = p.X[:n], p.y[:n]
                 nets = {name: learner.fit(p.net, (X, y))}
@@ -108,40 +106,10 @@ def run_learner(*, dr_grid: list[list[int]], width: int, n_grid: list[int], link
                     if i == 0:
                         nets["random features"] = random_features_learner(p.net, X, y, learner)
                 for method, net in nets.items():
-                    rows.append({**common, "method": method, "n": n,
-                                 "test_mse": test_mse(net, p.task, n_test, seed=p.seeds["test"]),
-                                 "alignment": alignment(net, p.task)})
+                    rows.append(rep.record(method=method, n=n, n_train=n, chance_alignment=(r / d) ** 0.5,
+                                           test_mse=test_mse(net, p.task, n_test, seed=p.seeds["test"]),
+                                           alignment=alignment(net, p.task)))
     return pd.DataFrame(rows)
-
-
-def he3_noise_alignment(d: int, r: int) -> float:
-    """Alignment with span(U) of a first layer made of pure sampling noise, for the ``he3`` link.
-
-    The population stage-1 gradient of ``he3`` is exactly zero, so each row of G_D is the noise
-    (1/n) sum_i y_i relu'(w.x_i) x_i.  That noise is not isotropic: with z = u_1.x and
-    y = He3(z)/sqrt(6), E[y^2 z^2] = 7 while E[y^2] = 1, so it has 7 times the variance along u_1
-    (and 1 along the other r - 1 rows of U and the d - r directions outside) whatever n is.
-    For a Gaussian row xi with that covariance, E[|U xi|^2 / |xi|^2] = int_0^inf sum_{i<=r}
-    lambda_i / (1 + 2 t lambda_i) prod_k (1 + 2 t lambda_k)^(-1/2) dt (lambda = 7, 1, ..., 1),
-    evaluated here by Gauss-Legendre quadrature after t = s / (1 - s).
-
-    Args:
-        d: input dimension.
-        r: rank of U (only its first row enters the ``he3`` link).
-
-    Returns:
-        The square root of that expectation: above the isotropic chance level sqrt(r / d), flat in n.
-    """
-    d = check_int("d", d, min_value=1)
-    r = check_int("r", r, min_value=1, max_value=d)
-    if r == d:
-        return 1.0
-    s, w = np.polynomial.legendre.leggauss(400)
-    s, w = (s + 1) / 2, w / 2
-    t = s / (1 - s)
-    density = (1 + 14 * t) ** -0.5 * (1 + 2 * t) ** (-(d - 1) / 2) / (1 - s) ** 2
-    in_span = 7 / (1 + 14 * t) + (r - 1) / (1 + 2 * t)
-    return float(np.sqrt((in_span * density * w).sum()))
 
 
 def sample_complexity(table: pd.DataFrame, target: float, method: str = "learner") -> pd.DataFrame:
@@ -155,3 +123,22 @@ def sample_complexity(table: pd.DataFrame, target: float, method: str = "learner
         reached = g[g.test_mse <= target].n
         rows.append({"d": d, "r": r, "repetition": k, "n_star": float(reached.min()) if len(reached) else float("nan")})
     return pd.DataFrame(rows)
+
+
+def learner_point(*, d: int, r: int, width: int, n_train: int, link: str = "he2", noise: float = 0.0,
+                  n_test: int = 4000, seed: int) -> dict[str, float]:
+    """One sweep point of this notebook's setting: the learner on ``n_train`` real samples.
+
+    The problem comes from ``seed`` like every repetition (``ddlib.experiments.problem``).
+
+    Returns:
+        ``test_mse`` (normalised, 1.0 = zero predictor), ``alignment`` of W1 with span(U) and
+        ``random_features_mse`` (stage 2 only, W1 = W0: the control without feature learning).
+    """
+    p = repetition(0, seed, d=d, r=r, width=width, n_train=n_train, link=link, noise=noise).problem
+    learner = TwoStageLearner()
+    trained = learner.fit(p.net, (p.X, p.y))
+    control = random_features_learner(p.net, p.X, p.y, learner)
+    return {"test_mse": test_mse(trained, p.task, n_test, seed=p.seeds["test"]),
+            "alignment": alignment(trained, p.task),
+            "random_features_mse": test_mse(control, p.task, n_test, seed=p.seeds["test"])}

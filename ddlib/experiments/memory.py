@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional
 
-import numpy as np
 import pandas as pd
-import torch
 
-from ..distillers.gradient_matching import match_gradients
-from ..distillers.performance_matching import match_performance
-from ..distillers.pipeline import FAILED_MATCHING_LOSS, initial_points
+from ..data import Data
+from ..distillers import FAILED_MATCHING_LOSS, InitialDraw, match_gradients, match_performance
 from ..learners import TwoStageLearner, stage1_gradient, stage2_statistics
-from ..metrics import memory_report, test_mse
+from ..metrics import test_mse
+from ..theory import memory_report
 from ..validation import check_float, check_int
-from .problem import make_problem
+from .repetitions import repetition
 
-__all__ = ["PROFILES", "FACTORS", "BOUND_EXPONENTS", "SearchResult", "minimal_size", "memory_point",
-           "stage1_curve_point", "sweep_lines", "stage1_curve_grid", "run_memory", "run_stage1_curve",
-           "config_summary", "loglog_slope", "bootstrap_slope", "fit_slopes", "fit_two_term", "two_term_slopes", "verdict"]
+__all__ = ["PROFILES", "FACTORS", "SearchResult", "minimal_size", "memory_point", "stage1_curve_point",
+           "sweep_lines", "stage1_curve_grid", "run_memory", "run_stage1_curve", "config_summary"]
 
 # The grid varies one factor at a time around a base point (r, d, width); n_train = n_per_d2 * d^2
 # keeps the full-data learner's test MSE roughly constant across d (the stage-1 step needs n ~ d^2).
@@ -42,9 +39,6 @@ PROFILES: dict[str, dict[str, Any]] = {
               "curve_m1": [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], "backend": "local"},
 }
 FACTORS = ("r", "d", "width")
-# Growth of the memory in floats that r^2 d + L allows in each factor (an upper bound: the
-# local exponent of r^2 d + L in r is 2 r^2 d / (r^2 d + L) <= 2, in d and L it is <= 1).
-BOUND_EXPONENTS = {"r": 2.0, "d": 1.0, "width": 1.0}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -106,19 +100,32 @@ def minimal_size(succeeds: Callable[[int], bool], *, max_size: int, start: int =
 # One grid point: m1*, m2* and memory for one repetition
 # ----------------------------------------------------------------------------------------------
 
-def _initial_sets(X, y, sizes: Sequence[int], restarts: int, seed: int):
-    """The initial random subsets that ``distill`` draws for stage 1 then stage 2, from ``seed``."""
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    return [initial_points(X, y, m, restarts, gen) for m in sizes]
+class _Stages:
+    """One repetition's stage functions, on one initial draw: every size m uses the first m
+    points of the same K permutations (``InitialDraw``), exactly as ``distill`` at that size with
+    the repetition's distillation seed."""
 
+    def __init__(self, p, learner: TwoStageLearner, *, steps1: int, lr: float, restarts: int,
+                 prefix: int) -> None:
+        self.p, self.learner, self.steps1, self.lr = p, learner, steps1, lr
+        self.data = Data(p.X, p.y)
+        self.draw = InitialDraw.draw(p.X.shape[0], restarts, p.seeds["distill"], prefix=prefix)
+        self.G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y, learner.chunk_size)
+        self._stage1: dict[int, tuple[Data, float]] = {}
 
-def _stage1_set(net, G_D, X, y, m1: int, *, steps1: int, lr: float, restarts: int, seed: int):
-    """Gradient-matched stage-1 set of size m1 exactly as ``distill`` makes it: (S1, matching loss)."""
-    (X0, y0), = _initial_sets(X, y, [m1], restarts, seed)
-    X1, y1, loss = match_gradients(net, G_D, X0, y0, steps=steps1, lr=lr)
-    best = int(torch.argmin(loss))
-    return (X1[best], y1[best]), float(loss[best])
+    def stage1(self, m1: int) -> tuple[Data, float]:
+        """The gradient-matched S1 of size m1 and its matching loss (computed once per size)."""
+        if m1 not in self._stage1:
+            res = match_gradients(self.p.net, self.G_D, self.draw.stage1(self.data, m1), steps=self.steps1,
+                                  lr=self.lr)
+            self._stage1[m1] = (res.best(), res.best_loss)
+        return self._stage1[m1]
+
+    def stage2(self, W1, stats, m2: int, *, steps2: int) -> Data:
+        """The KIP S2 of size m2 for the first layer W1 (``stats``: the real data's, for W1)."""
+        res = match_performance(self.p.net, W1, stats, self.draw.stage2(self.data, m2), steps=steps2,
+                                lr=self.lr, ridge=self.learner.ridge)
+        return res.best()
 
 
 def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_per_d2: int = 4,
@@ -159,51 +166,39 @@ def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_
     m1_max = check_int("m1_max", m1_max, min_value=1, max_value=n_train)
     m2_max = check_int("m2_max", m2_max, min_value=1, max_value=n_train)
 
-    p = make_problem(d=d, r=r, width=width, n_train=n_train, link=link, seed=seed)
+    p = repetition(0, seed, d=d, r=r, width=width, n_train=n_train, link=link).problem
     learner = TwoStageLearner()
     net, X, y = p.net, p.X, p.y
     mse = lambda trained: test_mse(trained, p.task, n_test, seed=p.seeds["test"])  # noqa: E731
 
     full_mse = mse(learner.fit(net, (X, y)))
     target = max(target_factor * full_mse, target_floor)
-    G_D = stage1_gradient(net.W, net.a, net.b, X, y, learner.chunk_size)
-
-    stage1: dict[int, tuple] = {}  # m1 -> (S1, matching loss)
-
-    def stage1_set(m1: int):
-        if m1 not in stage1:
-            stage1[m1] = _stage1_set(net, G_D, X, y, m1, steps1=steps1, lr=lr, restarts=restarts,
-                                     seed=p.seeds["distill"])
-        return stage1[m1]
+    stages = _Stages(p, learner, steps1=steps1, lr=lr, restarts=restarts, prefix=max(m1_max, m2_max))
 
     m1_mse: dict[int, float] = {}
 
     def m1_succeeds(m1: int) -> bool:
-        S1, _ = stage1_set(m1)
+        S1, _ = stages.stage1(m1)
         m1_mse[m1] = mse(learner.fit(net, S1, (X, y)))
         return m1_mse[m1] <= target
 
     s1 = minimal_size(m1_succeeds, max_size=m1_max)
     out: dict[str, Any] = {"n_train": n_train, "full_mse": full_mse, "target": target,
                            "m1_star": s1.size, "mse_m1_star": m1_mse.get(s1.size),
-                           "matching_loss_m1_star": stage1[s1.size][1] if s1.size else None,
+                           "matching_loss_m1_star": stages.stage1(s1.size)[1] if s1.size else None,
                            "m1_probes": s1.n_probes, "m1_trace": json.dumps(m1_mse)}
     m2_mse: dict[int, float] = {}
     m1_for_m2 = None if s1.size is None else min(m1_factor * s1.size, m1_max)
     s2 = SearchResult(None)
     mse_stage1_only = matching_loss_m1_for_m2 = None
     if m1_for_m2 is not None:
-        S1, matching_loss_m1_for_m2 = stage1_set(m1_for_m2)
+        S1, matching_loss_m1_for_m2 = stages.stage1(m1_for_m2)
         W1 = learner.stage1(net, *S1)
         stats = stage2_statistics(W1, net.stage2_bias, X, y, learner.chunk_size)
         mse_stage1_only = m1_mse[m1_for_m2] if m1_for_m2 in m1_mse else mse(learner.fit(net, S1, (X, y)))
 
         def m2_succeeds(m2: int) -> bool:
-            _, (X0, y0) = _initial_sets(X, y, [m1_for_m2, m2], restarts, p.seeds["distill"])
-            X2, y2, loss = match_performance(W1, net.stage2_bias, stats, X0, y0, steps=steps2, lr=lr,
-                                             ridge=learner.ridge)
-            best = int(torch.argmin(loss))
-            m2_mse[m2] = mse(learner.fit(net, S1, (X2[best], y2[best])))
+            m2_mse[m2] = mse(learner.fit(net, S1, stages.stage2(W1, stats, m2, steps2=steps2)))
             return m2_mse[m2] <= target
 
         s2 = minimal_size(m2_succeeds, max_size=m2_max)
@@ -241,11 +236,9 @@ def stage1_curve_point(*, r: int, d: int, width: int, m1: int, seed: int, link: 
     d = check_int("d", d, min_value=r)
     n_train = check_int("n_per_d2", n_per_d2, min_value=1) * d * d
     m1 = check_int("m1", m1, min_value=1, max_value=n_train)
-    p = make_problem(d=d, r=r, width=width, n_train=n_train, link=link, seed=seed)
+    p = repetition(0, seed, d=d, r=r, width=width, n_train=n_train, link=link).problem
     learner = TwoStageLearner()
-    G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y, learner.chunk_size)
-    S1, loss = _stage1_set(p.net, G_D, p.X, p.y, m1, steps1=steps1, lr=lr, restarts=restarts,
-                           seed=p.seeds["distill"])
+    S1, loss = _Stages(p, learner, steps1=steps1, lr=lr, restarts=restarts, prefix=m1).stage1(m1)
     mse = lambda trained: test_mse(trained, p.task, n_test, seed=p.seeds["test"])  # noqa: E731
     return {"n_train": n_train, "full_mse": mse(learner.fit(p.net, (p.X, p.y))),
             "mse": mse(learner.fit(p.net, S1, (p.X, p.y))), "matching_loss": loss,
@@ -346,135 +339,3 @@ def config_summary(table: pd.DataFrame) -> pd.DataFrame:
     out[("n_found", "")] = g.memory_floats.count()
     out[("n_reps", "")] = g.size()
     return out.reset_index()
-
-
-def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
-    """Least-squares slope of log y against log x (the exponent of a power law y ~ x^s)."""
-    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    if lx.size < 2 or np.ptp(lx) == 0:
-        raise ValueError(f"a slope needs at least two distinct x values, got x={list(x)}")
-    return float(np.polyfit(lx, ly, 1)[0])
-
-
-def bootstrap_slope(table: pd.DataFrame, x: str, y: str, *, group: str = "seed", n_boot: int = 1000,
-                    seed: int = 0, level: float = 0.95) -> dict[str, float]:
-    """Log-log slope of ``y`` on ``x`` and a percentile bootstrap interval over repetitions.
-
-    A bootstrap sample draws repetitions (values of ``group``) with replacement and keeps all
-    their rows, so the x-values of one repetition stay together.  Rows with a missing or
-    non-positive ``y`` are dropped (and counted).
-
-    Returns:
-        {"slope", "lo", "hi", "n_groups", "n_rows", "n_dropped"}.
-    """
-    n_boot = check_int("n_boot", n_boot, min_value=1)
-    check_float("level", level, min_value=0.0, max_value=1.0)
-    ok = table[y].notna() & (pd.to_numeric(table[y], errors="coerce") > 0)
-    data = table.loc[ok, [group, x, y]]
-    slope = loglog_slope(data[x], data[y].astype(float))
-    groups = data[group].unique()
-    by = {g: data[data[group] == g] for g in groups}
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        sample = pd.concat([by[g] for g in rng.choice(groups, size=len(groups), replace=True)])
-        if sample[x].nunique() >= 2:
-            boots.append(loglog_slope(sample[x], sample[y].astype(float)))
-    tail = (1.0 - level) / 2
-    lo, hi = (np.quantile(boots, [tail, 1.0 - tail]) if boots else (float("nan"), float("nan")))
-    return {"slope": slope, "lo": float(lo), "hi": float(hi), "n_groups": int(len(groups)),
-            "n_rows": int(len(data)), "n_dropped": int((~ok).sum())}
-
-
-def fit_slopes(table: pd.DataFrame, *, quantities: Sequence[str] = ("m1_star", "m2_star", "memory_floats"),
-               n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Slope and interval of every quantity against the factor of every line in ``table``."""
-    rows = []
-    for factor, line in table.groupby("line", sort=False):
-        for q in quantities:
-            rows.append({"factor": factor, "quantity": q,
-                         **bootstrap_slope(line, factor, q, n_boot=n_boot, seed=seed)})
-    return pd.DataFrame(rows)
-
-
-def fit_two_term(table: pd.DataFrame) -> dict[str, float]:
-    """Non-negative c1, c2 minimising the relative error of memory ~ c1 r^2 d + c2 L.
-
-    The fit uses the mean memory of each task size (r, d, L) over its repetitions.  Returns c1,
-    c2, the largest and median relative error |fit / memory - 1| over sizes, and n_sizes.
-    """
-    data = (table[table.memory_floats.notna()].drop_duplicates(["r", "d", "width", "seed"])
-            .groupby(["r", "d", "width"], as_index=False).memory_floats.mean())
-    mem = data.memory_floats.to_numpy(float)
-    A = np.stack([(data.r ** 2 * data.d).to_numpy(float), data.width.to_numpy(float)], 1) / mem[:, None]
-    b = np.ones(len(mem))
-    candidates = []
-    c, *_ = np.linalg.lstsq(A, b, rcond=None)
-    if (c >= 0).all():
-        candidates.append(c)
-    for j in range(2):  # one term only (the non-negativity constraint active on the other)
-        cj = max(float(A[:, j] @ b / (A[:, j] @ A[:, j])), 0.0)
-        candidates.append(np.array([cj, 0.0]) if j == 0 else np.array([0.0, cj]))
-    best = min(candidates, key=lambda c: float(((A @ c - b) ** 2).sum()))
-    rel = np.abs(A @ best - b)
-    return {"c1": float(best[0]), "c2": float(best[1]), "max_rel_error": float(rel.max()),
-            "median_rel_error": float(np.median(rel)), "n_sizes": int(len(data))}
-
-
-def two_term_slopes(table: pd.DataFrame, fit: Mapping[str, float]) -> dict[str, float]:
-    """Along each line of ``table``, the log-log slope of the fitted law c1 r^2 d + c2 L itself:
-    the growth the two-term form predicts over exactly the sizes measured."""
-    out = {}
-    for factor, line in table.groupby("line", sort=False):
-        sizes = line.drop_duplicates(["r", "d", "width"])
-        law = fit["c1"] * sizes.r ** 2 * sizes.d + fit["c2"] * sizes.width
-        out[factor] = loglog_slope(sizes[factor], law)
-    return out
-
-
-def verdict(slopes: pd.DataFrame, table: Optional[pd.DataFrame] = None,
-            quantity: str = "memory_floats") -> dict[str, Any]:
-    """Read the fitted memory slopes against the bound r^2 d + L.
-
-    A factor is *within the bound* when its interval's lower end does not exceed the exponent
-    the bound allows (2 for r, 1 for d and L), and it *shows growth* when the lower end is
-    above 0.  With ``table``, the two-term law c1 r^2 d + c2 L is fitted (``fit_two_term``) and
-    its own slope along each line is set beside the measured one.  The text is produced from
-    these numbers, never written by hand.
-
-    Returns:
-        {"within_bound": bool, "per_factor": {factor: {...}}, "two_term": fit or None, "text": str}.
-    """
-    def num(x: float) -> str:
-        return f"{round(float(x), 2) + 0.0:.2f}"  # never "-0.00"
-
-    rows = slopes[slopes.quantity == quantity].set_index("factor")
-    fit = fit_two_term(table) if table is not None else None
-    law = two_term_slopes(table, fit) if table is not None else {}
-    per, parts = {}, []
-    for f in rows.index:
-        s = rows.loc[f]
-        bound = BOUND_EXPONENTS[f]
-        within, grows, above = bool(s.lo <= bound), bool(s.lo > 0), bool(s.lo > bound)
-        per[f] = {"slope": float(s.slope), "lo": float(s.lo), "hi": float(s.hi), "bound": bound,
-                  "within_bound": within, "grows": grows, "two_term_slope": law.get(f)}
-        name = "L" if f == "width" else f
-        shape = ("faster than the bound allows" if above else
-                 "flat (no growth resolved)" if not grows else
-                 "as fast as the bound allows" if s.hi >= bound else "slower than the bound's maximum")
-        text = f"in {name}: exponent {num(s.slope)} [{num(s.lo)}, {num(s.hi)}], at most {bound:g} allowed -- {shape}"
-        if f in law:
-            text += f" (the fitted law predicts {num(law[f])} here)"
-        parts.append(text)
-    within = all(v["within_bound"] for v in per.values())
-    head = ("The measured memory grows no faster than r^2 d + L allows"
-            if within else "The measured memory grows FASTER than r^2 d + L allows")
-    flat = [("L" if f == "width" else f) for f, v in per.items() if not v["grows"]]
-    tail = (f". No growth is resolved in {', '.join(flat)}: within this range that term of the "
-            f"bound does not show" if flat else "")
-    if fit is not None:
-        tail += (f". Best non-negative fit: memory ~ {fit['c1']:.2f} r^2 d + {fit['c2']:.2f} L, off by at most "
-                 f"{100 * fit['max_rel_error']:.0f}% (median {100 * fit['median_rel_error']:.0f}%) over the "
-                 f"{fit['n_sizes']} task sizes")
-    return {"within_bound": within, "per_factor": per, "two_term": fit,
-            "text": head + ": " + "; ".join(parts) + tail + "."}

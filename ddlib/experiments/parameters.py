@@ -33,7 +33,10 @@ def _type_ok(value: Any, reference: Any) -> bool:
 
 
 def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, **explicit: Any) -> dict[str, Any]:
-    """The profile's values, overridden by every explicit value that is not None.
+    """The profile's values (and ``seed``), overridden by every explicit value that is not None.
+
+    The result holds exactly the keyword arguments of the notebook's experiment function, so a
+    notebook calls ``run_x(**P)``; the profile's name is not among them (record it separately).
 
     Raises:
         ValueError: unknown profile (listing the valid ones) or unknown parameter name.
@@ -51,5 +54,4 @@ def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, 
             raise TypeError(f"parameter {name!r} must be of type {type(params[name]).__name__} "
                             f"(like the profile's {params[name]!r}), got {value!r} ({type(value).__name__})")
         params[name] = float(value) if isinstance(params[name], float) else value
-    params["profile"] = profile
     return params

@@ -1,0 +1,171 @@
+"""Closed forms the book sets beside its measurements -- one home for all of them.
+
+Each has a Monte-Carlo test (``tests/test_theory.py``: the analytic value against a sampled
+estimate whose error shrinks like 1/sqrt(N), and a perturbed formula that must fail).
+
+- ``population_stage1_gradient``: the learner's stage-1 gradient at theta0 with infinite data,
+  for every link (Hermite expansion of the ReLU step + Stein's lemma); ``population_first_layer``
+  and its alignment with span(U): the infinite-data learner's W1.
+- ``he3_noise_energy``, ``he3_noise_alignment``: what the full-data learner finds for the
+  information-exponent-3 link, whose population gradient is 0 (pure sampling noise).
+- ``span_bound``: the error floor of a first layer spanning fewer directions than r.
+- ``noise_excess_risk``: sigma^2 L / n, what label noise costs a ridge on L features.
+- ``memory_report``: floats stored by a distilled set, beside r^2 d + L, the network and the data.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .learners import normalize_rows
+from .networks import TwoLayerNet
+from .tasks import ANISO_C, MultiIndexTask
+from .validation import check_float, check_int
+
+__all__ = ["STEP_HERMITE", "population_stage1_gradient", "population_first_layer", "population_alignment",
+           "he3_noise_energy", "he3_noise_alignment", "span_bound", "noise_excess_risk", "memory_report"]
+
+PHI0 = 1.0 / math.sqrt(2.0 * math.pi)  # the standard normal density at 0
+# The ReLU step relu'(t) = 1[t > 0] in probabilists' Hermite polynomials, sum_k c_k He_k(t):
+# c_0 = 1/2 and c_k = He_{k-1}(0) phi(0) / k! (c_1 = phi(0), c_3 = -phi(0)/6, c_5 = phi(0)/40;
+# even k >= 2 vanish).  These are the coefficients the closed forms below use.
+STEP_HERMITE = (0.5, PHI0, 0.0, -PHI0 / 6.0, 0.0, PHI0 / 40.0)
+
+
+def _check(net: TwoLayerNet, task: MultiIndexTask) -> None:
+    if not isinstance(net, TwoLayerNet):
+        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
+    if not isinstance(task, MultiIndexTask):
+        raise TypeError(f"task must be a MultiIndexTask, got {type(task).__name__}")
+    if net.d != task.d:
+        raise ValueError(f"net has input dimension d={net.d} but the task has d={task.d}")
+    if bool((net.b != 0).any()):
+        raise ValueError("the closed form holds at theta0 (first-layer biases b = 0); this net has b != 0")
+
+
+def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.Tensor:
+    """The infinite-data stage-1 gradient at theta0, ``G_pop,j = -a_j E[y relu'(w_j . x) x]``.
+
+    For a unit-norm w and z = u . x with rho = u . w, the Hermite expansion of the step gives
+
+    - ``E[He2(z) relu'(w.x) x] = phi(0) (2 rho u - rho^2 w)``, so a quadratic link with expected
+      Hessian H contributes ``phi(0) (H w - 1/2 (w^T H w) w)``;
+    - ``E[He4(z) relu'(w.x) x] = phi(0) (3 rho^4 w - 4 rho^3 u)`` (the He4 part of ``aniso``);
+    - ``E[He3(z) relu'(w.x) x] = 0``: ``he3``'s population gradient vanishes exactly.
+
+    Rows of W need not be unit norm (the step only sees directions; the rows are normalised).
+
+    Returns:
+        (width, d), in the network's dtype.
+    """
+    _check(net, task)
+    W = normalize_rows(net.W)
+    if task.link == "he3":
+        return torch.zeros_like(net.W)
+    H = task.expected_hessian().to(W)
+    HW = W @ H
+    quad = (HW * W).sum(1, keepdim=True)
+    E = (HW - 0.5 * quad * W) * PHI0
+    if task.link == "aniso":  # + c He4(u_1 . x) / sqrt(24)
+        u = task.U[0].to(W)
+        rho = (W @ u)[:, None]
+        E = E + ANISO_C / math.sqrt(24.0) * PHI0 * (3 * rho ** 4 * W - 4 * rho ** 3 * u)
+    return -net.a[:, None] * E
+
+
+def population_first_layer(net: TwoLayerNet, task: MultiIndexTask) -> torch.Tensor:
+    """W1 of the infinite-data learner: rownorm(-G_pop) (zero rows for ``he3``)."""
+    return normalize_rows(-population_stage1_gradient(net, task))
+
+
+def population_alignment(net: TwoLayerNet, task: MultiIndexTask) -> float:
+    """``|W1 U^T|_F / |W1|_F`` of the infinite-data first layer: the best alignment one step
+    can reach at this theta0.
+
+    Each row of G_pop is ``H w_j - (w_j^T H w_j / 2) w_j`` (plus the He4 part for ``aniso``): a
+    vector in span(U) and a multiple of w_j itself, so the alignment stays below 1 even with
+    infinite data.  NaN for ``he3`` (no direction at all).
+    """
+    W1 = population_first_layer(net, task)
+    if task.link == "he3":
+        return math.nan
+    return float((W1 @ task.U.to(W1).T).norm() / W1.norm())
+
+
+def he3_noise_energy(d: int, r: int) -> float:
+    """Share of a ``he3`` stage-1 gradient's expected energy in span(U): (r + 6) / (d + 6).
+
+    For ``he3`` the population gradient is exactly 0, so G_D is pure sampling noise, with
+    covariance proportional to E[y^2 relu'(w.x) x x^T]: E[y^2 z_1^2] = E[He3(z)^2 z^2]/6 = 7 along
+    u_1 and E[y^2] = 1 along every other direction (for w orthogonal to u_1; nearly so in high d).
+    The ratio of expected energies, E|G U^T|^2 / E|G|^2, is (7 + r - 1) / (7 + d - 1) whatever n:
+    what the full-data learner finds.  One draw scatters around it.
+    """
+    d = check_int("d", d, min_value=1)
+    r = check_int("r", r, min_value=1, max_value=d)
+    return (r + 6) / (d + 6)
+
+
+def he3_noise_alignment(d: int, r: int) -> float:
+    """Alignment with span(U) of a first layer made of pure sampling noise, for the ``he3`` link.
+
+    Each row of G_D is the noise (1/n) sum_i y_i relu'(w.x_i) x_i, with 7 times the variance
+    along u_1 that it has along any other direction (see ``he3_noise_energy``), whatever n is.
+    For a Gaussian row xi with that covariance (lambda = 7, 1, ..., 1),
+    ``E[|U xi|^2 / |xi|^2] = int_0^inf sum_{i<=r} lambda_i / (1 + 2 t lambda_i)
+    prod_k (1 + 2 t lambda_k)^(-1/2) dt``, evaluated by Gauss-Legendre quadrature after
+    t = s / (1 - s).
+
+    Returns:
+        The square root of that expectation: above the isotropic chance level sqrt(r / d), flat in n.
+    """
+    d = check_int("d", d, min_value=1)
+    r = check_int("r", r, min_value=1, max_value=d)
+    if r == d:
+        return 1.0
+    s, w = np.polynomial.legendre.leggauss(400)
+    s, w = (s + 1) / 2, w / 2
+    t = s / (1 - s)
+    density = (1 + 14 * t) ** -0.5 * (1 + 2 * t) ** (-(d - 1) / 2) / (1 - s) ** 2
+    in_span = 7 / (1 + 14 * t) + (r - 1) / (1 + 2 * t)
+    return float(np.sqrt((in_span * density * w).sum()))
+
+
+def span_bound(m1: int, r: int) -> float:
+    """Lower bound max(0, 1 - m1/r) on the normalised test MSE of any predictor that sees the
+    input only through m1 directions, for the ``he2`` link.
+
+    Each of the r terms He2(z_k) carries 1/r of Var g, and sum_k He2(z_k) = |z|^2 - r is
+    rotation invariant, so the best function of an m1-dimensional projection of span(U)
+    explains m1/r of it, and no m1-dimensional subspace explains more.  A first layer learned
+    from m1 points spans at most m1 directions.
+    """
+    m1 = check_int("m1", m1, min_value=1)
+    r = check_int("r", r, min_value=1)
+    return max(0.0, 1.0 - m1 / r)
+
+
+def noise_excess_risk(sigma: float, width: int, n: int) -> float:
+    """sigma^2 L / n: the test error label noise of standard deviation sigma adds to a least-squares
+    fit of L features on n >> L points (the variance term; exactly sigma^2 L / (n - L - 1) for
+    Gaussian features), in units of the labels' variance before noise.  The ridge's effective
+    dimension is at most L, so this is the most the noise can cost the full-data learner."""
+    sigma = check_float("sigma", sigma, min_value=0.0)
+    width = check_int("width", width, min_value=1)
+    n = check_int("n", n, min_value=1)
+    return sigma * sigma * width / n
+
+
+def memory_report(*, m1: int, m2: int, d: int, r: int, width: int, n: int) -> dict[str, int]:
+    """Floats stored by a distilled set of m1 + m2 points, beside r^2 d + L, the trained network
+    L(d + 2) (W, b and a) and the real data n(d + 1) (each point is d inputs and one label)."""
+    m1 = check_int("m1", m1, min_value=0)
+    m2 = check_int("m2", m2, min_value=0)
+    d = check_int("d", d, min_value=1)
+    r = check_int("r", r, min_value=1, max_value=d)
+    width = check_int("width", width, min_value=1)
+    n = check_int("n", n, min_value=0)
+    return {"distilled": (m1 + m2) * (d + 1), "r2d_plus_L": r * r * d + width, "network": width * (d + 2),
+            "data": n * (d + 1)}
