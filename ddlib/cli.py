@@ -1,33 +1,87 @@
 """Command line: ``ddlib run NOTEBOOK ...`` (re-execute a notebook with new parameters) and
-``ddlib sweep GRID ...`` (a resumable experiment grid)."""
+``ddlib sweep GRID ...`` (a resumable experiment grid).
+
+Every expected failure is one line on stderr, ``ddlib <command>: error: ...``, with exit status 2
+(bad input, refused before anything runs) or 1 (a failure while running); ``--debug`` shows the
+traceback instead."""
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "CliError"]
+
+
+class CliError(Exception):
+    """An expected failure of a subcommand: printed as one line, exit ``status`` (2: bad input,
+    1: a failure while running)."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2): ``ddlib run: error: ... (see --help)``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(text: object, limit: int = 2000) -> str:
+    """``text`` on one line (newlines folded), at most ``limit`` characters."""
+    text = " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ddlib", description=__doc__)
+    parser = _Parser(prog="ddlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from . import runner
-    runner.configure_parser(sub.add_parser("run", help="execute a notebook with parameters (papermill)"))
+    runner.configure_parser(sub.add_parser("run", parents=[common],
+                                           help="execute a notebook with parameters (papermill)"))
     try:
         from . import sweep
     except ImportError:  # pragma: no cover - sweep is optional until installed
         sweep = None
     if sweep is not None and hasattr(sweep, "configure_parser"):
-        sweep.configure_parser(sub.add_parser("sweep", help="run a resumable experiment grid"))
+        sweep.configure_parser(sub.add_parser("sweep", parents=[common], help="run a resumable experiment grid"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (never raises for an expected failure)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage error (already printed, one line) or --help
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    prog = f"ddlib {args.command}"
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {type(exc).__name__}: {one_line(exc, 500)} (rerun with --debug for the "
+              f"traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

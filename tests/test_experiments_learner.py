@@ -106,3 +106,4 @@ def test_learner_point_draws_its_problem_like_a_repetition():
     row = table[table.method == "learner"].iloc[0]
     assert point["test_mse"] == row.test_mse and point["alignment"] == row.alignment
     assert point["random_features_mse"] > 0.8 > point["test_mse"]
+    assert learner_point(d=8, r=1, width=16, n_train=400, n_test=500, seed=5) == point  # bit for bit

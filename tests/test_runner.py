@@ -1,4 +1,5 @@
-"""ddlib run: parameter parsing, refusal of unknown names before anything runs, injection, outputs."""
+"""ddlib run: parameter parsing, refusal of unknown names and bad values before anything runs,
+injection that can only assign literals, outputs, and the verdict-aware exit status."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from ddlib.cli import main
-from ddlib.runner import RunnerError, notebook_parameters, parse_value, prepare_notebook, run_notebook
+from ddlib.io import read_json, write_json
+from ddlib.runner import (Claim, RunnerError, notebook_parameters, parameter_specs, parse_value, prepare_notebook,
+                          read_claims, run_notebook)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_generalization.md"
 
@@ -98,3 +101,122 @@ def test_run_executes_and_leaves_notebook_and_results(tmp_path, tiny):
 def test_failing_notebook_gives_exit_code_1(tmp_path, tiny, capsys):
     assert main(["run", str(tiny), "-p", "seed", "-1", "--output-dir", str(tmp_path / "o")]) == 1
     assert "failed" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- values are data
+CLAIMS_NOTEBOOK = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# claims
+
+```{code-cell} ipython3
+:tags: [parameters]
+
+profile = "book"               # profile name
+results_dir: str = "results"   # output folder
+label: str = None              # any text: written back verbatim
+labels: list[str] = None       # more text
+outcome: str = "holds"         # the verdict of claim C2
+malformed: bool = False        # write a malformed verdicts list
+```
+
+```{code-cell} ipython3
+from pathlib import Path
+from ddlib.io import write_json
+
+verdicts = [{"id": "C1", "verdict": "holds", "line": "alignment measured 0.80 vs threshold 0.55"},
+            {"id": "C2", "verdict": outcome, "line": "test MSE ratio measured 0.31 vs threshold 0.25"},
+            {"id": "C3", "verdict": "holds" if outcome == "holds" else "outside regime",
+             "line": "m1 measured 3 vs regime m1 >= r = 4"}]
+if malformed:
+    verdicts = [{"id": "C1", "verdict": "mostly"}]
+write_json(Path(results_dir) / "claims.json", {"label": label, "labels": labels, "verdicts": verdicts})
+```
+"""
+
+# Each would create a file named by {marker} if any of it ran as code in the kernel.
+PAYLOADS = [
+    "\"]; open({marker!r}, 'w'); y = [\"",
+    "'; open({marker!r}, 'w'); '",
+    "\\\"; open({marker!r}, 'w') #",
+    "\"\"\"\nopen({marker!r}, 'w')\n\"\"\"",
+    "!!pairs [{{'\"]; open({marker!r}, \"w\"); y = [\"': 1}}]",
+    "$(touch {marker})",
+]
+
+
+@pytest.fixture()
+def claims_nb(tmp_path: Path) -> Path:
+    path = tmp_path / "claims.md"
+    path.write_text(CLAIMS_NOTEBOOK)
+    return path
+
+
+def test_no_value_is_ever_executed_and_every_claim_holding_gives_exit_0(tmp_path, claims_nb, capsys):
+    markers = [tmp_path / f"pwned{i}" for i in range(len(PAYLOADS) + 1)]
+    payloads = [p.format(marker=str(m)) for p, m in zip(PAYLOADS, markers)]
+    labels = json.dumps(payloads[1:] + ["\\" + payloads[0] + "\n"])
+    out = tmp_path / "out"
+    assert main(["run", str(claims_nb), "-p", "label", payloads[0], "-p", "labels", labels,
+                 "--output-dir", str(out), "--no-progress"]) == 0
+    assert not [m for m in markers if m.exists()]  # nothing ran
+    record = read_json(out / "claims.json")
+    # received as data: the JSON value of the text (a JSON string loses its quotes), else the text
+    assert record["label"] == parse_value(payloads[0]) and record["labels"] == json.loads(labels)
+    assert "every claim holds (3)" in capsys.readouterr().out
+
+
+def test_claims_that_do_not_hold_give_exit_3_with_one_line_each(tmp_path, claims_nb, capsys):
+    assert main(["run", str(claims_nb), "-p", "outcome", "does not hold", "--output-dir", str(tmp_path / "o"),
+                 "--no-progress"]) == 3
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("claim ")]
+    assert lines == ["claim C2 does not hold: test MSE ratio measured 0.31 vs threshold 0.25",
+                     "claim C3 outside regime: m1 measured 3 vs regime m1 >= r = 4"]
+
+
+def test_malformed_verdicts_are_a_one_line_error_with_exit_1(tmp_path, claims_nb, capsys):
+    assert main(["run", str(claims_nb), "-p", "malformed", "true", "--output-dir", str(tmp_path / "o"),
+                 "--no-progress"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ddlib run")]
+    assert len(err) == 1 and "verdicts[0] must be a dict with 'id'" in err[0]
+
+
+def test_read_claims_without_verdicts_or_file_is_none(tmp_path):
+    assert read_claims(tmp_path / "absent.json") is None
+    (tmp_path / "plain.json").write_text('{"a": 1}')  # not written by write_json, no verdicts: fine
+    assert read_claims(tmp_path / "plain.json") is None
+    write_json(tmp_path / "v.json", {"verdicts": [{"id": "C", "verdict": "inconclusive", "line": "x\ny"}]})
+    assert read_claims(tmp_path / "v.json") == [Claim("C", "inconclusive", "x y")]
+
+
+def test_values_are_checked_against_the_declared_types_before_anything_runs(tmp_path, claims_nb):
+    for params, match in [({"labels": "x"}, r"'labels' expects list\[str\]"),
+                          ({"labels": ["a", 1]}, r"'labels' item \[1\] expects str"),
+                          ({"malformed": "off"}, "'malformed' expects bool"),
+                          ({"label": ("a", "b")}, "only JSON-typed values"),
+                          ({"label": b"x"}, "only JSON-typed values"),
+                          ({"label": float("nan")}, "finite")]:
+        with pytest.raises(RunnerError, match=match):
+            run_notebook(claims_nb, tmp_path / "out", params)
+    assert not (tmp_path / "out").exists()
+
+
+def test_parameter_specs_read_annotations_and_infer_the_rest(claims_nb):
+    specs = parameter_specs(claims_nb)
+    assert {n: str(s.type) for n, s in specs.items()} == {
+        "profile": "str", "results_dir": "str", "label": "str", "labels": "list[str]", "outcome": "str",
+        "malformed": "bool"}
+
+
+def test_every_notebook_declares_a_checked_type_for_every_parameter():
+    for path in sorted(NOTEBOOK.parent.glob("*.md")):
+        untyped = [n for n, s in parameter_specs(path).items() if s.type.kind == "any"]
+        assert not untyped, f"{path.name}: annotate {untyped} (e.g. d: int = None)"

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 
 from ddlib.io import ArtifactError, read_json, write_json
-from ddlib.sweep import Grid, SweepError, point_key, run_sweep
+from ddlib.sweep import Grid, SweepError, UnknownExperiment, point_key, register_experiment, run_sweep
+from ddlib.sweep.registry import unregister_experiment
 from ddlib.sweep.backends import WORKER_DIED
-from ddlib.sweep.points import learner_point
+from ddlib.sweep.registry import resolve_registered
 from ddlib.sweep.worker import resolve_experiment
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -29,11 +30,19 @@ SMALL = Grid(params={"x": [0, 1, 2]}, seeds=[0, 1], fixed={"log": None, "sleep":
 
 @pytest.fixture(scope="module", autouse=True)
 def workers_import_tests_dir():
-    """Spawned pool workers inherit sys.path; Dask workers and CLI subprocesses read PYTHONPATH."""
+    """Spawned pool workers inherit sys.path; Dask workers and CLI subprocesses read PYTHONPATH.
+    The test points are registered, so run_sweep accepts their names (CLI subprocesses pass
+    --allow-experiment instead)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(TESTS_DIR))
         mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
+        import sweep_points
+
+        names = ["torch_point", "raising_point", "crashing_point"]
+        register_experiment({name: getattr(sweep_points, name) for name in names})
         yield
+        for name in names:
+            unregister_experiment(name)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +67,8 @@ def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ddlib.cli", "sweep", *args, "--no-progress"], cwd=cwd,
+    allow = [a for name in ("torch_point", "raising_point") for a in ("--allow-experiment", f"sweep_points.{name}")]
+    return subprocess.Popen([sys.executable, "-m", "ddlib.cli", "sweep", *args, *allow, "--no-progress"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -70,8 +80,8 @@ def _write_grid(path: Path, spec: dict) -> Path:
 # ----------------------------------------------------------------------------- grid
 def test_grid_points_are_fixed_then_product_then_seed_in_order():
     grid = Grid(params={"r": [1, 2], "d": [32, 64]}, seeds=[0, 1, 2], fixed={"width": 512})
-    points = grid.points()
-    assert len(points) == len(grid) == 12
+    points = list(grid.points())  # an iterator: points are produced one at a time
+    assert len(points) == len(grid) == grid.size() == 12
     assert points[0] == {"width": 512, "r": 1, "d": 32, "seed": 0}
     assert points[1] == {"width": 512, "r": 1, "d": 32, "seed": 1}
     assert points[3] == {"width": 512, "r": 1, "d": 64, "seed": 0}
@@ -99,11 +109,11 @@ def test_grid_rejects_bad_specs_naming_the_problem(tmp_path):
 
 def test_grid_from_yaml_file_keeps_experiment_and_order(tmp_path):
     path = tmp_path / "g.yaml"
-    path.write_text("experiment: ddlib.sweep.points.learner_point\nparams:\n  d: [16, 32]\n  r: [1]\n"
+    path.write_text("experiment: ddlib.experiments.learner.learner_point\nparams:\n  d: [16, 32]\n  r: [1]\n"
                     "seeds: [3]\nfixed: {width: 8}\n")
     grid = Grid.from_file(path)
-    assert grid.experiment == "ddlib.sweep.points.learner_point"
-    assert grid.points() == [{"width": 8, "d": 16, "r": 1, "seed": 3}, {"width": 8, "d": 32, "r": 1, "seed": 3}]
+    assert grid.experiment == "ddlib.experiments.learner.learner_point"
+    assert list(grid.points()) == [{"width": 8, "d": 16, "r": 1, "seed": 3}, {"width": 8, "d": 32, "r": 1, "seed": 3}]
 
 
 def test_point_key_depends_on_experiment_point_and_nothing_else():
@@ -116,28 +126,19 @@ def test_point_key_depends_on_experiment_point_and_nothing_else():
 def test_run_sweep_rejects_functions_workers_cannot_import(tmp_path):
     with pytest.raises(ValueError, match="module-level function"):
         run_sweep(lambda seed: {}, SMALL, results_dir=tmp_path, progress=False)
-    with pytest.raises(ImportError, match="cannot import module"):
+    with pytest.raises(UnknownExperiment, match="'no_such_module_xyz.f' is not registered.*learner_point"):
         run_sweep("no_such_module_xyz.f", SMALL, results_dir=tmp_path, progress=False)
+    with pytest.raises(ImportError, match="cannot import module"):
+        run_sweep("no_such_module_xyz.f", SMALL, results_dir=tmp_path, progress=False, allow=["no_such_module_xyz.f"])
     with pytest.raises(ValueError, match="backend must be one of"):
         run_sweep(TORCH_POINT, SMALL, results_dir=tmp_path, backend="slurm", progress=False)
 
 
 def test_example_grid_names_an_experiment_that_accepts_every_point():
     grid = Grid.from_file(TESTS_DIR.parent / "examples" / "sweep_grid.yaml")
-    fn = resolve_experiment(grid.experiment)
+    fn = resolve_experiment(resolve_registered(grid.experiment))
     for point in grid.points():
         inspect.signature(fn).bind(**point)  # raises TypeError on a missing or unknown argument
-
-
-def test_learner_point_learns_features_and_repeats_bit_for_bit():
-    point = dict(d=16, r=2, width=128, n_train=1000, n_test=2000)
-    for seed in range(3):
-        out = learner_point(**point, seed=seed)
-        assert out == learner_point(**point, seed=seed)
-        # seeds 0-7 measured: test/random-features MSE ratio 0.065-0.122, alignment 0.72-0.82
-        # (chance sqrt(r/d) = 0.35)
-        assert out["test_mse"] < 0.3 * out["random_features_mse"]
-        assert out["alignment"] > 0.55
 
 
 def test_cli_exits_2_and_names_the_problem_for_a_bad_grid_file(tmp_path, capsys):
@@ -147,6 +148,65 @@ def test_cli_exits_2_and_names_the_problem_for_a_bad_grid_file(tmp_path, capsys)
     assert main(["sweep", str(bad), "--results", str(tmp_path / "r"), "--no-progress"]) == 2
     assert "repeated values" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_registry_accepts_short_and_dotted_names_and_refuses_others_before_importing(monkeypatch):
+    import sys
+
+    from ddlib.sweep import EXPERIMENTS
+
+    assert resolve_registered("learner_point") == "ddlib.experiments.learner.learner_point"
+    assert resolve_registered("ddlib.experiments.learner.learner_point") == "ddlib.experiments.learner.learner_point"
+    for short, dotted in EXPERIMENTS.items():  # every registered point imports and is a function
+        assert callable(resolve_experiment(resolve_registered(short))), dotted
+    monkeypatch.delitem(sys.modules, "antigravity", raising=False)
+    with pytest.raises(UnknownExperiment, match=r"'antigravity.fly' is not registered.*'learner_point'"):
+        resolve_registered("antigravity.fly")
+    assert "antigravity" not in sys.modules  # refused before any import
+    assert resolve_registered("antigravity.fly", allow=["antigravity.fly"]) == "antigravity.fly"
+
+
+def test_register_experiment_lets_grids_name_a_users_function():
+    import sweep_points
+
+    assert resolve_registered("torch_point") == TORCH_POINT  # registered by the module fixture
+    with pytest.raises(ValueError, match="already registered"):
+        register_experiment(sweep_points.raising_point, name="torch_point")
+    with pytest.raises(ValueError, match="module-level function"):
+        register_experiment(lambda seed: {}, name="anonymous")
+    assert register_experiment({"tp2": sweep_points.torch_point}) == {"tp2": TORCH_POINT}
+    unregister_experiment("tp2")
+    with pytest.raises(UnknownExperiment):
+        resolve_registered("tp2")
+
+
+def test_a_huge_grid_is_counted_and_refused_without_building_a_point(tmp_path):
+    grid = Grid(params={f"p{i}": list(range(100)) for i in range(4)}, seeds=[0, 1])
+    assert grid.size() == len(grid) == 2 * 10 ** 8
+    assert next(grid.points()) == {"p0": 0, "p1": 0, "p2": 0, "p3": 0, "seed": 0}  # lazily, one at a time
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"200,000,000 points .* more than max_points=10,000"):
+        run_sweep(TORCH_POINT, grid, results_dir=tmp_path / "r", progress=False)
+    assert time.perf_counter() - start < 2 and not (tmp_path / "r").exists()
+
+
+def test_backends_pull_points_as_they_go_not_all_at_once():
+    from ddlib.sweep.backends import run_inline
+
+    events = []
+
+    def todo():
+        for x in range(5):
+            events.append(("pull", x))
+            yield f"k{x}", {"x": x}
+
+    class Tracker:
+        def finish(self, key, out):
+            events.append(("done", int(key[1:])))
+            return False
+
+    run_inline("sweep_points.torch_point", todo(), Tracker())
+    assert events == [(kind, x) for x in range(5) for kind in ("pull", "done")]
 
 
 # ----------------------------------------------------------------------------- local backend
@@ -182,7 +242,7 @@ def test_cli_sweep_killed_with_sigkill_resumes_and_completes_every_point_exactly
 
     table = run_sweep(None, Grid.from_file(grid), results_dir=results, workers=1, progress=False)
 
-    grid_points = Grid.from_file(grid).points()
+    grid_points = list(Grid.from_file(grid).points())
     keys = {point_key(TORCH_POINT, p): (p["x"], p["seed"]) for p in grid_points}
     rerun_runs = sorted(s[:2] for s in _log_lines(log, "start")[starts_before:])
     assert rerun_runs == sorted(xs for k, xs in keys.items() if k not in stored_before)  # each missing point once
@@ -228,7 +288,7 @@ def test_corrupted_or_malformed_result_files_are_recomputed(tmp_path):
     log, results = tmp_path / "log.txt", tmp_path / "results"
     grid = Grid(params={"x": [0, 1, 2]}, seeds=[0], fixed={"log": str(log), "sleep": 0.0})
     first = run_sweep(TORCH_POINT, grid, results_dir=results, workers=1, progress=False)
-    points = grid.points()
+    points = list(grid.points())
     flipped = results / "points" / f"{point_key(TORCH_POINT, points[0])}.json"
     malformed = results / "points" / f"{point_key(TORCH_POINT, points[1])}.json"
     data = bytearray(flipped.read_bytes())

@@ -4,15 +4,22 @@ points already done on a rerun, retries and reports failures, and returns one ti
 
     from ddlib.sweep import Grid, run_sweep
     grid = Grid(params={"r": [1, 2], "d": [32, 64]}, seeds=[0, 1, 2], fixed={"width": 512})
-    table = run_sweep("ddlib.sweep.points.learner_point", grid, results_dir="results/sweep")
+    table = run_sweep("learner_point", grid, results_dir="results/sweep")
 
-Command line: ``ddlib sweep GRID.yaml [--backend local|dask] [--workers N] [--scheduler ADDRESS]
-[--results DIR]``.
+A grid file is data: its ``experiment:`` must name a registered experiment (ddlib's own, or one
+registered with ``register_experiment``) unless the caller allows it (``allow=``,
+``--allow-experiment``).
+
+Command line: ``ddlib sweep GRID.yaml [--backend local|dask|inline] [--workers N]
+[--scheduler ADDRESS] [--results DIR] [--allow-experiment MODULE.FN] [--max-points N]``.
 """
-from .backends import BACKENDS
+from .backends import BACKENDS, SchedulerUnreachable
 from .cli import configure_parser
-from .grid import Grid
-from .run import SweepError, run_sweep
-from .store import point_key
+from .grid import Grid, GridFileError
+from .registry import EXPERIMENTS, UnknownExperiment, register_experiment, registered_experiments
+from .run import MAX_POINTS, SweepError, run_sweep
+from .store import SweepFolderError, point_key
 
-__all__ = ["Grid", "run_sweep", "SweepError", "BACKENDS", "point_key", "configure_parser"]
+__all__ = ["Grid", "run_sweep", "SweepError", "BACKENDS", "point_key", "configure_parser", "register_experiment",
+           "registered_experiments", "EXPERIMENTS", "UnknownExperiment", "GridFileError", "SweepFolderError",
+           "SchedulerUnreachable", "MAX_POINTS"]

@@ -4,18 +4,21 @@
 outcome to a ``Tracker``, which stores results and decides retries."""
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from .worker import init_pool_worker, run_point
 
-__all__ = ["BACKENDS", "Tracker", "run_local", "run_dask", "run_inline", "WORKER_DIED"]
+__all__ = ["BACKENDS", "Tracker", "run_local", "run_dask", "run_inline", "WORKER_DIED", "CONNECT_TIMEOUT_S",
+           "SchedulerUnreachable"]
 
 BACKENDS = ("local", "dask", "inline")
+CONNECT_TIMEOUT_S = 10.0  # how long to wait for a dask scheduler (dask's own default is 30 s)
 WORKER_DIED = ("the worker process running this point died (killed by a signal, os._exit, a crash "
                "or out of memory); no Python traceback is available")
 
@@ -29,7 +32,7 @@ def default_workers(n_points: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_points))
 
 
-def run_inline(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker) -> None:
+def run_inline(experiment: str, todo: Iterable[tuple[str, dict]], tracker: Tracker) -> None:
     """Run points in this process, in order, with one torch thread while they run (like a worker,
     so the numbers equal the other backends'); the caller's thread count is restored after."""
     import torch
@@ -43,18 +46,41 @@ def run_inline(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker) 
         torch.set_num_threads(threads)
 
 
-def run_local(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, workers: int | None) -> None:
+def run_local(experiment: str, todo: Iterable[tuple[str, dict]], tracker: Tracker, workers: int | None,
+              n_hint: int | None = None) -> None:
     """Run points on a process pool ('spawn' context, safe with torch), one torch thread each.
 
-    When a worker dies the pool breaks and every point in flight fails with it; the pool is
-    rebuilt and those points ("suspects") rerun one at a time, so a point that kills its worker
-    is charged for it and innocent neighbours are not.
+    Points are pulled from ``todo`` only as workers free up (never all at once).  When a worker
+    dies the pool breaks and every point in flight fails with it; the pool is rebuilt and those
+    points ("suspects") rerun one at a time, so a point that kills its worker is charged for it
+    and innocent neighbours are not.  ``n_hint`` (the number of points, if known) caps the
+    default pool size.
     """
-    workers = workers or default_workers(len(todo))
-    points = dict(todo)
-    queue = deque(key for key, _ in todo)
+    workers = workers or default_workers(n_hint if n_hint is not None else os.cpu_count() or 1)
+    source = iter(todo)
+    exhausted = False
+    points: dict[str, dict] = {}  # pending or in flight only
+    queue: deque[str] = deque()   # pulled, waiting (retries and suspects first)
     suspects: set[str] = set()
     ctx = multiprocessing.get_context("spawn")
+
+    def take() -> str | None:
+        """The next key to submit (left in the queue), or None."""
+        nonlocal exhausted
+        if suspects:
+            return next((k for k in queue if k in suspects), None)
+        if queue:
+            return queue[0]
+        if exhausted:
+            return None
+        pair = next(source, None)
+        if pair is None:
+            exhausted = True
+            return None
+        key, point = pair
+        points[key] = point
+        queue.append(key)
+        return key
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_pool_worker,
@@ -63,10 +89,10 @@ def run_local(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, w
     pool = new_pool()
     inflight: dict = {}  # future -> key; at most `workers` (1 while suspects remain), all running
     try:
-        while queue or inflight:
+        while True:
             broken = False
-            while queue and len(inflight) < (1 if suspects else workers):
-                key = next((k for k in queue if k in suspects), None) if suspects else queue[0]
+            while len(inflight) < (1 if suspects else workers):
+                key = take()
                 if key is None:
                     break
                 queue.remove(key)
@@ -76,6 +102,10 @@ def run_local(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, w
                     queue.appendleft(key)
                     broken = True
                     break
+            if not inflight and not broken:
+                if not queue and exhausted:
+                    break
+                continue
             if inflight and not broken:
                 done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -88,6 +118,8 @@ def run_local(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, w
                     suspects.discard(key)
                     if tracker.finish(key, out):
                         queue.append(key)
+                    else:
+                        points.pop(key, None)
             if broken:
                 lost = sorted(inflight.values())
                 inflight.clear()
@@ -100,6 +132,7 @@ def run_local(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, w
                         queue.appendleft(key)
                     else:
                         suspects.discard(key)
+                        points.pop(key, None)
                 else:
                     suspects.update(lost)
                     queue.extendleft(reversed(lost))
@@ -109,13 +142,22 @@ def run_local(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, w
     pool.shutdown(wait=True)
 
 
-def run_dask(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, workers: int | None,
-             scheduler: str | None) -> None:
+class SchedulerUnreachable(OSError):
+    """No dask scheduler answered at the given address within the connection timeout."""
+
+
+def run_dask(experiment: str, todo: Iterable[tuple[str, dict]], tracker: Tracker, workers: int | None,
+             scheduler: str | None, n_hint: int | None = None,
+             connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Run points on dask.distributed: connect to ``scheduler`` (e.g. ``tcp://host:8786``) or,
     when None, start a LocalCluster of ``workers`` single-threaded processes on 127.0.0.1.
 
-    Dask reschedules the points of a worker that dies; a point whose workers keep dying ends
-    with KilledWorker and counts as a failed attempt.
+    At most a window of points (four per worker thread, at least 64) is submitted at a time;
+    more are pulled from ``todo`` as results come back.  A scheduler that does not answer within
+    ``connect_timeout`` seconds raises SchedulerUnreachable.  Dask reschedules the points of a
+    worker that dies; a point whose workers keep dying ends with KilledWorker and counts as a
+    failed attempt.  Note: a Dask scheduler runs whatever its clients send: anyone who can reach
+    it can run code on its workers.
     """
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -123,16 +165,30 @@ def run_dask(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, wo
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("backend='dask' needs dask.distributed: pip install 'ddlib[sweep]'") from exc
 
+    source = iter(todo)
+    first = next(source, None)
+    if first is None:  # every point is stored already: start no cluster
+        return
+    source = itertools.chain([first], source)
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers or default_workers(len(todo)), threads_per_worker=1,
-                               processes=True, host="127.0.0.1", dashboard_address=None,
+        cluster = LocalCluster(n_workers=workers or default_workers(n_hint or os.cpu_count() or 1),
+                               threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
                                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})  # no fixed port
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, ValueError, TypeError) as exc:
+            why = " ".join(str(exc).split())[:200]
+            if isinstance(exc, OSError):
+                raise SchedulerUnreachable(f"cannot reach the dask scheduler at {scheduler[:200]!r} within "
+                                           f"{connect_timeout:g} s ({why})") from None
+            raise SchedulerUnreachable(f"not a dask scheduler address: {scheduler[:200]!r} ({why})") from None
     try:
-        keys = {}
+        window = max(64, 4 * sum(client.nthreads().values()))
+        point_of: dict[str, dict] = {}
+        keys: dict = {}
         ac = as_completed()
 
         def submit(key: str) -> None:
@@ -140,9 +196,15 @@ def run_dask(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, wo
             keys[fut.key] = key
             ac.add(fut)
 
-        point_of = dict(todo)
-        for key, _ in todo:
-            submit(key)
+        def fill() -> None:
+            while len(keys) < window:
+                pair = next(source, None)
+                if pair is None:
+                    return
+                point_of[pair[0]] = pair[1]
+                submit(pair[0])
+
+        fill()
         for fut in ac:
             key = keys.pop(fut.key)
             try:
@@ -152,6 +214,9 @@ def run_dask(experiment: str, todo: list[tuple[str, dict]], tracker: Tracker, wo
             fut.release()
             if tracker.finish(key, out):
                 submit(key)
+            else:
+                point_of.pop(key, None)
+            fill()
     finally:
         client.close()
         if cluster is not None:

@@ -1,0 +1,100 @@
+"""The experiments a grid file may name: a grid file is data, so ``experiment:`` can only pick a
+registered point function, never name arbitrary code (``torch.hub.load`` with ``trust_repo``
+would otherwise run a hubconf.py).
+
+ddlib's own points are listed in ``EXPERIMENTS`` by dotted path, imported only when a sweep runs
+them.  Code can add its own (``register_experiment``); the command line can allow one more by
+name (``ddlib sweep --allow-experiment MODULE.FN``, ``run_sweep(..., allow=[...])``): that is the
+user saying the grid file may run that code.  ``run_sweep`` given a function object needs no
+registration: its caller is code already.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, Mapping
+
+from ..values import short_repr
+
+__all__ = ["EXPERIMENTS", "UnknownExperiment", "register_experiment", "unregister_experiment",
+           "registered_experiments", "resolve_registered", "check_dotted_name"]
+
+# Short name -> dotted path of ddlib's own point functions: the one place to update when they move.
+EXPERIMENTS: dict[str, str] = {
+    "learner_point": "ddlib.experiments.learner.learner_point",
+    "memory_point": "ddlib.experiments.memory.memory_point",
+    "stage1_curve_point": "ddlib.experiments.memory.stage1_curve_point",
+}
+_USER: dict[str, str] = {}  # registered in this process by register_experiment
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$")
+
+
+class UnknownExperiment(ValueError):
+    """A grid or a caller names an experiment that is neither registered nor allowed."""
+
+
+def check_dotted_name(name: Any, what: str = "experiment") -> str:
+    """``name`` if it looks like ``name`` or ``module.function`` (identifiers and dots, at most
+    200 characters), else ValueError; nothing is imported."""
+    if not isinstance(name, str) or len(name) > 200 or not _DOTTED.match(name):
+        raise ValueError(f"{what} must be a registered name or a dotted name 'module.function', got "
+                         f"{short_repr(name)}")
+    return name
+
+
+def registered_experiments() -> dict[str, str]:
+    """Every registered short name -> dotted path (ddlib's own, then this process's)."""
+    return {**EXPERIMENTS, **_USER}
+
+
+def register_experiment(fn: Callable[..., dict] | Mapping[str, Callable[..., dict]], name: str | None = None
+                        ) -> str | dict[str, str]:
+    """Let grid files name ``fn`` (as ``name``, default its ``__name__``, or its dotted path).
+
+    ``fn`` must be a module-level function that worker processes can import; a mapping
+    ``{name: fn}`` registers several.  Returns the dotted path(s) recorded.
+
+    Raises:
+        ValueError: ``fn`` is not importable by name, or ``name`` is taken by another function.
+    """
+    if isinstance(fn, Mapping):
+        if name is not None:
+            raise TypeError("name is given by the mapping's keys; do not pass name with a mapping")
+        return {n: register_experiment(f, n) for n, f in fn.items()}  # type: ignore[misc]
+    from .worker import experiment_name
+
+    dotted = experiment_name(fn)
+    short = check_dotted_name(name if name is not None else fn.__name__, "name")
+    taken = registered_experiments().get(short)
+    if taken is not None and taken != dotted:
+        raise ValueError(f"experiment name {short!r} is already registered for {taken}; pass another name")
+    _USER[short] = dotted
+    return dotted
+
+
+def unregister_experiment(name: str) -> None:
+    """Remove a name this process registered (ddlib's own names stay)."""
+    _USER.pop(name, None)
+
+
+def resolve_registered(name: str, allow: Iterable[str] = ()) -> str:
+    """The dotted path of experiment ``name``, checked against the registry before any import.
+
+    ``name`` may be a registered short name (``learner_point``), the dotted path of a registered
+    experiment, or a dotted name in ``allow``.
+
+    Raises:
+        UnknownExperiment: anything else, listing the registered names.
+        ValueError: ``name`` or an ``allow`` entry is not a dotted name.
+    """
+    check_dotted_name(name)
+    allowed = {check_dotted_name(a, "an allowed experiment") for a in allow}
+    registry = registered_experiments()
+    if name in registry:
+        return registry[name]
+    if name in registry.values() or name in allowed:
+        return name
+    raise UnknownExperiment(
+        f"experiment {name!r} is not registered; a grid file may name only a registered experiment: "
+        f"{sorted(registry)}. To run your own function, register it in code "
+        f"(ddlib.sweep.register_experiment) or allow it explicitly (--allow-experiment {name}, "
+        f"run_sweep(..., allow=[{name!r}])): a grid naming it then runs that code")
