@@ -57,8 +57,10 @@ def test_trajectory_stage1_keeps_autograd_and_is_bit_identical(recorded, current
     assert keys and all(torch.equal(recorded[k], current[k]) for k in keys)
 
 
-def test_memory_search_matches_the_record():
-    recorded = json.loads(golden.GOLDEN_PATH.with_suffix(".json").read_text())
+def test_stage1_curve_matches_the_record():
+    # The last two records are notebook 03's stage-1 curve points (the first two, points of the
+    # memory search as it then was, are kept for the record: the certified search replaced it).
+    recorded = json.loads(golden.GOLDEN_PATH.with_suffix(".json").read_text())[2:]
     current = golden.memory_points()
     assert len(current) == len(recorded)
     for old, new in zip(recorded, current):

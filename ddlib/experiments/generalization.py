@@ -3,26 +3,28 @@ well as the one trained on all the real data, and far better than on a random re
 the same size, as m1 and m2 grow."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
 from ..baselines import random_subset
+from ..claims import Claim, CheckSpec, Precondition
 from ..distillers import distill
 from ..learners import TwoStageLearner
 from ..metrics import alignment, energy_in_subspace, test_mse
 from ..theory import memory_report
 from .repetitions import repetitions, summarise as summarise_columns
 
-__all__ = ["PROFILES", "run_generalization", "summarise"]
+__all__ = ["PROFILES", "CHECKS", "run", "run_generalization", "summarise", "measures", "regime", "statements",
+           "claims"]
 
 _BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=3,
              m1_grid=[2, 4, 8, 16], m2_grid=[8, 16, 32, 64], steps1=300, steps2=200, lr=0.05,
              restarts=3, n_test=20_000)
 PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "d": 16, "width": 256, "n_train": 3000, "m1": 8, "m2": 16, "n_seeds": 2,
+    "smoke": {**_BASE, "d": 16, "width": 256, "n_train": 3000, "m1": 8, "m2": 16, "n_seeds": 3,
               "m1_grid": [2, 8], "m2_grid": [4, 16], "steps1": 150, "steps2": 100, "n_test": 5000},
-    "book": dict(_BASE),
+    "book": {**_BASE, "n_seeds": 5},
     "paper": {**_BASE, "n_seeds": 10, "m1_grid": [1, 2, 4, 8, 16, 32], "m2_grid": [4, 8, 16, 32, 64, 128]},
 }
 
@@ -76,3 +78,74 @@ def summarise(table: pd.DataFrame, m1: int, m2: int) -> dict[str, Any]:
     out["memory"] = memory_report(m1=m1, m2=m2, d=int(first.d), r=int(first.r), width=int(first.width),
                                   n=int(first.n_train))
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# ----------------------------------------------------------------------------------------------
+
+run = run_generalization
+INFORMATION_EXPONENT_2 = ("he2", "aniso")  # links one gradient step can learn (he3 cannot)
+LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
+CHECKS: dict[str, CheckSpec] = {
+    "gap": CheckSpec("distilled / full-data test MSE", "<=", 6.0,
+                     "gap to full data: a ratio to the full-data learner's test MSE", geometric=True),
+    "gain": CheckSpec("random subset / distilled test MSE, equal memory", ">=", 4.0,
+                      "gain over m1 + m2 random real points (the same floats)", geometric=True),
+    "energy": CheckSpec("energy of S1 in span(U) / chance r/d", ">=", 3.0,
+                        "energy relative to chance r/d, the share of an isotropic point"),
+    "more_m2": CheckSpec("test MSE at the largest / the smallest m2 of the grid", "<=", 0.8,
+                         "the same learner with the fewest stage-2 points", geometric=True),
+}
+
+
+def _headline(table: pd.DataFrame, P: Mapping[str, Any]) -> pd.DataFrame:
+    return table[((table.m1 == P["m1"]) & (table.m2 == P["m2"])) | (table.method == "full")]
+
+
+def measures(table: pd.DataFrame, P: Mapping[str, Any]) -> dict[str, list[float]]:
+    """Per repetition, the quantity behind each check of ``CHECKS``."""
+    mse = _headline(table, P).pivot_table(index="repetition", columns="method", values="test_mse")
+    dist = table[table.method == "distilled"]
+    energy = dist[(dist.m1 == P["m1"]) & (dist.m2 == P["m2"])].set_index("repetition").energy_s1
+    by_m2 = dist[dist.m1 == P["m1"]].pivot_table(index="repetition", columns="m2", values="test_mse")
+    lo, hi = min(by_m2.columns), max(by_m2.columns)
+    return {"gap": (mse["distilled"] / mse["full"]).tolist(),
+            "gain": (mse["random"] / mse["distilled"]).tolist(),
+            "energy": (energy / (P["r"] / P["d"])).tolist(),
+            "more_m2": (by_m2[hi] / by_m2[lo]).tolist() if hi > lo else []}
+
+
+def regime(table: pd.DataFrame, P: Mapping[str, Any]) -> tuple[Precondition, ...]:
+    """Where the paper's statement applies: a link of information exponent 2, enough real data for
+    the full-data learner to learn, and at least r stage-1 points (fewer span fewer than r
+    directions: ``ddlib.theory.span_bound``)."""
+    full = float(table[table.method == "full"].test_mse.mean())
+    return (Precondition(f"link of information exponent 2 ({', '.join(INFORMATION_EXPONENT_2)})",
+                         P["link"] in INFORMATION_EXPONENT_2, f"link = {P['link']}"),
+            Precondition(f"the full-data learner learns (test MSE <= {LEARNS})", full <= LEARNS,
+                         f"full-data test MSE {full:.3g} at n = {P['n_train']}"),
+            Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}"))
+
+
+def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(id, sentence) of each claim at these parameters (the page's claim block)."""
+    size = f"{P['m1']} + {P['m2']}"
+    return [
+        ("C2.1", f"A distilled set of {size} points trains the learner to within {CHECKS['gap'].threshold:g}x "
+                 f"of its full-data test error."),
+        ("C2.2", f"At equal memory the distilled set beats {size} random real points by at least "
+                 f"{CHECKS['gain'].threshold:g}x in test error."),
+        ("C2.3", f"The distilled stage-1 points hold at least {CHECKS['energy'].threshold:g}x the chance share "
+                 f"r/d of their energy in span(U)."),
+        ("C2.4", f"More stage-2 points help: the largest m2 of the grid lowers the test error by at least "
+                 f"{100 * (1 - CHECKS['more_m2'].threshold):.0f}% from the smallest."),
+    ]
+
+
+def claims(table: pd.DataFrame, P: Mapping[str, Any]) -> list[Claim]:
+    """The claims of notebook 02, with their verdicts on this table."""
+    values, reg = measures(table, P), regime(table, P)
+    keys = ("gap", "gain", "energy", "more_m2")
+    return [Claim(cid, text, (CHECKS[key].check(values[key]),), reg)
+            for (cid, text), key in zip(statements(P), keys)]

@@ -1,0 +1,200 @@
+"""What a notebook page shows around its computation: the claim block at the top, the verdict
+table and the calibration record at the end, the "Reproduce this page" box, and glued numbers.
+
+Everything here renders from data (claims, parameters, files written by the run), so a re-run
+with other parameters can never leave a stale sentence or number on the page.  Markdown is
+returned as ``IPython.display.Markdown`` objects, which MyST-NB renders as MyST (the book sets
+``nb_render_markdown_format: myst``), so directives and ``{download}`` links work in outputs.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from .claims import Claim, verdict_table
+
+__all__ = ["glue_numbers", "glue_text", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
+           "parameter_table", "is_default_run", "conditional", "verdict_summary", "NOTEBOOK_PAGES"]
+
+# The claim pages, in the book's order, and the results file each writes.
+NOTEBOOK_PAGES = ("00_learner", "01_encoding", "02_generalization", "03_memory", "04_algorithms", "05_boundaries")
+
+_VERDICT_MARK = {"holds": "holds ✓", "does not hold": "does not hold ✗", "inconclusive": "inconclusive ?",
+                 "outside regime": "outside regime –"}
+
+
+def _markdown(text: str):
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
+
+def glue_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Glue every value under ``prefix + key`` (MyST-NB ``glue``, not displayed), as plain Python
+    numbers and strings -- NumPy scalars break ``{glue:text}`` format specs.  Returns what was glued."""
+    from myst_nb import glue
+
+    out = {}
+    for key, value in values.items():
+        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            value = str(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            value = "n/a"
+        name = f"{prefix}{key}"
+        if ":" in name:
+            raise ValueError(f"glue keys cannot contain ':', got {name!r}")
+        glue(name, value, display=False)
+        out[name] = value
+    return out
+
+
+def glue_text(key: str, text: str) -> str:
+    """Glue a sentence (Markdown) under ``key``, for ``{glue:md}`key``` in the page: prose that
+    depends on a result is computed with it, never typed beside it."""
+    from myst_nb import glue
+
+    if ":" in key:
+        raise ValueError(f"glue keys cannot contain ':', got {key!r}")
+    glue(key, _markdown(text), display=False)
+    return text
+
+
+def is_default_run(explicit: Mapping[str, Any], seed: int, default_seed: int = 0) -> bool:
+    """True when the notebook runs at its cell's defaults: every profile parameter left at None
+    and the default base seed (only then are the verdicts promised, see ``claims.enforce``)."""
+    return all(v is None for v in explicit.values()) and seed == default_seed
+
+
+def conditional(verdict: str, texts: Mapping[str, str]) -> str:
+    """The sentence for this verdict (``texts`` keyed by verdict; "default" for the others)."""
+    return texts.get(verdict, texts.get("default", ""))
+
+
+def claim_block(claims: Sequence[tuple[str, str]], title: str = "Claims checked on this page"):
+    """The numbered claim block at the top of a page: (id, statement) pairs in an admonition."""
+    items = "\n".join(f"{i}. **{cid}.** {text}" for i, (cid, text) in enumerate(claims, 1))
+    return _markdown(f":::{{admonition}} {title}\n:class: important\n\n{items}\n:::\n")
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def verdict_block(claims: Iterable[Claim]):
+    """The verdict table (claim, check, measured with 95% CI, threshold, verdict) as a Markdown
+    table narrow enough for the text column, followed by each check's basis."""
+    claims = list(claims)
+    table = verdict_table(claims)
+    header = "| claim | check | measured [95% CI] | threshold | verdict |\n|---|---|---|---|---|\n"
+    rows = "".join(f"| {_cell(r['claim'])} | {_cell(r['check'])} | {_cell(r['measured [95% CI]'])} | "
+                   f"{_cell(r['threshold'])} | {_VERDICT_MARK.get(r['verdict'], r['verdict'])} |\n"
+                   for r in table.to_dict(orient="records"))
+    bases = sorted({k.basis for c in claims for k in c.checks if k.basis})
+    notes = "".join(f"- {b}\n" for b in bases)
+    return _markdown(header + rows + ("\nThresholds:\n\n" + notes if notes else ""))
+
+
+def calibration_block(record: Mapping[str, Any]):
+    """The calibration record as a table: per check, its threshold and, per profile, the range of
+    the per-repetition values on the calibration seeds and the margin of the worst one."""
+    profiles = list(record["profiles"])
+    head = "| check | threshold | " + " | ".join(f"{p}: range (margin)" for p in profiles) + " |\n"
+    head += "|---|---|" + "---|" * len(profiles) + "\n"
+    rows = ""
+    for key, spec in record["thresholds"].items():
+        cells = []
+        for p in profiles:
+            c = record["profiles"][p]["checks"].get(key, {})
+            if c.get("min") is None:
+                cells.append("n/a")
+            else:
+                cells.append(f"{c['min']:.3g} – {c['max']:.3g} ({100 * c['margin']:+.0f}%)")
+        rows += f"| {_cell(spec['name'])} | {spec['comparison']} {spec['threshold']:.3g} | " + " | ".join(cells) + " |\n"
+    note = (f"\nCalibration: {record['repetitions']} repetitions from base seed {record['seed']} at each profile "
+            f"(seeds the book and CI never run). Margin: distance of the worst repetition from the threshold, "
+            f"relative to the threshold; positive means every calibration repetition is on the claimed side.\n")
+    return _markdown(head + rows + note)
+
+
+def parameter_table(parameters: Mapping[str, Any], columns: int = 2) -> str:
+    """The resolved parameters as a narrow Markdown table of (name, value) pairs, ``columns``
+    pairs per row."""
+    items = [(k, v) for k, v in parameters.items()]
+    rows = [items[i:i + columns] for i in range(0, len(items), columns)]
+    head = "| " + " | ".join(["parameter | value"] * columns) + " |\n" + "|---|---" * columns + "|\n"
+    body = ""
+    for row in rows:
+        cells = [f"`{k}` | {_cell(v)}" for k, v in row] + ["|"] * (columns - len(row))
+        body += "| " + " | ".join(cells) + " |\n"
+    return head + body
+
+
+def reproduce_box(notebook: str, *, profile: str, parameters: Mapping[str, Any], seed: int,
+                  files: Sequence[str | Path], executed: Optional[str] = None,
+                  profiles: Sequence[str] = ("smoke", "book", "paper")):
+    """The "Reproduce this page" box: the ``ddlib run`` command of each profile, this run's
+    resolved parameters, and download links for the files it wrote (and the executed notebook).
+
+    Args:
+        notebook: the page's stem, e.g. "02_generalization".
+        profile: the profile this run used.
+        parameters: the resolved parameters of this run (real values, not None).
+        seed: this run's base seed.
+        files: result files written by this run, relative to the page (e.g. "results/02_generalization.json").
+        executed: the link of the executed notebook, relative to the page, if the site serves it.
+    """
+    commands = "\n".join(f".venv/bin/ddlib run notebooks/{notebook}.md --profile {p}" +
+                         (f" -p seed {seed}" if seed != 0 else "") for p in profiles)
+    links = [f"{{download}}`{Path(f).name} <{f}>`" for f in files]
+    if executed:
+        links.append(f"[{notebook}.ipynb (executed)]({executed})")
+    text = (f"::::{{dropdown}} Reproduce this page (profile `{profile}`)\n\n"
+            f"```bash\n{commands}\n```\n\n"
+            f"Add `-p NAME VALUE` to change any parameter below (see the reproduce page). This run's "
+            f"parameters (base seed {seed}):\n\n{parameter_table(parameters)}\n"
+            f"Downloads: {' · '.join(links)}\n::::\n")
+    return _markdown(text)
+
+
+def _key_number(verdict: Mapping[str, Any]) -> str:
+    """The deciding check's measured value with its interval, or the unmet precondition."""
+    if verdict["verdict"] == "outside regime":
+        unmet = [p for p in verdict.get("regime", []) if not p["met"]]
+        return _cell("; ".join(p["detail"] for p in unmet))
+    checks = verdict.get("checks", [])
+    deciding = [c for c in checks if c["verdict"] == verdict["verdict"]] or checks
+    parts = []
+    for c in deciding[:2]:
+        m = c["measured"]
+        est = "n/a" if m["estimate"] is None else f"{m['estimate']:.3g}"
+        ci = "" if m["lo"] is None else f" [{m['lo']:.3g}, {m['hi']:.3g}]"
+        parts.append(f"{est}{ci} ({c['comparison']} {c['threshold']:.3g})")
+    return _cell("; ".join(parts))
+
+
+def verdict_summary(results_dir: str | Path, pages: str, notebooks: Sequence[str] = NOTEBOOK_PAGES) -> str:
+    """One Markdown table of every claim of every page: page, claim, verdict, key number with its
+    interval and threshold.  A page whose results file is missing or corrupted fails the build.
+
+    Args:
+        results_dir: where the notebook pages wrote their results JSON.
+        pages: the notebook pages' folder, relative to the page that shows the table (for links).
+        notebooks: the pages, in order.
+    """
+    from .io import read_json
+
+    rows, counts = [], {}
+    for name in notebooks:
+        record = read_json(Path(results_dir) / f"{name}.json")  # raises on a missing or corrupted file
+        for v in record.get("verdicts", []):
+            counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
+            source = v.get("source", "this run")
+            where = f"{{doc}}`{name} <{pages}/{name}>`" + ("" if source == "this run" else f" ({source})")
+            rows.append(f"| {where} | **{v['id']}** {_cell(v['claim'])} | {_VERDICT_MARK.get(v['verdict'], v['verdict'])} "
+                        f"| {_key_number(v)} |")
+    head = "| page | claim | verdict | measured [95% CI] (threshold) |\n|---|---|---|---|\n"
+    total = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"{len(rows)} claims: {total}.\n\n" + head + "\n".join(rows) + "\n"

@@ -1,0 +1,225 @@
+"""Claims as verdicts: a claim is a sentence, the preconditions under which it applies (its
+regime), and checks; a check is a quantity measured over repetitions with a confidence
+interval, compared with a threshold expressed in the setting's own scale (relative to the
+full-data learner, the zero predictor, chance level, a baseline at equal memory, or a closed
+form).  Every claim ends in one of four verdicts:
+
+- **holds**: every check's whole interval lies on the claimed side of its threshold;
+- **does not hold**: some check's whole interval lies on the wrong side;
+- **inconclusive**: no check fails outright, but some interval straddles its threshold (or
+  cannot be formed, e.g. from one repetition);
+- **outside regime**: a precondition is not met, so the claim does not apply here.
+
+A verdict is data: notebooks render it, write it to their results file, and ``ddlib run`` turns
+it into its exit status; nothing here raises on a claim's outcome except ``enforce``, which
+the notebooks call only at the parameters their verdicts are promised for.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .stats import DEFAULT_LEVEL, Interval, mean_interval
+
+__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "geometric_interval", "verdict_table",
+           "enforce", "ClaimFailure"]
+
+VERDICTS = ("holds", "does not hold", "inconclusive", "outside regime")
+_COMPARISONS = ("<=", ">=")
+
+
+def _num(x: float, spec: str = ".3g") -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:{spec}}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured quantity against its threshold.
+
+    Attributes:
+        name: what is measured, in words a reader can follow ("distilled / full-data test MSE").
+        measured: the estimate over repetitions with its confidence interval.
+        comparison: "<=" (the claim says the quantity is at most the threshold) or ">=".
+        threshold: the threshold, in the quantity's own (relative) scale.
+        basis: why this threshold: its scale and where it was calibrated.
+    """
+
+    name: str
+    measured: Interval
+    comparison: str
+    threshold: float
+    basis: str = ""
+
+    def __post_init__(self) -> None:
+        if self.comparison not in _COMPARISONS:
+            raise ValueError(f"comparison must be one of {list(_COMPARISONS)}, got {self.comparison!r}")
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"threshold must be finite, got {self.threshold}")
+
+    @property
+    def verdict(self) -> str:
+        """holds / does not hold / inconclusive (the interval straddles the threshold)."""
+        m = self.measured
+        if not m.defined:
+            return "inconclusive"
+        below, above = m.hi <= self.threshold, m.lo >= self.threshold
+        if self.comparison == "<=":
+            return "holds" if below else ("does not hold" if m.lo > self.threshold else "inconclusive")
+        return "holds" if above else ("does not hold" if m.hi < self.threshold else "inconclusive")
+
+    def line(self) -> str:
+        """``"<name> measured 2.1 [1.8, 2.4] vs threshold <= 5"`` (one line)."""
+        return f"{self.name} measured {self.measured.format()} vs threshold {self.comparison} {_num(self.threshold)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "measured": self.measured.as_dict(), "comparison": self.comparison,
+                "threshold": self.threshold, "basis": self.basis, "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """A condition under which the paper's statement applies (part of a claim's regime).
+
+    Attributes:
+        name: the condition ("the full-data learner learns: test MSE <= 0.5").
+        met: whether it holds in this run.
+        detail: the measured value or parameter it was decided on.
+    """
+
+    name: str
+    met: bool
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "met": bool(self.met), "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement with its regime and its checks; ``verdict`` combines them (see the module).
+    ``source`` says where the data behind it come from: this run, or committed data."""
+
+    id: str
+    statement: str
+    checks: tuple[Check, ...]
+    regime: tuple[Precondition, ...] = field(default_factory=tuple)
+    source: str = "this run"  # where its data come from (e.g. "committed paper-scale data")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checks", tuple(self.checks))
+        object.__setattr__(self, "regime", tuple(self.regime))
+        if not self.checks:
+            raise ValueError(f"claim {self.id}: a claim needs at least one check")
+
+    @property
+    def verdict(self) -> str:
+        if not all(p.met for p in self.regime):
+            return "outside regime"
+        verdicts = [c.verdict for c in self.checks]
+        if "does not hold" in verdicts:
+            return "does not hold"
+        return "inconclusive" if "inconclusive" in verdicts else "holds"
+
+    def line(self) -> str:
+        """One line explaining the verdict: the unmet precondition, or the deciding check(s)."""
+        unmet = [p for p in self.regime if not p.met]
+        if unmet:
+            return "; ".join(f"precondition not met: {p.name} ({p.detail})" for p in unmet)
+        deciding = [c for c in self.checks if c.verdict == self.verdict] or list(self.checks)
+        return "; ".join(c.line() for c in deciding)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the keys ``ddlib run`` reads (id, verdict, line)."""
+        return {"id": self.id, "claim": self.statement, "verdict": self.verdict, "line": self.line(),
+                "source": self.source, "checks": [c.as_dict() for c in self.checks],
+                "regime": [p.as_dict() for p in self.regime]}
+
+
+def geometric_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+    """The geometric mean of positive per-repetition values (ratios, errors) with its interval:
+    a t-interval on their logs, exponentiated -- errors and their ratios spread multiplicatively
+    across seeds, so this is the natural mean for them."""
+    arr = np.asarray([float(v) for v in values], dtype=float)
+    if arr.size and (arr <= 0).any():
+        raise ValueError(f"a geometric mean needs positive values, got {arr.tolist()[:10]}")
+    log = mean_interval(np.log(arr).tolist(), level)
+    hi_lo = (math.exp(log.lo), math.exp(log.hi)) if log.defined else (math.nan, math.nan)
+    return Interval(math.exp(log.estimate), *hi_lo, log.n, level, "t on logs")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check's definition: what it measures, the comparison, the threshold and why.
+
+    Attributes:
+        name: the measured quantity, in words.
+        comparison: "<=" or ">=".
+        threshold: in the quantity's own relative scale.
+        basis: the scale and the reason for this value (shown under the verdict table).
+        geometric: summarise the per-repetition values by their geometric mean (ratios of
+            errors); otherwise by their arithmetic mean.
+    """
+
+    name: str
+    comparison: str
+    threshold: float
+    basis: str
+    geometric: bool = False
+
+    def check(self, values: Sequence[float], level: float = DEFAULT_LEVEL) -> Check:
+        """The ``Check`` of these per-repetition values (an inconclusive one when there are none)."""
+        values = [float(v) for v in values]
+        if not values:
+            interval = Interval(math.nan, math.nan, math.nan, 0, level, "none")
+        elif self.geometric:
+            interval = geometric_interval(values, level)
+        else:
+            interval = mean_interval(values, level)
+        return Check(self.name, interval, self.comparison, float(self.threshold), self.basis)
+
+
+def verdict_table(claims: Iterable[Claim]):
+    """One row per check: claim id, check, measured [CI], threshold, verdict (a narrow DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for c in claims:
+        if c.verdict == "outside regime":
+            rows.append({"claim": c.id, "check": "; ".join(p.name for p in c.regime if not p.met),
+                         "measured [95% CI]": "; ".join(p.detail for p in c.regime if not p.met),
+                         "threshold": "precondition", "verdict": c.verdict})
+            continue
+        for k in c.checks:
+            rows.append({"claim": c.id, "check": k.name, "measured [95% CI]": k.measured.format(),
+                         "threshold": f"{k.comparison} {_num(k.threshold)}", "verdict": k.verdict})
+    return pd.DataFrame(rows)
+
+
+class ClaimFailure(AssertionError):
+    """A claim's verdict is not what its promise requires at these parameters."""
+
+
+def enforce(claims: Iterable[Claim], *, profile: str, defaults: bool) -> str:
+    """The promise of the book, checked where it is made; returns a one-line summary.
+
+    At the default parameters of a notebook, no claim may be "does not hold" at the ``smoke``
+    profile (CI, nbval), and every claim must "hold" at the ``book`` profile (the site's build
+    fails otherwise).  At any other parameters nothing is enforced: the verdicts are reported.
+
+    Raises:
+        ClaimFailure: the promise is broken (listing each offending claim's line).
+    """
+    claims = list(claims)
+    if defaults and profile == "smoke":
+        bad = [c for c in claims if c.verdict == "does not hold"]
+    elif defaults and profile == "book":
+        bad = [c for c in claims if c.verdict != "holds"]
+    else:
+        bad = []
+    if bad:
+        raise ClaimFailure("; ".join(f"claim {c.id} {c.verdict}: {c.line()}" for c in bad))
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+    return ", ".join(f"{n} {v}" for v, n in counts.items() if n)

@@ -1,0 +1,71 @@
+"""What a page shows: the claim block, the verdict table and its notes, the calibration record,
+the reproduce box, the verdict summary (and its failure on a missing results file)."""
+from __future__ import annotations
+
+import pytest
+
+from ddlib.book import (calibration_block, claim_block, glue_text, is_default_run, parameter_table, reproduce_box,
+                        verdict_block, verdict_summary)
+from ddlib.claims import Check, Claim, Precondition
+from ddlib.io import ArtifactError, write_json
+from ddlib.stats import Interval
+
+
+def _claim(cid="C9.1", lo=1.0, hi=2.0, met=True):
+    check = Check("ratio to full data", Interval((lo + hi) / 2, lo, hi, 5, 0.95, "t"), "<=", 3.0, "why 3")
+    return Claim(cid, "a sentence", (check,), (Precondition("m1 >= r", met, "m1 = 1, r = 2"),))
+
+
+def test_claim_block_numbers_every_claim_in_an_admonition():
+    text = claim_block([("C9.1", "first"), ("C9.2", "second")]).data
+    assert text.startswith(":::{admonition}") and "1. **C9.1.** first" in text and "2. **C9.2.** second" in text
+
+
+def test_verdict_block_lists_every_check_with_its_basis_and_marks_the_verdict():
+    text = verdict_block([_claim(), _claim("C9.2", met=False)]).data
+    assert "| C9.1 | ratio to full data | 1.5 [1, 2] | <= 3 | holds ✓ |" in text
+    assert "| C9.2 | m1 >= r | m1 = 1, r = 2 | precondition | outside regime – |" in text
+    assert "- why 3" in text
+
+
+def test_calibration_block_shows_range_and_margin_per_profile():
+    record = {"seed": 1000, "repetitions": 10,
+              "thresholds": {"gap": {"name": "gap", "comparison": "<=", "threshold": 6.0}},
+              "profiles": {"book": {"checks": {"gap": {"min": 2.8, "max": 4.8, "margin": 0.2}}}}}
+    text = calibration_block(record).data
+    assert "| gap | <= 6 | 2.8 – 4.8 (+20%) |" in text and "base seed 1000" in text
+
+
+def test_reproduce_box_has_the_commands_the_parameters_and_the_downloads():
+    text = reproduce_box("02_generalization", profile="book", parameters={"d": 32, "r": 2, "link": "he2"}, seed=3,
+                         files=["results/02_generalization.json"], executed="../_notebooks/02.ipynb").data
+    assert ".venv/bin/ddlib run notebooks/02_generalization.md --profile smoke -p seed 3" in text
+    assert "`d` | 32" in text and "`link` | he2" in text
+    assert "{download}`02_generalization.json <results/02_generalization.json>`" in text
+    assert "(executed)](../_notebooks/02.ipynb)" in text
+
+
+def test_parameter_table_is_narrow_pairs():
+    table = parameter_table({"a": 1, "b": 2, "c": 3}, columns=2)
+    assert table.splitlines()[0].count("parameter") == 2 and len(table.splitlines()) == 4
+
+
+def test_default_run_means_every_parameter_at_none_and_the_default_seed():
+    assert is_default_run({"d": None, "r": None}, 0)
+    assert not is_default_run({"d": 48, "r": None}, 0) and not is_default_run({"d": None}, 5)
+
+
+def test_glue_keys_cannot_hold_a_colon():
+    with pytest.raises(ValueError, match="cannot contain ':'"):
+        glue_text("a:b", "text")
+
+
+def test_verdict_summary_reads_every_page_and_fails_on_a_missing_file(tmp_path):
+    write_json(tmp_path / "a.json", {"verdicts": [_claim().as_dict()]})
+    text = verdict_summary(tmp_path, "../notebooks", notebooks=["a"])
+    assert text.startswith("1 claims: 1 holds.") and "{doc}`a <../notebooks/a>`" in text and "1.5 [1, 2] (<= 3)" in text
+    with pytest.raises(ArtifactError, match="missing.json"):
+        verdict_summary(tmp_path, "../notebooks", notebooks=["a", "missing"])
+    (tmp_path / "b.json").write_text('{"verdicts": []}')  # not written by ddlib: no checksum
+    with pytest.raises(ArtifactError):
+        verdict_summary(tmp_path, "../notebooks", notebooks=["b"])

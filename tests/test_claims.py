@@ -1,0 +1,92 @@
+"""The verdict layer: a check's verdict from its interval and threshold (every case), a claim's
+verdict from its regime and checks, the table, the one-line summaries and the enforcement rule."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ddlib.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimFailure, Precondition, enforce,
+                          geometric_interval, verdict_table)
+from ddlib.stats import Interval
+
+
+def _iv(est, lo, hi, n=5):
+    return Interval(est, lo, hi, n, 0.95, "t")
+
+
+@pytest.mark.parametrize("comparison, lo, hi, expected", [
+    ("<=", 1.0, 2.0, "holds"), ("<=", 2.5, 4.0, "does not hold"), ("<=", 2.0, 4.0, "inconclusive"),
+    (">=", 3.0, 4.0, "holds"), (">=", 0.5, 2.0, "does not hold"), (">=", 2.0, 4.0, "inconclusive"),
+    ("<=", 1.0, 2.4, "holds"), (">=", 2.4, 3.0, "holds"),  # touching the threshold counts as holding
+])
+def test_check_verdict_follows_where_the_interval_lies(comparison, lo, hi, expected):
+    assert Check("q", _iv((lo + hi) / 2, lo, hi), comparison, 2.4).verdict == expected
+
+
+def test_an_undefined_interval_is_inconclusive_never_holds():
+    one = Interval(1.0, math.nan, math.nan, 1, 0.95, "t")
+    assert Check("q", one, "<=", 5.0).verdict == "inconclusive"
+
+
+def test_claim_verdict_outside_regime_first_then_failure_then_inconclusive():
+    ok, bad, unsure = (Check("a", _iv(1, 0.5, 1.5), "<=", 2), Check("b", _iv(5, 4, 6), "<=", 2),
+                       Check("c", _iv(2, 1, 3), "<=", 2))
+    unmet = Precondition("the full-data learner learns", False, "test MSE 0.9")
+    assert Claim("X", "s", (ok,)).verdict == "holds"
+    assert Claim("X", "s", (ok, unsure)).verdict == "inconclusive"
+    assert Claim("X", "s", (ok, unsure, bad)).verdict == "does not hold"
+    assert Claim("X", "s", (ok, bad), (unmet,)).verdict == "outside regime"
+    line = Claim("X", "s", (ok, bad), (unmet,)).line()
+    assert line == "precondition not met: the full-data learner learns (test MSE 0.9)"
+    assert Claim("X", "s", (ok, bad)).line() == "b measured 5 [4, 6] vs threshold <= 2"
+
+
+def test_claim_as_dict_has_what_ddlib_run_reads():
+    d = Claim("C9.1", "sentence", (Check("q", _iv(1, 0.5, 1.5), "<=", 2, "why"),)).as_dict()
+    assert {"id", "verdict", "line", "claim", "checks", "regime"} <= set(d)
+    assert d["verdict"] in VERDICTS and "\n" not in d["line"]
+    assert d["checks"][0]["measured"]["lo"] == 0.5 and d["checks"][0]["basis"] == "why"
+
+
+def test_a_claim_needs_a_check_and_a_check_a_known_comparison():
+    with pytest.raises(ValueError, match="at least one check"):
+        Claim("X", "s", ())
+    with pytest.raises(ValueError, match=r"comparison must be one of \['<=', '>='\], got '<'"):
+        Check("q", _iv(1, 0, 2), "<", 1.0)
+
+
+def test_geometric_interval_is_the_exponentiated_log_mean():
+    iv = geometric_interval([2.0, 8.0])
+    assert iv.estimate == pytest.approx(4.0) and iv.lo < 4.0 < iv.hi and iv.method == "t on logs"
+    with pytest.raises(ValueError, match="positive"):
+        geometric_interval([1.0, -1.0])
+
+
+def test_check_spec_builds_arithmetic_or_geometric_checks_and_inconclusive_when_empty():
+    arith = CheckSpec("q", ">=", 2.0, "b").check([3.0, 3.2, 2.9])
+    geo = CheckSpec("r", "<=", 6.0, "b", geometric=True).check([3.0, 3.5, 4.0])
+    assert arith.verdict == "holds" and arith.measured.method == "t"
+    assert geo.measured.method == "t on logs" and geo.verdict == "holds"
+    assert CheckSpec("q", "<=", 1.0, "b").check([]).verdict == "inconclusive"
+
+
+def test_verdict_table_has_one_row_per_check_and_one_per_unmet_regime():
+    c1 = Claim("A", "s", (Check("q1", _iv(1, 0.5, 1.5), "<=", 2), Check("q2", _iv(3, 2.5, 3.5), ">=", 2)))
+    c2 = Claim("B", "s", (Check("q3", _iv(1, 0.5, 1.5), "<=", 2),), (Precondition("m1 >= r", False, "m1 = 1, r = 2"),))
+    t = verdict_table([c1, c2])
+    assert list(t.claim) == ["A", "A", "B"] and list(t.verdict) == ["holds", "holds", "outside regime"]
+    assert t.iloc[2]["measured [95% CI]"] == "m1 = 1, r = 2"
+
+
+def test_enforce_applies_only_at_default_parameters_and_names_the_offenders():
+    holds = Claim("A", "s", (Check("q", _iv(1, 0.5, 1.5), "<=", 2),))
+    unsure = Claim("B", "s", (Check("q", _iv(2, 1, 3), "<=", 2),))
+    fails = Claim("C", "s", (Check("q", _iv(5, 4, 6), "<=", 2),))
+    assert enforce([holds, unsure], profile="smoke", defaults=True) == "1 holds, 1 inconclusive"
+    with pytest.raises(ClaimFailure, match="claim C does not hold"):
+        enforce([holds, fails], profile="smoke", defaults=True)
+    with pytest.raises(ClaimFailure, match="claim B inconclusive"):
+        enforce([holds, unsure], profile="book", defaults=True)
+    assert enforce([fails], profile="book", defaults=False) == "1 does not hold"  # reported, not raised
+    assert enforce([fails], profile="paper", defaults=True) == "1 does not hold"
