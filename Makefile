@@ -11,7 +11,7 @@ NBVAL  := build/nbval
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: env test unit notebooks-smoke book clean
+.PHONY: env test unit notebooks-smoke book check-site update-mathjax clean
 
 env: $(STAMP)
 
@@ -35,8 +35,26 @@ test: env
 	$(PY) -m pytest tests $(NBVAL) --nbval-lax -p no:cacheprovider
 
 # The site: executes every notebook at the book profile (execution cache in _build/.jupyter_cache).
+# The cache is keyed on ddlib's source too: booksite.cache_stamp clears it when ddlib/**/*.py or the
+# lock changed since the last build, so no page shows outputs of an older library.
 book: env
+	$(PY) -m booksite.cache_stamp --cache _build/.jupyter_cache
 	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
+
+# The built site in headless Chromium (Debian's chromium; apt-get install -y chromium): maths
+# typeset, images loaded, no console error, no request leaving the site, nothing wider than the text
+# column at 1280 px. Screenshots and report.json in _build/site-check/. Run after `make book`.
+check-site: env
+	$(PY) -m booksite.check --html _build/html --toc _toc.yml --out _build/site-check
+
+# Refresh the committed MathJax bundle (book/_static/mathjax) from the npm registry; then update the
+# version and sha256 in book/_static/mathjax/README.txt.
+MATHJAX_VERSION ?= 3.2.2
+update-mathjax:
+	rm -rf build/mathjax && mkdir -p build/mathjax
+	cd build/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) > /dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
+	cp build/mathjax/package/es5/tex-svg-full.js build/mathjax/package/LICENSE book/_static/mathjax/
+	sha256sum book/_static/mathjax/tex-svg-full.js
 
 clean:
 	rm -rf _build build runs notebooks/results

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .claims import VERDICTS  # the four verdicts a notebook can report
 from .values import (ANY, InvalidValue, TypeSpec, check_type, check_value, coerce_cli_value, parse_annotation,
                      render_assignments, short_repr)
 from .values import parse_value as _parse_value
 
 __all__ = ["notebook_parameters", "parameter_specs", "ParameterSpec", "parse_value", "check_parameters",
-           "prepare_notebook", "run_notebook", "results_json", "read_claims", "Claim", "VERDICTS",
+           "prepare_notebook", "run_notebook", "results_json", "read_claims", "ClaimOutcome", "VERDICTS",
            "configure_parser", "RunnerError", "NotebookFailed"]
 
-VERDICTS = ("holds", "does not hold", "inconclusive", "outside regime")
 EXIT_STATUSES = """exit status:
   0  the notebook ran and every claim it checks holds (or it reports no verdicts)
   3  the notebook ran, and some claim does not hold, is inconclusive or is outside its regime
@@ -61,7 +61,7 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True)
-class Claim:
+class ClaimOutcome:
     """One claim verdict a notebook reports in its results JSON under ``verdicts``."""
 
     id: str
@@ -248,7 +248,7 @@ def _one_line(text: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def read_claims(path: str | Path) -> list[Claim] | None:
+def read_claims(path: str | Path) -> list[ClaimOutcome] | None:
     """The claim verdicts of a results JSON (``ddlib.io.write_json``), or None when the file is
     absent or has no ``verdicts`` key.
 
@@ -285,7 +285,7 @@ def read_claims(path: str | Path) -> list[Claim] | None:
                 and isinstance(v.get("line"), str)):
             raise NotebookFailed(f"{path}: verdicts[{i}] must be a dict with 'id' (str), 'verdict' (one of "
                                  f"{list(VERDICTS)}) and 'line' (str), got {short_repr(v)}")
-        claims.append(Claim(_one_line(v["id"], 80), v["verdict"], _one_line(v["line"])))
+        claims.append(ClaimOutcome(_one_line(v["id"], 80), v["verdict"], _one_line(v["line"])))
     return claims
 
 

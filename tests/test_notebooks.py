@@ -41,4 +41,4 @@ def test_notebook_asserts_and_writes_results(path):
     nb = jupytext.read(path)
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "assert " in source
-    assert "write_results(" in source
+    assert "write_notebook_results(" in source and "enforce(" in source

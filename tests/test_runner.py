@@ -9,7 +9,7 @@ import pytest
 
 from ddlib.cli import main
 from ddlib.io import read_json, write_json
-from ddlib.runner import (Claim, RunnerError, notebook_parameters, parameter_specs, parse_value, prepare_notebook,
+from ddlib.runner import (ClaimOutcome, RunnerError, notebook_parameters, parameter_specs, parse_value, prepare_notebook,
                           read_claims, run_notebook)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_generalization.md"
@@ -194,7 +194,7 @@ def test_read_claims_without_verdicts_or_file_is_none(tmp_path):
     (tmp_path / "plain.json").write_text('{"a": 1}')  # not written by write_json, no verdicts: fine
     assert read_claims(tmp_path / "plain.json") is None
     write_json(tmp_path / "v.json", {"verdicts": [{"id": "C", "verdict": "inconclusive", "line": "x\ny"}]})
-    assert read_claims(tmp_path / "v.json") == [Claim("C", "inconclusive", "x y")]
+    assert read_claims(tmp_path / "v.json") == [ClaimOutcome("C", "inconclusive", "x y")]
 
 
 def test_values_are_checked_against_the_declared_types_before_anything_runs(tmp_path, claims_nb):
