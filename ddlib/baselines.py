@@ -8,7 +8,8 @@ from typing import Optional
 
 import torch
 
-from .validation import check_data, check_int
+from .seeds import generator
+from .validation import check_data, check_int, check_tensor, peak
 
 __all__ = ["random_subset", "kcenter_coreset", "herding_coreset"]
 
@@ -19,8 +20,7 @@ def random_subset(X: torch.Tensor, y: torch.Tensor, m: int, seed: int) -> tuple[
     """m real points drawn without replacement (seeded)."""
     m = check_int("m", m, min_value=1)
     X, y = check_data("(X, y)", (X, y), min_n=m)
-    gen = torch.Generator()
-    gen.manual_seed(check_int("seed", seed))
+    gen = generator(seed)
     idx = torch.randperm(X.shape[0], generator=gen)[:m].to(X.device)
     return X[idx], y[idx]
 
@@ -29,6 +29,9 @@ def kcenter_coreset(X: torch.Tensor, y: torch.Tensor, m: int, seed: int) -> Data
     """Greedy k-center: a seeded random first point, then each next point is the one farthest
     (Euclidean, in input space) from all points chosen so far -- a 2-approximation of the
     minimax cover of the data by m balls.
+
+    No row is returned twice: once every row not yet chosen coincides with a chosen one (all
+    distances 0, as with duplicated rows), the next is the lowest-index row not yet chosen.
 
     Args:
         X, y: real data, (n, d) and (n,).
@@ -40,14 +43,17 @@ def kcenter_coreset(X: torch.Tensor, y: torch.Tensor, m: int, seed: int) -> Data
     """
     m = check_int("m", m, min_value=1)
     X, y = check_data("(X, y)", (X, y), min_n=m)
-    gen = torch.Generator()
-    gen.manual_seed(check_int("seed", seed))
+    gen = generator(seed)
     first = int(torch.randint(X.shape[0], (1,), generator=gen))
     idx = [first]
     dist = ((X - X[first]) ** 2).sum(1)  # squared distance to the nearest chosen point
+    taken = torch.zeros(X.shape[0], dtype=torch.bool, device=X.device)
+    taken[first] = True
     for _ in range(m - 1):
-        nxt = int(torch.argmax(dist))
+        # argmax takes the first of tied maxima; chosen rows sit below every other (-1 < 0)
+        nxt = int(torch.argmax(dist.masked_fill(taken, -1.0)))
         idx.append(nxt)
+        taken[nxt] = True
         dist = torch.minimum(dist, ((X - X[nxt]) ** 2).sum(1))
     sel = torch.tensor(idx, device=X.device)
     return X[sel], y[sel]
@@ -78,16 +84,18 @@ def herding_coreset(X: torch.Tensor, y: torch.Tensor, m: int,
         raise TypeError(f"features must be a torch tensor of shape (n={X.shape[0]}, p), got {type(phi).__name__}")
     if phi.ndim != 2 or phi.shape[0] != X.shape[0]:
         raise ValueError(f"features must have shape (n={X.shape[0]}, p), got {tuple(phi.shape)}")
-    if not phi.is_floating_point() or not bool(torch.isfinite(phi).all()):
-        raise ValueError("features must be finite floating-point values")
+    phi = check_tensor("features", phi).detach()
     mu = phi.mean(0)
     sq_norms = (phi * phi).sum(1)
     target = mu.clone()  # c_t: what the next point's phi should be to hit mu exactly
     taken = torch.zeros(phi.shape[0], dtype=torch.bool, device=phi.device)
     idx = []
     for _ in range(m):
-        cost = (sq_norms - 2 * (phi @ target)).masked_fill(taken, float("inf"))
-        i = int(torch.argmin(cost))
+        cost = sq_norms - 2 * (phi @ target)
+        if not bool(torch.isfinite(cost).all()):
+            raise ValueError(f"herding_coreset: the features' scale (max |phi| = {peak(phi):.3g}) overflows "
+                             f"{phi.dtype} in |phi_i|^2 - 2 <c_t, phi_i>: rescale them")
+        i = int(torch.argmin(cost.masked_fill(taken, float("inf"))))
         idx.append(i)
         taken[i] = True
         target = target + mu - phi[i]

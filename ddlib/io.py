@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ._version import __version__
+from .validation import one_line
 
 __all__ = [
     "FORMAT_VERSION",
@@ -90,7 +91,7 @@ def load_artifact(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.T
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise ArtifactError(f"{path} is not a readable ddlib {kind} file (truncated, corrupted "
-                            f"or another format): {type(exc).__name__}: {exc}") from None
+                            f"or another format): {type(exc).__name__}: {one_line(exc, 200)}") from None
     if not isinstance(payload, dict) or payload.get("magic") != _MAGIC:
         raise ArtifactError(f"{path} is not a ddlib artefact (expected a {kind} file)")
     if payload.get("kind") != kind:
@@ -103,7 +104,7 @@ def load_artifact(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.T
         meta = json.loads(payload["meta_json"])
         tensors = dict(payload["tensors"])
     except Exception as exc:
-        raise ArtifactError(f"{path}: malformed ddlib {kind} file: {exc}") from None
+        raise ArtifactError(f"{path}: malformed ddlib {kind} file: {one_line(exc, 200)}") from None
     if checksum(meta, tensors) != payload.get("sha256"):
         raise ArtifactError(f"{path}: checksum mismatch, the file is corrupted")
     return tensors, meta
@@ -128,7 +129,7 @@ def read_json(path: str | os.PathLike, verify: bool = True) -> dict:
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: not readable JSON ({exc})") from None
+        raise ArtifactError(f"{path}: not readable JSON ({one_line(exc, 200)})") from None
     if not verify:
         return record
     integrity = record.pop("_integrity", None) if isinstance(record, dict) else None

@@ -5,17 +5,24 @@ after row normalisation ``W1 = -G / |G|`` row-wise (the step size drops out; Dam
 Stage 2 fits the second layer by ridge on the features relu(X W1^T + b2).  Every quantity
 that touches the real data is accumulated in one streaming pass over row chunks, so memory
 stays bounded and no n x width feature matrix is ever kept.
+
+``TwoStageLearner`` checks what enters it (``ddlib.validation``: data converted to the network's
+dtype and device) and what it returns (finite, or a ValueError naming the cause); the functions
+it is built of (``stage1_gradient``, ``stage1_parts``, ``stage2_statistics``, ``ridge_*``) are the
+building blocks of the distillers' inner loops and check nothing -- their callers do.
 """
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import torch
 
 from .data import Data
-from .networks import TwoLayerNet
-from .validation import check_data, check_float, check_int
+from .networks import TwoLayerNet, check_net
+from .validation import check_float, check_int, check_tensor, peak, require_finite
 
 __all__ = [
     "TwoStageLearner",
@@ -29,6 +36,8 @@ __all__ = [
     "RidgeFit",
     "ridge_from_statistics",
     "ridge_loss_from_statistics",
+    "singular_ridge_is_an_error",
+    "check_learner",
 ]
 
 DEFAULT_CHUNK = 8192
@@ -106,6 +115,22 @@ class Stage2Statistics:
     y2: torch.Tensor        # |y|^2 / n       (scalar)
     n: int
 
+    def __post_init__(self) -> None:
+        gram = check_tensor("Stage2Statistics: gram", self.gram, ndim=2)
+        if gram.shape[0] != gram.shape[1]:
+            raise ValueError(f"Stage2Statistics: gram must be square (width x width), got {tuple(gram.shape)}")
+        moment = check_tensor("Stage2Statistics: moment", self.moment, ndim=1)
+        y2 = check_tensor("Stage2Statistics: y2", self.y2, ndim=0)
+        if moment.shape[0] != gram.shape[0]:
+            raise ValueError(f"Stage2Statistics: moment must have {gram.shape[0]} entries (one per feature), "
+                             f"got shape {tuple(moment.shape)}")
+        if {moment.dtype, y2.dtype} != {gram.dtype} or {moment.device, y2.device} != {gram.device}:
+            raise TypeError(f"Stage2Statistics: gram, moment and y2 must share one dtype and device, got "
+                            f"{gram.dtype}/{moment.dtype}/{y2.dtype} on {gram.device}/{moment.device}/{y2.device}")
+        if float(y2) < 0:
+            raise ValueError(f"Stage2Statistics: y2 = |y|^2/n must be >= 0, got {float(y2)}")
+        object.__setattr__(self, "n", check_int("Stage2Statistics: n", self.n, min_value=1))
+
     @property
     def mean_sq_feature(self) -> torch.Tensor:
         """mean(Phi^2) = trace(gram) / width."""
@@ -122,6 +147,7 @@ def stage2_statistics(W1: torch.Tensor, bias: torch.Tensor, X: torch.Tensor, y: 
     edges = [L * i // _GRAM_BLOCKS for i in range(_GRAM_BLOCKS + 1)] if L >= _GRAM_BLOCKS else [0, L]
     gram = torch.zeros(L, L, dtype=X.dtype, device=X.device)
     moment = torch.zeros(L, dtype=X.dtype, device=X.device)
+    X, y = X.detach(), y.detach()  # sufficient statistics of data: no gradient
     with torch.no_grad():
         for sl in _chunks(n, chunk):
             Phi = torch.addmm(bias, X[sl], W1.T).relu_()
@@ -131,7 +157,10 @@ def stage2_statistics(W1: torch.Tensor, bias: torch.Tensor, X: torch.Tensor, y: 
             del Phi  # free before the next chunk's buffer is allocated
         upper = gram.triu(1)
         gram.triu_().add_(upper.T)
-    return Stage2Statistics(gram / n, moment / n, (y @ y) / n, n)
+    gram, moment, y2 = gram / n, moment / n, (y @ y) / n
+    require_finite(lambda: f"stage2_statistics: the data's feature statistics overflow {X.dtype}: the data's "
+                           f"scale (max |X| = {peak(X):.3g}, max |y| = {peak(y):.3g}) is too large", gram, moment, y2)
+    return Stage2Statistics(gram, moment, y2, n)
 
 
 @dataclass(frozen=True)
@@ -186,6 +215,17 @@ def ridge_loss_from_statistics(a: torch.Tensor, stats: Stage2Statistics) -> torc
     return quad - 2 * (a @ stats.moment) + stats.y2
 
 
+@contextmanager
+def singular_ridge_is_an_error(where: str, ridge: float) -> Iterator[None]:
+    """Turn torch's LinAlgError from a ridge system that is singular in working precision (a
+    ridge too small for the features' scale) into a ValueError naming ``where`` and the ridge."""
+    try:
+        yield
+    except torch.linalg.LinAlgError:
+        raise ValueError(f"{where}: the ridge system is singular in working precision (ridge={ridge!r} is too "
+                         f"small for these features): use a larger ridge") from None
+
+
 @dataclass(frozen=True)
 class TwoStageLearner:
     """The two-stage learner A(D): one feature-learning step on W from theta0, then ridge on a.
@@ -222,41 +262,63 @@ class TwoStageLearner:
                                                          min_value=0.0)
         for name, value in checked.items():  # plain Python numbers for params() and JSON metadata
             object.__setattr__(self, name, value)
+        if not math.isfinite(self.weight_decay):
+            raise ValueError(f"stage1_lr must be large enough that the default weight decay 1/stage1_lr is finite, "
+                             f"got stage1_lr={self.stage1_lr!r}: pass a larger one or stage1_weight_decay")
+        if not math.isfinite(self.stage1_lr * self.weight_decay):
+            raise ValueError(f"stage1_lr * stage1_weight_decay must be finite (the decay of each stage-1 step), got "
+                             f"{self.stage1_lr!r} * {self.weight_decay!r}")
 
     @property
     def weight_decay(self) -> float:
         return 1.0 / self.stage1_lr if self.stage1_weight_decay is None else self.stage1_weight_decay
 
     def stage1(self, net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """W1 after ``stage1_steps`` steps from theta0 (differentiable in X, y)."""
+        """W1 after ``stage1_steps`` steps from theta0 (differentiable in X, y, which are converted to
+        the network's dtype and device)."""
+        check_net(net)
+        X, y = net.check_data("stage-1 data (X, y)", (X, y), detach=False)
         W = net.W
         decay = 1.0 - self.stage1_lr * self.weight_decay
         for _ in range(self.stage1_steps):
             G = stage1_gradient(W, net.a, net.b, X, y, self.chunk_size)
             W = normalize_rows(decay * W - self.stage1_lr * G)
+        require_finite(lambda: f"TwoStageLearner.stage1: W1 is not finite after {self.stage1_steps} step(s) "
+                               f"(stage1_lr={self.stage1_lr!r}, weight decay={self.weight_decay!r}): the stage-1 "
+                               f"gradient overflows {net.dtype}; the data's scale (max |X| = {peak(X):.3g}, "
+                               f"max |y| = {peak(y):.3g}) or the step is too large", W)
         return W
 
     def stage2(self, net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Second-layer weights a by ridge on relu(X W1^T + stage2_bias)."""
-        if X.shape[0] > self.chunk_size and X.shape[0] >= W1.shape[0]:
-            stats = stage2_statistics(W1, net.stage2_bias, X, y, self.chunk_size)
-            return ridge_from_statistics(stats, self.ridge)
-        return ridge_solve(net.stage2_features(X, W1), y, self.ridge)
+        """Second-layer weights a by ridge on relu(X W1^T + stage2_bias) (differentiable in W1, X, y)."""
+        check_net(net)
+        W1 = net.check_first_layer("W1", W1, detach=False)
+        X, y = net.check_data("stage-2 data (X, y)", (X, y), detach=False)
+        with singular_ridge_is_an_error("TwoStageLearner.stage2", self.ridge):
+            if X.shape[0] > self.chunk_size and X.shape[0] >= W1.shape[0]:
+                stats = stage2_statistics(W1, net.stage2_bias, X, y, self.chunk_size)
+                a = ridge_from_statistics(stats, self.ridge)
+            else:
+                a = ridge_solve(net.stage2_features(X, W1), y, self.ridge)
+        require_finite(lambda: f"TwoStageLearner.stage2: the ridge solution a is not finite (ridge={self.ridge!r}): "
+                               f"the ridge is too small for these features, or the data's scale (max |X| = "
+                               f"{peak(X):.3g}, max |y| = {peak(y):.3g}) overflows {net.dtype}", a)
+        return a
 
     def fit(self, net: TwoLayerNet, stage1_data: Data, stage2_data: Optional[Data] = None) -> TwoLayerNet:
         """Train from theta0 = ``net`` and return the trained network (``net`` is untouched).
+
+        Not differentiated: tensors that require grad are detached, and the data are converted to
+        the network's dtype and device.  A result that is not finite is a ValueError naming its cause.
 
         Args:
             net: theta0, e.g. ``TwoLayerNet.init(d, width, seed)``.
             stage1_data: (X, y) for the feature-learning step.
             stage2_data: (X, y) for the ridge; defaults to ``stage1_data``.
         """
-        if not isinstance(net, TwoLayerNet):
-            raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
-        X1, y1 = check_data("stage1_data", stage1_data, d=net.d, min_n=1)
-        X2, y2 = check_data("stage2_data", stage2_data, d=net.d, min_n=1) if stage2_data is not None else (X1, y1)
-        to = dict(dtype=net.dtype, device=net.device)
-        X1, y1, X2, y2 = (t.to(**to) for t in (X1, y1, X2, y2))
+        net = check_net(net).detach()
+        X1, y1 = net.check_data("stage1_data", stage1_data)
+        X2, y2 = net.check_data("stage2_data", stage2_data) if stage2_data is not None else (X1, y1)
         W1 = self.stage1(net, X1, y1)
         a = self.stage2(net, W1, X2, y2)
         return net.replace(W=W1, a=a, b=net.stage2_bias.clone())
@@ -269,8 +331,15 @@ class TwoStageLearner:
     @classmethod
     def from_params(cls, params: Optional[dict]) -> "TwoStageLearner":
         """The learner a ``params()`` record describes (missing entries take their defaults)."""
-        params = params or {}
+        params = {} if params is None else params
         if not isinstance(params, dict):
             raise TypeError(f"learner parameters must be a dict, got {type(params).__name__}")
         keys = ("ridge", "stage1_steps", "stage1_lr", "stage1_weight_decay")
         return cls(**{k: params[k] for k in keys if k in params})
+
+
+def check_learner(learner: Any) -> TwoStageLearner:
+    """``learner`` if it is a TwoStageLearner, else a TypeError."""
+    if not isinstance(learner, TwoStageLearner):
+        raise TypeError(f"learner must be a TwoStageLearner, got {type(learner).__name__}")
+    return learner

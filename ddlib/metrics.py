@@ -7,9 +7,10 @@ from typing import Union
 
 import torch
 
-from .networks import TwoLayerNet
-from .tasks import MultiIndexTask
-from .validation import check_int
+from .networks import TwoLayerNet, check_net
+from .seeds import check_seed
+from .tasks import MultiIndexTask, check_task
+from .validation import check_int, check_tensor, require_finite
 
 __all__ = [
     "test_mse",
@@ -25,55 +26,88 @@ def test_mse(net: TwoLayerNet, task: MultiIndexTask, n: int = 10_000, *, seed: i
     """Test MSE on n fresh samples divided by the empirical Var y (1.0 = the zero predictor).
 
     With ``clean`` the target is the noiseless f*(x) (excess risk) instead of the noisy label.
+    The samples are drawn in the network's dtype; a result that is not finite is a ValueError.
     """
     n = check_int("n", n, min_value=2)
-    _check_same_d(net, task)
+    seed = check_seed("seed", seed)
+    net = _check_same_d(net, task)
     X, y = task.sample(n, seed, dtype=net.dtype, device=net.device)
     target = task.f(X) if clean else y
     with torch.no_grad():
         err = ((net(X) - target) ** 2).mean()
-    return float(err / target.var())
+    mse = float(err / target.var())
+    require_finite(f"test_mse is not finite ({mse}): the network's predictions overflow {net.dtype} on the test "
+                   f"sample, or the targets' variance is 0", mse)
+    return mse
 
 
-def _check_same_d(net: TwoLayerNet, task: MultiIndexTask) -> None:
-    if not isinstance(net, TwoLayerNet):
-        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
-    if net.d != task.d:
-        raise ValueError(f"net has input dimension d={net.d} but the task has d={task.d}")
+def _check_same_d(net: TwoLayerNet, task: MultiIndexTask) -> TwoLayerNet:
+    check_task(task, net_d=check_net(net).d)
+    return net.detach()
 
 
 def _check_matrix(name: str, M: torch.Tensor, d: int) -> torch.Tensor:
+    """M checked: a finite float32/float64 (k, d) tensor, detached."""
     if not isinstance(M, torch.Tensor):
         raise TypeError(f"{name} must be a torch tensor, got {type(M).__name__}")
     if M.ndim != 2 or M.shape[1] != d:
         raise ValueError(f"{name} must have shape (k, d={d}), got {tuple(M.shape)}")
-    return M
+    return check_tensor(name, M).detach()
+
+
+def _scaled(M: torch.Tensor) -> torch.Tensor:
+    """M divided by its largest |entry| when its squares would overflow or underflow its dtype;
+    M itself otherwise (and when it is all zeros), so ordinary inputs keep their exact arithmetic.
+    Every metric here is invariant to the scale of its inputs."""
+    peak = float(M.abs().max()) if M.numel() else 0.0
+    info = torch.finfo(M.dtype)
+    if peak == 0 or info.tiny ** 0.5 / info.eps <= peak <= (info.max / (4 * M.numel())) ** 0.5:
+        return M
+    return M / peak
+
+
+def _nonzero_scaled(name: str, M: torch.Tensor, what: str) -> torch.Tensor:
+    """``_scaled(M)``, refused when M is empty or all zeros (``what`` is then undefined)."""
+    if not M.numel():
+        raise ValueError(f"{name} is empty (shape {tuple(M.shape)}): its {what} is undefined")
+    if not bool(M.any()):
+        raise ValueError(f"{name} is all zeros: its {what} is undefined")
+    return _scaled(M)
 
 
 def _rows(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiIndexTask) -> torch.Tensor:
     """A network's first layer W (or ``net_or_W`` itself), checked to be (k, task.d)."""
     W = net_or_W.W if isinstance(net_or_W, TwoLayerNet) else net_or_W
-    return _check_matrix("W", W, task.d)
+    return _check_matrix("W", W, check_task(task).d)
 
 
 def alignment(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiIndexTask) -> float:
-    """``|W U^T|_F / |W|_F``: 1 when every neuron lies in span(U), about sqrt(r/d) at random."""
-    W = _rows(net_or_W, task)
+    """``|W U^T|_F / |W|_F``: 1 when every neuron lies in span(U), about sqrt(r/d) at random.
+
+    An all-zero W has no alignment: ValueError.
+    """
+    W = _nonzero_scaled("W", _rows(net_or_W, task), "alignment")
     return float((W @ task.U.to(W).T).norm() / W.norm())
 
 
 def energy_in_subspace(X: torch.Tensor, task: MultiIndexTask) -> float:
-    """``|X U^T|_F^2 / |X|_F^2``: the share of the inputs' energy in span(U) (chance level r/d)."""
-    X = _check_matrix("X", X, task.d)
+    """``|X U^T|_F^2 / |X|_F^2``: the share of the inputs' energy in span(U) (chance level r/d).
+
+    All-zero inputs have no energy to share: ValueError.
+    """
+    X = _nonzero_scaled("X", _check_matrix("X", X, check_task(task).d), "energy in span(U)")
     return float((X @ task.U.to(X).T).norm() ** 2 / X.norm() ** 2)
 
 
 def principal_angles(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiIndexTask,
                      k: int | None = None) -> torch.Tensor:
     """Principal angles (radians, ascending) between span(U) and the top-k right singular
-    subspace of W (k = r by default)."""
-    W = _rows(net_or_W, task)
-    k = task.r if k is None else check_int("k", k, min_value=1, max_value=min(W.shape))
+    subspace of W (k = r by default, at most min(W.shape)).
+
+    An all-zero W has no singular subspace: ValueError.
+    """
+    W = _nonzero_scaled("W", _rows(net_or_W, task), "singular subspace")
+    k = check_int("k", task.r if k is None else k, min_value=1, max_value=min(W.shape))
     V = torch.linalg.svd(W, full_matrices=False).Vh[:k]
     cosines = torch.linalg.svdvals(V @ task.U.to(W).T).clamp(-1.0, 1.0)
     return torch.arccos(cosines).sort().values
@@ -81,7 +115,15 @@ def principal_angles(net_or_W: Union[TwoLayerNet, torch.Tensor], task: MultiInde
 
 def neuron_cosines(G: torch.Tensor, G_ref: torch.Tensor) -> torch.Tensor:
     """cos(G_j, G_ref_j) for every neuron j (row); a zero row counts as cosine 0, not NaN (with very
-    few synthetic points some neurons are switched on by none, and their gradient row is 0)."""
+    few synthetic points some neurons are switched on by none, and their gradient row is 0).
+
+    G and G_ref: finite float32/float64 tensors of one shape (..., L, d), at least 1-D; on the same device.
+    """
+    G, G_ref = (check_tensor(name, t).detach() for name, t in (("G", G), ("G_ref", G_ref)))
+    if G.ndim < 1 or G.shape != G_ref.shape:
+        raise ValueError(f"G and G_ref must be tensors of one shape, at least 1-D, got {tuple(G.shape)} and "
+                         f"{tuple(G_ref.shape)}")
+    G, G_ref = _scaled(G), _scaled(G_ref)
     num = (G * G_ref).sum(-1)
     den = G.norm(dim=-1) * G_ref.norm(dim=-1)
     return torch.where(den > 0, num / den.clamp_min(torch.finfo(G.dtype).tiny), torch.zeros_like(num))
@@ -89,4 +131,7 @@ def neuron_cosines(G: torch.Tensor, G_ref: torch.Tensor) -> torch.Tensor:
 
 def gradient_cosine(G: torch.Tensor, G_ref: torch.Tensor) -> float:
     """Mean over neurons of cos(G_j, G_ref_j); a zero row counts as cosine 0."""
-    return float(neuron_cosines(G, G_ref).mean())
+    cosines = neuron_cosines(G, G_ref)
+    if not cosines.numel():
+        raise ValueError(f"gradient_cosine needs at least one neuron (row), got G of shape {tuple(G.shape)}")
+    return float(cosines.mean())

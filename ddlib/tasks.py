@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import torch
 
-from .validation import check_choice, check_float, check_int
+from .seeds import check_seed, generator
+from .validation import (check_choice, check_device, check_dtype, check_float, check_int, check_tensor, peak,
+                         require_finite)
 
-__all__ = ["MultiIndexTask", "LINKS"]
+__all__ = ["MultiIndexTask", "LINKS", "check_task"]
 
 LINKS = ("he2", "aniso", "he3")
 ANISO_C = 0.3  # weight of the He4 term in the ``aniso`` link
+MAX_NOISE = 1e150  # beyond it the labels' variance 1 + noise^2 overflows float64
 
 
 def _he2(z: torch.Tensor) -> torch.Tensor:
@@ -32,12 +36,6 @@ def _he4(z: torch.Tensor) -> torch.Tensor:
     return z2 * z2 - 6.0 * z2 + 3.0
 
 
-def _generator(seed: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(int(seed))
-    return g
-
-
 @dataclass(frozen=True)
 class MultiIndexTask:
     """A multi-index regression task with known subspace U and expected Hessian H.
@@ -46,8 +44,8 @@ class MultiIndexTask:
         d: input dimension.
         r: intrinsic dimension, 1 <= r <= d.
         link: one of ``LINKS``.
-        noise: standard deviation of the Gaussian label noise.
-        seed: seed of U (Q factor of a d x r Gaussian matrix).
+        noise: standard deviation of the Gaussian label noise, in [0, ``MAX_NOISE``].
+        seed: seed of U (Q factor of a d x r Gaussian matrix), in [0, 2^63).
     """
 
     d: int
@@ -63,12 +61,12 @@ class MultiIndexTask:
         if r > d:
             raise ValueError(f"r must satisfy 1 <= r <= d={d}, got r={r}")
         check_choice("link", self.link, LINKS)
-        noise = check_float("noise", self.noise, min_value=0.0)
-        seed = check_int("seed", self.seed)
+        noise = check_float("noise", self.noise, min_value=0.0, max_value=MAX_NOISE)
+        seed = check_seed("seed", self.seed)
         # Store the validated Python numbers (a numpy int would otherwise leak into params()/JSON).
         for name, value in (("d", d), ("r", r), ("noise", noise), ("seed", seed)):
             object.__setattr__(self, name, value)
-        A = torch.randn(d, r, generator=_generator(self.seed), dtype=torch.float64)
+        A = torch.randn(d, r, generator=generator(seed), dtype=torch.float64)
         Q, R = torch.linalg.qr(A)
         Q = Q * torch.sign(torch.diagonal(R))  # unique QR: deterministic across LAPACKs
         object.__setattr__(self, "U", Q.T.contiguous())
@@ -93,12 +91,15 @@ class MultiIndexTask:
         return _he3(Z[:, 0]) / math.sqrt(6.0)
 
     def f(self, X: torch.Tensor) -> torch.Tensor:
-        """Noiseless target f*(x) = g(Ux)."""
+        """Noiseless target f*(x) = g(Ux), in X's dtype (float32 or float64; differentiable in X)."""
         if not isinstance(X, torch.Tensor):
             raise TypeError(f"X must be a torch tensor of shape (n, d={self.d}), got {type(X).__name__}")
         if X.ndim != 2 or X.shape[1] != self.d:
             raise ValueError(f"X must be a tensor of shape (n, d={self.d}), got {tuple(X.shape)}")
-        return self.g(X @ self.U.to(X).T)
+        y = self.g(check_tensor("X", X) @ self.U.to(X).T)
+        require_finite(lambda: f"MultiIndexTask.f: the targets overflow {X.dtype}: the inputs are too large "
+                               f"(max |X| = {peak(X):.3g}) for the polynomial link {self.link!r}", y)
+        return y
 
     def latent_hessian(self) -> torch.Tensor:
         """E[grad^2 g(z)] for z ~ N(0, I_r), in closed form (r x r)."""
@@ -116,15 +117,20 @@ class MultiIndexTask:
     # ---------------------------------------------------------------- sample
     def sample(self, n: int, seed: int, dtype: torch.dtype = torch.float64,
                device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw n i.i.d. pairs (X, y); the same (task, n, seed) gives bit-identical tensors."""
+        """Draw n i.i.d. pairs (X, y); the same (task, n, seed) gives bit-identical tensors.
+
+        Drawn in float64, then converted to ``dtype`` (float32 or float64) on ``device``.
+        """
         n = check_int("n", n, min_value=1)
-        seed = check_int("seed", seed)
-        gen = _generator(seed)
+        to = dict(dtype=check_dtype("dtype", dtype), device=check_device("device", device))
+        gen = generator(seed)
         X = torch.randn(n, self.d, generator=gen, dtype=torch.float64)
         y = self.f(X)
         if self.noise > 0:
             y = y + self.noise * torch.randn(n, generator=gen, dtype=torch.float64)
-        return X.to(dtype=dtype, device=device), y.to(dtype=dtype, device=device)
+        X, y = X.to(**to), y.to(**to)
+        require_finite(f"MultiIndexTask.sample: the labels overflow {to['dtype']} (noise={self.noise!r})", y)
+        return X, y
 
     @property
     def label_variance(self) -> float:
@@ -134,3 +140,12 @@ class MultiIndexTask:
     def params(self) -> dict:
         """The constructor arguments, for provenance records."""
         return {"d": self.d, "r": self.r, "link": self.link, "noise": self.noise, "seed": self.seed}
+
+
+def check_task(task: Any, *, net_d: Optional[int] = None) -> MultiIndexTask:
+    """``task`` if it is a MultiIndexTask -- of a network's input dimension ``net_d``, when given."""
+    if not isinstance(task, MultiIndexTask):
+        raise TypeError(f"task must be a MultiIndexTask, got {type(task).__name__}")
+    if net_d is not None and net_d != task.d:
+        raise ValueError(f"net has input dimension d={net_d} but the task has d={task.d}")
+    return task

@@ -20,13 +20,16 @@ import numpy as np
 import torch
 
 from .learners import normalize_rows
-from .networks import TwoLayerNet
-from .tasks import ANISO_C, MultiIndexTask
-from .validation import check_float, check_int
+from .networks import TwoLayerNet, check_net
+from .tasks import ANISO_C, MultiIndexTask, check_task
+from .validation import check_float, check_int, require_finite
 
 __all__ = ["STEP_HERMITE", "population_stage1_gradient", "population_first_layer", "population_alignment",
            "he3_noise_energy", "he3_noise_alignment", "span_bound", "noise_excess_risk", "memory_report"]
 
+# Counts (d, r, width, n, m) stay below 2^53, the integers a float64 holds exactly: beyond, the
+# closed forms' float arithmetic would overflow or round, and no such problem fits in memory.
+MAX_COUNT = 2 ** 53
 PHI0 = 1.0 / math.sqrt(2.0 * math.pi)  # the standard normal density at 0
 # The ReLU step relu'(t) = 1[t > 0] in probabilists' Hermite polynomials, sum_k c_k He_k(t):
 # c_0 = 1/2 and c_k = He_{k-1}(0) phi(0) / k! (c_1 = phi(0), c_3 = -phi(0)/6, c_5 = phi(0)/40;
@@ -34,15 +37,24 @@ PHI0 = 1.0 / math.sqrt(2.0 * math.pi)  # the standard normal density at 0
 STEP_HERMITE = (0.5, PHI0, 0.0, -PHI0 / 6.0, 0.0, PHI0 / 40.0)
 
 
+def _count(name: str, value: int, min_value: int, max_value: int = MAX_COUNT) -> int:
+    return check_int(name, value, min_value=min_value, max_value=max_value)
+
+
 def _check(net: TwoLayerNet, task: MultiIndexTask) -> None:
-    if not isinstance(net, TwoLayerNet):
-        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
-    if not isinstance(task, MultiIndexTask):
-        raise TypeError(f"task must be a MultiIndexTask, got {type(task).__name__}")
-    if net.d != task.d:
-        raise ValueError(f"net has input dimension d={net.d} but the task has d={task.d}")
+    check_task(task, net_d=check_net(net).d)
     if bool((net.b != 0).any()):
         raise ValueError("the closed form holds at theta0 (first-layer biases b = 0); this net has b != 0")
+
+
+def _scaled_rows(W: torch.Tensor) -> torch.Tensor:
+    """W, with each row divided by its largest |entry| when some nonzero row's norm leaves
+    [1e-30, 1e150] (where ``normalize_rows`` would not reach unit norm, or |w|^2 over/underflows);
+    only directions matter here, and ordinary rows keep their exact arithmetic."""
+    norms = W.norm(dim=1)
+    if bool(((norms >= 1e-30) & (norms <= 1e150) | (W == 0).all(1)).all()):
+        return W
+    return W / W.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(W.dtype).tiny)
 
 
 def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.Tensor:
@@ -61,9 +73,9 @@ def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.
         (width, d), in the network's dtype.
     """
     _check(net, task)
-    W = normalize_rows(net.W)
     if task.link == "he3":
         return torch.zeros_like(net.W)
+    W = normalize_rows(_scaled_rows(net.W.detach()))
     H = task.expected_hessian().to(W)
     HW = W @ H
     quad = (HW * W).sum(1, keepdim=True)
@@ -72,7 +84,10 @@ def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.
         u = task.U[0].to(W)
         rho = (W @ u)[:, None]
         E = E + ANISO_C / math.sqrt(24.0) * PHI0 * (3 * rho ** 4 * W - 4 * rho ** 3 * u)
-    return -net.a[:, None] * E
+    G = -net.a.detach()[:, None] * E
+    require_finite(f"population_stage1_gradient: the gradient overflows {net.dtype}: the second layer's scale "
+                   f"(max |a| = {float(net.a.detach().abs().max()):.3g}) is too large", G)
+    return G
 
 
 def population_first_layer(net: TwoLayerNet, task: MultiIndexTask) -> torch.Tensor:
@@ -86,11 +101,14 @@ def population_alignment(net: TwoLayerNet, task: MultiIndexTask) -> float:
 
     Each row of G_pop is ``H w_j - (w_j^T H w_j / 2) w_j`` (plus the He4 part for ``aniso``): a
     vector in span(U) and a multiple of w_j itself, so the alignment stays below 1 even with
-    infinite data.  NaN for ``he3`` (no direction at all).
+    infinite data.  Undefined for ``he3`` (G_pop = 0: no direction at all), and for a first layer
+    that is all zeros: ValueError.
     """
     W1 = population_first_layer(net, task)
-    if task.link == "he3":
-        return math.nan
+    if task.link == "he3" or not bool(W1.any()):
+        exactly = ", exactly, for he3" if task.link == "he3" else ""
+        raise ValueError(f"the population first layer is all zeros for this net and the {task.link!r} link "
+                         f"(G_pop = 0{exactly}): its alignment is undefined")
     return float((W1 @ task.U.to(W1).T).norm() / W1.norm())
 
 
@@ -103,8 +121,8 @@ def he3_noise_energy(d: int, r: int) -> float:
     The ratio of expected energies, E|G U^T|^2 / E|G|^2, is (7 + r - 1) / (7 + d - 1) whatever n:
     what the full-data learner finds.  One draw scatters around it.
     """
-    d = check_int("d", d, min_value=1)
-    r = check_int("r", r, min_value=1, max_value=d)
+    d = _count("d", d, 1)
+    r = _count("r", r, 1, max_value=d)
     return (r + 6) / (d + 6)
 
 
@@ -121,8 +139,8 @@ def he3_noise_alignment(d: int, r: int) -> float:
     Returns:
         The square root of that expectation: above the isotropic chance level sqrt(r / d), flat in n.
     """
-    d = check_int("d", d, min_value=1)
-    r = check_int("r", r, min_value=1, max_value=d)
+    d = _count("d", d, 1)
+    r = _count("r", r, 1, max_value=d)
     if r == d:
         return 1.0
     s, w = np.polynomial.legendre.leggauss(400)
@@ -142,8 +160,8 @@ def span_bound(m1: int, r: int) -> float:
     explains m1/r of it, and no m1-dimensional subspace explains more.  A first layer learned
     from m1 points spans at most m1 directions.
     """
-    m1 = check_int("m1", m1, min_value=1)
-    r = check_int("r", r, min_value=1)
+    m1 = _count("m1", m1, 1)
+    r = _count("r", r, 1)
     return max(0.0, 1.0 - m1 / r)
 
 
@@ -153,19 +171,21 @@ def noise_excess_risk(sigma: float, width: int, n: int) -> float:
     Gaussian features), in units of the labels' variance before noise.  The ridge's effective
     dimension is at most L, so this is the most the noise can cost the full-data learner."""
     sigma = check_float("sigma", sigma, min_value=0.0)
-    width = check_int("width", width, min_value=1)
-    n = check_int("n", n, min_value=1)
-    return sigma * sigma * width / n
+    width = _count("width", width, 1)
+    n = _count("n", n, 1)
+    risk = sigma * sigma * width / n
+    require_finite(f"noise_excess_risk overflows: sigma={sigma!r} is too large (sigma^2 L / n = {risk})", risk)
+    return risk
 
 
 def memory_report(*, m1: int, m2: int, d: int, r: int, width: int, n: int) -> dict[str, int]:
     """Floats stored by a distilled set of m1 + m2 points, beside r^2 d + L, the trained network
     L(d + 2) (W, b and a) and the real data n(d + 1) (each point is d inputs and one label)."""
-    m1 = check_int("m1", m1, min_value=0)
-    m2 = check_int("m2", m2, min_value=0)
-    d = check_int("d", d, min_value=1)
-    r = check_int("r", r, min_value=1, max_value=d)
-    width = check_int("width", width, min_value=1)
-    n = check_int("n", n, min_value=0)
+    m1 = _count("m1", m1, 0)
+    m2 = _count("m2", m2, 0)
+    d = _count("d", d, 1)
+    r = _count("r", r, 1, max_value=d)
+    width = _count("width", width, 1)
+    n = _count("n", n, 0)
     return {"distilled": (m1 + m2) * (d + 1), "r2d_plus_L": r * r * d + width, "network": width * (d + 2),
             "data": n * (d + 1)}

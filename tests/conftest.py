@@ -1,11 +1,26 @@
-"""Small shared fixtures: a tiny he2 task, its theta0 and a real training set (float64, CPU)."""
+"""Small shared fixtures: a tiny he2 task, its theta0 and a real training set (float64, CPU), and
+the Hypothesis profiles of the property tests.
+
+Profiles: ``ddlib`` (the default: 50 examples per property, derandomised so every run -- and CI
+-- sees the same examples, no deadline, no example database) and ``thorough`` (1,000 random
+examples per property), chosen with ``HYPOTHESIS_PROFILE=thorough``."""
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from ddlib.networks import TwoLayerNet
 from ddlib.tasks import MultiIndexTask
+
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("ddlib", max_examples=50, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=_SLOW_OK)
+settings.register_profile("thorough", max_examples=1000, deadline=None, database=None,
+                          suppress_health_check=_SLOW_OK)
+settings.load_profile("thorough" if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else "ddlib")
 
 
 @pytest.fixture(scope="session", autouse=True)

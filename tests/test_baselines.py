@@ -42,6 +42,27 @@ def test_coresets_return_m_distinct_real_points_with_their_labels(make):
     assert torch.equal(y_m, y[idx])
 
 
+@pytest.mark.parametrize("make", [
+    lambda X, y, m: random_subset(X, y, m, seed=0),
+    lambda X, y, m: kcenter_coreset(X, y, m, seed=0),
+    lambda X, y, m: herding_coreset(X, y, m),
+], ids=["random", "k-center", "herding"])
+def test_coresets_never_return_one_row_twice_even_when_rows_are_duplicated(make):
+    # Rows carry their index as label: three copies of one point, two of another.  k-center sees
+    # distance 0 everywhere once both points are chosen, and then takes the unchosen rows in order.
+    X = torch.tensor([[1.0, 2.0]] * 3 + [[5.0, 5.0]] * 2, dtype=F64)
+    y = torch.arange(5, dtype=F64)
+    _, labels = make(X, y, 5)
+    assert sorted(labels.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_kcenter_on_identical_rows_takes_the_unchosen_rows_in_index_order():
+    X, y = torch.ones(6, 2, dtype=F64), torch.arange(6, dtype=F64)
+    _, labels = kcenter_coreset(X, y, 4, seed=0)
+    first = int(labels[0])
+    assert labels[1:].tolist() == [i for i in range(6) if i != first][:3]
+
+
 def test_random_subset_and_kcenter_are_reproducible_and_depend_on_the_seed():
     X, y = _data()
     for make in (random_subset, kcenter_coreset):
@@ -157,5 +178,5 @@ def test_herding_rejects_bad_features():
         herding_coreset(X, y, 3, features=X.numpy())
     bad = X.clone()
     bad[0, 0] = float("nan")
-    with pytest.raises(ValueError, match="features must be finite"):
+    with pytest.raises(ValueError, match="features contains non-finite values"):
         herding_coreset(X, y, 3, features=bad)

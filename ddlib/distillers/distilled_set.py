@@ -11,8 +11,9 @@ import torch
 
 from ..data import Data
 from ..io import ArtifactError, load_artifact, save_artifact
-from ..learners import TwoStageLearner
+from ..learners import TwoStageLearner, check_learner
 from ..networks import TwoLayerNet
+from ..validation import check_data
 
 __all__ = ["DistilledSet"]
 
@@ -25,11 +26,25 @@ class DistilledSet:
         stage1: (X1, y1), m1 points for the feature-learning step.
         stage2: (X2, y2), m2 points for the ridge.
         metadata: how the set was made (method, seeds, hyper-parameters, losses, versions).
+
+    Every construction checks the sets: (X, y) pairs of finite float32/float64 tensors, at least
+    one point each, of one dimension d; they are data, so tensors that require grad are detached.
     """
 
     stage1: Data
     stage2: Data
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        stage1 = Data(*check_data("DistilledSet: stage1", self.stage1))
+        stage2 = Data(*check_data("DistilledSet: stage2", self.stage2))
+        if stage2.X.shape[1] != stage1.X.shape[1]:
+            raise ValueError(f"DistilledSet: stage2 has dimension {stage2.X.shape[1]} but stage1 has "
+                             f"d={stage1.X.shape[1]}")
+        if not isinstance(self.metadata, dict):
+            raise TypeError(f"DistilledSet: metadata must be a dict, got {type(self.metadata).__name__}")
+        object.__setattr__(self, "stage1", stage1)
+        object.__setattr__(self, "stage2", stage2)
 
     @property
     def m1(self) -> int:
@@ -49,9 +64,10 @@ class DistilledSet:
         return (self.m1 + self.m2) * (self.d + 1)
 
     def fit(self, net: TwoLayerNet, learner: Optional[TwoStageLearner] = None) -> TwoLayerNet:
-        """Train theta0 = ``net`` on this set (stage 1 on S1, stage 2 on S2)."""
-        learner = learner or TwoStageLearner.from_params(self.metadata.get("learner"))
-        return learner.fit(net, self.stage1, self.stage2)
+        """Train theta0 = ``net`` on this set (stage 1 on S1, stage 2 on S2) with ``learner``
+        (default: the one recorded in the metadata)."""
+        learner = TwoStageLearner.from_params(self.metadata.get("learner")) if learner is None else learner
+        return check_learner(learner).fit(net, self.stage1, self.stage2)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the set and its metadata to one checksummed file (atomically)."""
@@ -67,7 +83,10 @@ class DistilledSet:
         missing = {"X1", "y1", "X2", "y2"} - set(tensors)
         if missing:
             raise ArtifactError(f"{path}: DistilledSet file lacks tensors {sorted(missing)}")
-        return cls(Data(tensors["X1"], tensors["y1"]), Data(tensors["X2"], tensors["y2"]), meta)
+        try:
+            return cls(Data(tensors["X1"], tensors["y1"]), Data(tensors["X2"], tensors["y2"]), meta)
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(f"{path}: not a valid DistilledSet: {exc}") from None
 
     def equal(self, other: "DistilledSet") -> bool:
         """Bit-identical tensors and identical metadata."""

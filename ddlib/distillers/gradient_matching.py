@@ -21,6 +21,8 @@ import torch
 from ..learners import stage1_parts
 from ..networks import TwoLayerNet
 from ..optim import minimise
+from ..validation import check_choice
+from ._checks import check_stage, finished
 from .restarts import Restarts
 
 __all__ = ["cosine_matching_loss", "frobenius_matching_loss", "MATCHING_LOSSES", "matching_value_and_grad",
@@ -73,6 +75,7 @@ def _frobenius_loss_grad(G_S: torch.Tensor, G_D: torch.Tensor) -> tuple[torch.Te
     return dist / norm_D, diff * scale[..., None, None]
 
 
+STAGE = "stage 1 (gradient matching)"
 MATCHING_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "cos": cosine_matching_loss, "frobenius": frobenius_matching_loss}
 _LOSS_GRADS = {"cos": _cosine_loss_grad, "frobenius": _frobenius_loss_grad}
@@ -81,6 +84,8 @@ _LOSS_GRADS = {"cos": _cosine_loss_grad, "frobenius": _frobenius_loss_grad}
 def matching_value_and_grad(net: TwoLayerNet, G_D: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                             loss: str = "cos") -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """The stage-1 matching loss of K synthetic sets and its gradient, in closed form.
+
+    A building block of ``match_gradients``'s inner loop: it checks nothing (its caller does).
 
     Args:
         net: theta0.
@@ -117,11 +122,22 @@ def match_gradients(net: TwoLayerNet, G_D: torch.Tensor, restarts: Restarts, *, 
 
     Returns:
         The restarts at their optimised points, with each one's final matching loss.
+
+    Raises:
+        ValueError: G_D is all zeros (nothing to match: all real labels 0), or the optimised
+            points are not finite (the step size is too large, or the data's scale overflows).
     """
+    net, restarts, steps, lr = check_stage(net, restarts, steps=steps, lr=lr)
+    check_choice("loss", loss, MATCHING_LOSSES)
+    G_D = net.check_first_layer("G_D", G_D)
+    if not bool(G_D.any()):
+        raise ValueError("G_D is all zeros: the real data's stage-1 gradient at theta0 has no direction to match "
+                         "(degenerate labels: are all real labels 0?)")
+
     def value_and_grad(X: torch.Tensor, y: torch.Tensor):
         return matching_value_and_grad(net, G_D, X, y, loss)
 
     (X, y), _ = minimise(value_and_grad, (restarts.X, restarts.y), steps=steps, lr=lr,
-                         desc="stage 1 (gradient matching)", progress=progress)
+                         desc=STAGE, progress=progress)
     final, _ = value_and_grad(X, y)
-    return restarts.moved(X, y, final)
+    return finished(STAGE, restarts, X, y, final, steps=steps, lr=lr)

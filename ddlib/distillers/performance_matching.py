@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import torch
 
-from ..learners import Stage2Statistics, ridge_fit, ridge_loss_from_statistics
+from dataclasses import replace
+
+from ..learners import Stage2Statistics, ridge_fit, ridge_loss_from_statistics, singular_ridge_is_an_error
 from ..networks import TwoLayerNet
 from ..optim import minimise
+from ..validation import check_float
+from ._checks import check_stage, finished
 from .restarts import Restarts
 
 __all__ = ["kip_loss", "kip_value_and_grad", "match_performance"]
+
+STAGE = "stage 2 (performance matching)"
 
 
 def kip_loss(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, X: torch.Tensor, y: torch.Tensor,
@@ -43,7 +49,8 @@ def kip_loss(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, X: tor
 
 def kip_value_and_grad(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, X: torch.Tensor,
                        y: torch.Tensor, ridge: float) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """``kip_loss`` and its gradient with respect to X and y, in closed form."""
+    """``kip_loss`` and its gradient with respect to X and y, in closed form (a building block of
+    ``match_performance``'s inner loop: it checks nothing, its caller does)."""
     Phi = net.stage2_features(X, W1)
     fit = ridge_fit(Phi, y, ridge)
     a = fit.a
@@ -86,12 +93,36 @@ def match_performance(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistic
 
     Returns:
         The restarts at their optimised points, with each one's final KIP loss.
+
+    Raises:
+        ValueError: the real labels are all 0 (|y|^2/n = 0 normalises the loss), the ridge system
+            is singular, or the optimised points are not finite (the step size is too large).
     """
+    net, restarts, steps, lr = check_stage(net, restarts, steps=steps, lr=lr)
+    W1 = net.check_first_layer("W1", W1)
+    stats = _check_statistics(stats, net)
+    ridge = check_float("ridge", ridge, strictly_positive=True)
+
     def value_and_grad(X: torch.Tensor, y: torch.Tensor):
         return kip_value_and_grad(net, W1, stats, X, y, ridge)
 
-    (X, y), _ = minimise(value_and_grad, (restarts.X, restarts.y), steps=steps, lr=lr,
-                         desc="stage 2 (performance matching)", progress=progress)
-    with torch.no_grad():
-        final = kip_loss(net, W1, stats, X, y, ridge)
-    return restarts.moved(X, y, final)
+    with singular_ridge_is_an_error(STAGE, ridge):
+        (X, y), _ = minimise(value_and_grad, (restarts.X, restarts.y), steps=steps, lr=lr, desc=STAGE,
+                             progress=progress)
+        with torch.no_grad():
+            final = kip_loss(net, W1, stats, X, y, ridge)
+    return finished(STAGE, restarts, X, y, final, steps=steps, lr=lr,
+                    also=f", or ridge={ridge!r} is too small for these features")
+
+
+def _check_statistics(stats: Stage2Statistics, net: TwoLayerNet) -> Stage2Statistics:
+    """The real data's statistics for the network's width, in its dtype and device, with |y|^2/n > 0."""
+    if not isinstance(stats, Stage2Statistics):
+        raise TypeError(f"stats must be a Stage2Statistics (from stage2_statistics), got {type(stats).__name__}")
+    if stats.gram.shape[0] != net.width:
+        raise ValueError(f"stats are for {stats.gram.shape[0]} features but the network has width {net.width}")
+    if float(stats.y2) == 0:
+        raise ValueError("degenerate labels: all real labels are 0 (|y|^2/n = 0), so the KIP loss, normalised "
+                         "by it, is undefined")
+    to = dict(dtype=net.dtype, device=net.device)
+    return replace(stats, gram=stats.gram.to(**to), moment=stats.moment.to(**to), y2=stats.y2.to(**to))

@@ -14,8 +14,9 @@ from ..data import Data
 from ..learners import TwoStageLearner, stage1_gradient, stage2_statistics
 from ..networks import TwoLayerNet
 from ..seeds import check_seed
-from ..tasks import MultiIndexTask
-from ..validation import check_choice, check_data, check_float, check_int
+from ..tasks import MultiIndexTask, check_task
+from ..validation import check_choice, check_float, check_int, check_labels, peak, require_finite
+from ._checks import check_learner, detached_net
 from .distilled_set import DistilledSet
 from .gradient_matching import MATCHING_LOSSES, match_gradients
 from .meta import meta_refine
@@ -32,6 +33,10 @@ META_DEFAULTS = {"meta_steps": 200, "meta_lr": 0.01, "meta_batch": 1024}
 # that misses a normalised test MSE of 0.05 with m1 >= r sits above it, and no run that succeeds
 # does (notebook 05 measures it along m1 and r).
 FAILED_MATCHING_LOSS = 0.3
+# Why distillation refuses all-zero labels, and "meta" constant ones.
+_ZERO_LABELS = ("the real data's stage-1 gradient at theta0 and the KIP normaliser |y|^2/n are both 0: "
+                "there is nothing to distil")
+_CONSTANT_LABELS = "the meta fine-tune's loss, normalised by their variance Var y = 0, is undefined"
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ def distill_stage1(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, 
     data = _check_real(net, X, y, m1)
     hyper = _check_hyper(steps=steps, lr=lr, restarts=restarts, seed=seed, matching=matching, steps_name="steps")
     if G_D is None:
-        G_D = stage1_gradient(net.W, net.a, net.b, *data, learner.chunk_size)
+        G_D = _real_gradient(net, data, learner)
     draw = InitialDraw.draw(data.X.shape[0], hyper["restarts"], hyper["seed"], prefix=m1)
     return match_gradients(net, G_D, draw.stage1(data, m1), steps=hyper["steps"], lr=hyper["lr"],
                            loss=hyper["matching"], progress=progress)
@@ -130,6 +135,7 @@ def distill_state(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m
     """``distill`` (same arguments), returning the ``DistillState`` -- every stage's restarts --
     around its result."""
     check_choice("method", method, METHODS)
+    task = None if task is None else check_task(task)
     net, learner = _check_net_learner(net, _resolve_learner(learner, method, tm_steps))
     meta = _resolve_meta(method, meta_steps, meta_lr, meta_batch)
     m1 = check_int("m1", m1, min_value=1)
@@ -137,6 +143,8 @@ def distill_state(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m
     if dtype is not None or device is not None:
         net = net.to(dtype=dtype, device=device)
     data = _check_real(net, X, y, max(m1, m2))
+    if method == "meta":
+        check_labels("real", data.y, why=_CONSTANT_LABELS, constant=True)
     hyper = _check_hyper(steps=steps1, lr=lr, restarts=restarts, seed=seed, matching=matching)
     steps2 = check_int("steps2", steps2, min_value=0)
     if method == "tm+kip" and matching != "cos":
@@ -149,7 +157,7 @@ def distill_state(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m
         stage1 = match_trajectories(net, W_T, draw.stage1(data, m1), learner=learner, steps=hyper["steps"],
                                     lr=hyper["lr"], progress=progress)
     else:
-        G_D = stage1_gradient(net.W, net.a, net.b, *data, learner.chunk_size)
+        G_D = _real_gradient(net, data, learner)
         stage1 = match_gradients(net, G_D, draw.stage1(data, m1), steps=hyper["steps"], lr=hyper["lr"],
                                  loss=matching, progress=progress)
     W1 = learner.stage1(net, *stage1.best())
@@ -193,18 +201,22 @@ def _metadata(method: str, matching: str, m1: int, m2: int, steps2: int, hyper: 
 
 
 def _check_net_learner(net: TwoLayerNet, learner: Optional[TwoStageLearner]) -> tuple[TwoLayerNet, TwoStageLearner]:
-    if not isinstance(net, TwoLayerNet):
-        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
-    learner = TwoStageLearner() if learner is None else learner
-    if not isinstance(learner, TwoStageLearner):
-        raise TypeError(f"learner must be a TwoStageLearner, got {type(learner).__name__}")
-    return net, learner
+    return detached_net(net), check_learner(TwoStageLearner() if learner is None else learner)
 
 
 def _check_real(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, min_n: int) -> Data:
-    """The real data, checked and moved to the network's dtype and device."""
-    X, y = check_data("real data (X, y)", (X, y), d=net.d, min_n=min_n)
-    return Data(X.to(dtype=net.dtype, device=net.device), y.to(dtype=net.dtype, device=net.device))
+    """The real data, checked (not all labels 0), detached and moved to the network's dtype and device."""
+    data = Data(*net.check_data("real data (X, y)", (X, y), min_n=min_n))
+    check_labels("real", data.y, why=_ZERO_LABELS)
+    return data
+
+
+def _real_gradient(net: TwoLayerNet, data: Data, learner: TwoStageLearner) -> torch.Tensor:
+    """G_D, the real data's stage-1 gradient at theta0, or a ValueError when it overflows."""
+    G_D = stage1_gradient(net.W, net.a, net.b, *data, learner.chunk_size)
+    require_finite(lambda: f"the real data's stage-1 gradient at theta0 is not finite: the data's scale (max |X| = "
+                           f"{peak(data.X):.3g}, max |y| = {peak(data.y):.3g}) overflows {net.dtype}", G_D)
+    return G_D
 
 
 def _check_hyper(*, steps: int, lr: float, restarts: int, seed: int, matching: str,

@@ -18,8 +18,8 @@ from typing import Optional
 import torch
 
 from ..data import Data
-from ..seeds import generator
-from ..validation import check_int
+from ..seeds import check_seed, generator
+from ..validation import check_data, check_int, check_tensor
 
 __all__ = ["Restarts", "InitialDraw"]
 
@@ -32,6 +32,9 @@ class Restarts:
         X0, y0: the starting points, (K, m, d) and (K, m).
         X, y: the current points, same shapes.
         loss: (K,) final matching loss of each restart; None before any stage ran.
+
+    Every construction checks them: finite float32/float64 tensors of those shapes, one dtype
+    and device; they are data, so a tensor that requires grad is stored detached.
     """
 
     X0: torch.Tensor
@@ -39,6 +42,24 @@ class Restarts:
     X: torch.Tensor
     y: torch.Tensor
     loss: Optional[torch.Tensor] = None
+
+    def __post_init__(self) -> None:
+        names = ("X0", "y0", "X", "y") + (() if self.loss is None else ("loss",))
+        for name, ndim in zip(names, (3, 2, 3, 2, 1)):
+            t = check_tensor(f"Restarts: {name}", getattr(self, name), ndim=ndim)
+            object.__setattr__(self, name, t.detach())
+        X = self.X
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"Restarts: X must be (K, m, d) with K, m >= 1, got shape {tuple(X.shape)}")
+        shapes = {"X0": X.shape, "y0": X.shape[:2], "y": X.shape[:2], "loss": X.shape[:1]}
+        for name in names:
+            t = getattr(self, name)
+            if name != "X" and t.shape != shapes[name]:
+                raise ValueError(f"Restarts: {name} must have shape {tuple(shapes[name])} to match X "
+                                 f"{tuple(X.shape)}, got {tuple(t.shape)}")
+            if (t.dtype, t.device) != (X.dtype, X.device):
+                raise TypeError(f"Restarts: {name} must share X's dtype and device ({X.dtype}, {X.device}), "
+                                f"got {t.dtype}, {t.device}")
 
     @classmethod
     def start(cls, X0: torch.Tensor, y0: torch.Tensor) -> "Restarts":
@@ -48,6 +69,13 @@ class Restarts:
     def moved(self, X: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> "Restarts":
         """The same restarts at new points, with their losses (what a stage returns)."""
         return replace(self, X=X, y=y, loss=loss)
+
+    def to(self, dtype: torch.dtype, device: torch.device) -> "Restarts":
+        """The restarts converted to ``dtype`` and ``device`` (``self`` when they are there already)."""
+        if (self.X.dtype, self.X.device) == (dtype, device):
+            return self
+        conv = lambda t: None if t is None else t.to(dtype=dtype, device=device)  # noqa: E731
+        return Restarts(conv(self.X0), conv(self.y0), conv(self.X), conv(self.y), conv(self.loss))
 
     @property
     def count(self) -> int:
@@ -94,6 +122,21 @@ class InitialDraw:
     stage2_order: torch.Tensor
     seed: int
 
+    def __post_init__(self) -> None:
+        for name in ("stage1_order", "stage2_order"):
+            order = getattr(self, name)
+            if not isinstance(order, torch.Tensor) or order.dtype != torch.int64 or order.ndim != 2:
+                got = (f"{order.dtype} of shape {tuple(order.shape)}" if isinstance(order, torch.Tensor)
+                       else type(order).__name__)
+                raise TypeError(f"InitialDraw: {name} must be a 2-D int64 tensor of indices (K, p), got {got}")
+            if order.is_meta or order.shape[0] < 1 or order.shape[1] < 1 or bool((order < 0).any()):
+                raise ValueError(f"InitialDraw: {name} must hold K, p >= 1 non-negative indices, got shape "
+                                 f"{tuple(order.shape)}")
+        if self.stage1_order.shape != self.stage2_order.shape:
+            raise ValueError(f"InitialDraw: stage1_order and stage2_order must have one shape, got "
+                             f"{tuple(self.stage1_order.shape)} and {tuple(self.stage2_order.shape)}")
+        object.__setattr__(self, "seed", check_seed("seed", self.seed))
+
     @classmethod
     def draw(cls, n: int, restarts: int, seed: int, prefix: Optional[int] = None) -> "InitialDraw":
         """K permutations for stage 1, then K for stage 2, from ``generator(seed)``.
@@ -111,7 +154,7 @@ class InitialDraw:
         gen = generator(seed)
         orders = [torch.stack([torch.randperm(n, generator=gen)[:keep] for _ in range(restarts)])
                   for _stage in range(2)]
-        return cls(orders[0], orders[1], int(seed))
+        return cls(orders[0], orders[1], check_seed("seed", seed))
 
     @property
     def restarts(self) -> int:
@@ -126,7 +169,11 @@ class InitialDraw:
         return self._take(self.stage2_order, data, m)
 
     def _take(self, order: torch.Tensor, data: Data, m: int) -> Restarts:
-        X, y = data
+        X, y = check_data("data", data)
         m = check_int("m", m, min_value=1, max_value=order.shape[1])
-        idx = order[:, :m].to(X.device)
+        idx = order[:, :m]
+        if int(idx.max()) >= X.shape[0]:
+            raise ValueError(f"this draw indexes {int(idx.max()) + 1} or more points but the data have "
+                             f"n={X.shape[0]}: draw it for these data (InitialDraw.draw(n={X.shape[0]}, ...))")
+        idx = idx.to(X.device)
         return Restarts.start(X[idx], y[idx])

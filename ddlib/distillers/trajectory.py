@@ -14,25 +14,41 @@ from __future__ import annotations
 import torch
 
 from ..learners import TwoStageLearner, normalize_rows, stage1_gradient
-from ..networks import TwoLayerNet
+from ..networks import TwoLayerNet, check_net
 from ..optim import autograd_value_and_grad, minimise
-from ..validation import check_data
+from ..validation import peak, require_finite
+from ._checks import check_learner, check_stage, finished
 from .restarts import Restarts
 
 __all__ = ["expert_trajectory", "student_trajectory", "trajectory_matching_loss",
            "cosine_equivalent_loss", "match_trajectories"]
 
+STAGE = "stage 1 (trajectory matching)"
 
-def _check_args(net: TwoLayerNet, learner: TwoStageLearner, X: torch.Tensor, y: torch.Tensor) -> None:
-    if not isinstance(net, TwoLayerNet):
-        raise TypeError(f"net must be a TwoLayerNet, got {type(net).__name__}")
-    if not isinstance(learner, TwoStageLearner):
-        raise TypeError(f"learner must be a TwoStageLearner, got {type(learner).__name__}")
+
+def _check_args(net: TwoLayerNet, learner: TwoStageLearner, X: torch.Tensor,
+                y: torch.Tensor) -> tuple[TwoLayerNet, torch.Tensor, torch.Tensor]:
+    """Type and shape checks shared by both trajectories; X and y come back checked (finite
+    float32/float64) and converted to the network's dtype and device, with their graph."""
+    check_net(net)
+    check_learner(learner)
     if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError(f"X and y must be torch tensors, got {type(X).__name__} and {type(y).__name__}")
-    if X.ndim < 2 or X.shape[-1] != net.d or tuple(y.shape) != tuple(X.shape[:-1]):
+    if X.ndim < 2 or X.shape[-1] != net.d or tuple(y.shape) != tuple(X.shape[:-1]) or X.shape[-2] < 1:
         raise ValueError(f"X must be (..., m, d={net.d}) and y (..., m), "
-                         f"got {tuple(X.shape)} and {tuple(y.shape)}")
+                         f"got {tuple(X.shape)} and {tuple(y.shape)} (m >= 1)")
+    return net, net.check_input("X", X), net.check_input("y", y)
+
+
+def _trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, learner: TwoStageLearner,
+                chunk_size: int | None) -> list[torch.Tensor]:
+    """[W_0, ..., W_T] of the learner's stage 1 on (X, y) (no checks: the callers run them)."""
+    decay = 1.0 - learner.stage1_lr * learner.weight_decay
+    Ws = [net.W]
+    for _ in range(learner.stage1_steps):
+        G = stage1_gradient(Ws[-1], net.a, net.b, X, y, chunk_size)
+        Ws.append(normalize_rows(decay * Ws[-1] - learner.stage1_lr * G))
+    return Ws
 
 
 def expert_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
@@ -46,14 +62,15 @@ def expert_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
 
     Returns:
         A list of T + 1 tensors of shape (L, d); the last equals ``learner.stage1(net, X, y)``.
+        Not differentiated: inputs that require grad are detached.
     """
-    _check_args(net, learner, X, y)
-    X, y = check_data("real data (X, y)", (X, y), d=net.d, min_n=1)
-    decay = 1.0 - learner.stage1_lr * learner.weight_decay
-    Ws = [net.W]
-    for _ in range(learner.stage1_steps):
-        G = stage1_gradient(Ws[-1], net.a, net.b, X, y, learner.chunk_size)
-        Ws.append(normalize_rows(decay * Ws[-1] - learner.stage1_lr * G))
+    net, X, y = _check_args(net, learner, X, y)
+    net = net.detach()
+    X, y = net.check_data("real data (X, y)", (X, y))
+    Ws = _trajectory(net, X, y, learner, learner.chunk_size)
+    require_finite(lambda: f"expert_trajectory: W_T is not finite after {learner.stage1_steps} step(s): the stage-1 "
+                           f"gradient overflows {net.dtype}; the data's scale (max |X| = {peak(X):.3g}, max |y| = "
+                           f"{peak(y):.3g}) is too large", Ws[-1])
     return Ws
 
 
@@ -69,13 +86,8 @@ def student_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
     Returns:
         A list of T + 1 tensors, W_0 (L, d) then W_t of shape (L, d), or (K, L, d) when batched.
     """
-    _check_args(net, learner, X, y)
-    decay = 1.0 - learner.stage1_lr * learner.weight_decay
-    Ws = [net.W]
-    for _ in range(learner.stage1_steps):
-        G = stage1_gradient(Ws[-1], net.a, net.b, X, y, chunk_size=None)
-        Ws.append(normalize_rows(decay * Ws[-1] - learner.stage1_lr * G))
-    return Ws
+    net, X, y = _check_args(net, learner, X, y)
+    return _trajectory(net, X, y, learner, chunk_size=None)
 
 
 def trajectory_matching_loss(W_T_student: torch.Tensor, W_T_expert: torch.Tensor,
@@ -121,12 +133,23 @@ def match_trajectories(net: TwoLayerNet, W_T_expert: torch.Tensor, restarts: Res
 
     Returns:
         The restarts at their optimised points, with each one's final trajectory loss.
+
+    Raises:
+        ValueError: W_T_expert equals theta0's W (the loss's normaliser is 0), or the optimised
+            points are not finite (the step size is too large, or the data's scale overflows).
     """
+    net, restarts, steps, lr = check_stage(net, restarts, steps=steps, lr=lr)
+    learner = check_learner(learner)
+    W_T_expert = net.check_first_layer("W_T_expert", W_T_expert)
+    if not bool(((net.W - W_T_expert) ** 2).sum() > 0):
+        raise ValueError("W_T_expert equals theta0's first layer W: the trajectory loss, normalised by "
+                         "|W_0 - W_T|^2 = 0, is undefined")
+
     def loss(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return trajectory_matching_loss(student_trajectory(net, X, y, learner)[-1], W_T_expert, net.W)
+        return trajectory_matching_loss(_trajectory(net, X, y, learner, None)[-1], W_T_expert, net.W)
 
     (X, y), _ = minimise(autograd_value_and_grad(loss), (restarts.X, restarts.y), steps=steps, lr=lr,
-                         desc="stage 1 (trajectory matching)", progress=progress)
+                         desc=STAGE, progress=progress)
     with torch.no_grad():
         final = loss(X, y)
-    return restarts.moved(X, y, final)
+    return finished(STAGE, restarts, X, y, final, steps=steps, lr=lr)
