@@ -1,20 +1,25 @@
-"""Notebook 01's experiment: the tables' shape and seeds, determinism, stage-1-only distillation and
-the shared-noise direction on a
-matrix built to have it, and the distilled stage-1 points carrying span(U)."""
+"""Notebook 01's experiment: the tables' shape and seeds, determinism, stage-1-only distillation,
+the shared-noise direction on a matrix built to have it, the rank-k truncation, the distilled
+stage-1 points carrying span(U), and the claims' verdicts on synthetic tables (holds, does not
+hold, outside regime) beside the reported denoising comparison."""
 from __future__ import annotations
 
 import inspect
+import math
 
 import pandas as pd
 import pytest
 import torch
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.encoding import PROFILES, run_encoding, shared_noise_direction
+from ddlib.experiments.encoding import (CHECKS, PROFILES, EncodingTables, best_rank_approximation, claims,
+                                        denoising_checks, measures, run, run_encoding, shared_noise_direction,
+                                        statements, summarise)
+from ddlib.claims import VERDICTS
 from ddlib.experiments.problem import derived_seeds
 
 TINY = dict(d=8, r=2, width=32, n_train=1000, m1=4, m2=6, link="he2", n_seeds=2, steps1=60, steps2=10, lr=0.05,
-            restarts=2, n_subsets=3, n_points_shown=10, denoise_n_grid=[500, 1000], denoise_m1_grid=[4])
+            restarts=2, n_subsets=3, n_points_shown=10, n_test=500, denoise_n_grid=[500, 1000], denoise_m1_grid=[4])
 SEED_COLUMNS = {"repetition", "base_seed", *(f"seed_{s}" for s in derived_seeds(0))}
 
 
@@ -27,7 +32,8 @@ def test_sets_table_has_one_row_per_source_and_the_documented_columns(tables):
     s = tables.sets
     assert SEED_COLUMNS | {"source", "subset", "n_points", "energy", "start_energy", "displacement_energy",
                            "displacement_ratio", "alignment", "smallest_angle_deg", "largest_angle_deg",
-                           "cos_pop", "shared_noise_cos", "chance_energy", "chance_alignment"} <= set(s.columns)
+                           "cos_pop", "cos_pop_trunc", "test_mse", "shared_noise_cos", "chance_energy",
+                           "chance_alignment"} <= set(s.columns)
     counts = s.groupby("repetition").source.value_counts().unstack()
     assert (counts[["S1", "S2", "full data", "population"]] == 1).all().all()
     assert (counts["random m1 subset"] == TINY["n_subsets"]).all()
@@ -40,7 +46,7 @@ def test_points_spectra_and_denoising_tables_have_their_columns(tables):
     assert SEED_COLUMNS | {"matrix", "k", "value", "relative"} <= set(tables.spectra.columns)
     assert (tables.spectra.groupby(["repetition", "matrix"]).k.max() == TINY["d"]).all()
     denoising = tables.denoising
-    assert SEED_COLUMNS | {"n", "source", "points", "cos_pop", "cos_real", "cos_pop_null"} <= set(denoising.columns)
+    assert SEED_COLUMNS | {"n", "source", "points", "cos_pop", "cos_real", "cos_pop_trunc"} <= set(denoising.columns)
     assert len(denoising) == TINY["n_seeds"] * len(TINY["denoise_n_grid"]) * (1 + len(TINY["denoise_m1_grid"]))
 
 
@@ -95,3 +101,122 @@ def test_every_profile_resolves_and_names_only_run_encoding_parameters():
     for name in PROFILES:
         P = resolve_parameters(PROFILES, name, seed=0)
         assert set(P) - {"profile"} == accepted
+
+
+def test_full_data_row_carries_the_learners_test_mse_and_s1_the_truncation_cosine(tables):
+    s = tables.sets
+    assert s[s.source == "full data"].test_mse.between(0, 2).all()
+    assert s[s.source != "full data"].test_mse.isna().all()
+    s1 = s[s.source == "S1"]
+    assert s1.cos_pop_trunc.between(-1, 1).all() and s[s.source != "S1"].cos_pop_trunc.isna().all()
+    # The headline S1 is reused in the denoising table at (n_train, m1): same cosines there.
+    d = tables.denoising
+    again = d[(d.source == "distilled") & (d.n == TINY["n_train"]) & (d.points == TINY["m1"])]
+    assert list(again.cos_pop) == pytest.approx(list(s1.cos_pop))
+    assert list(again.cos_pop_trunc) == pytest.approx(list(s1.cos_pop_trunc))
+
+
+def test_best_rank_approximation_keeps_the_top_singular_triplets():
+    gen = torch.Generator().manual_seed(1)
+    G = torch.randn(12, 6, generator=gen, dtype=torch.float64)
+    s = torch.linalg.svdvals(G)
+    for k in (0, 1, 3):
+        A = best_rank_approximation(G, k)
+        assert torch.linalg.matrix_rank(A) == k
+        # Eckart-Young: the error is the dropped singular values.
+        assert float((G - A).norm()) == pytest.approx(float(s[k:].norm()))
+    assert torch.allclose(best_rank_approximation(G, 6), G) and torch.allclose(best_rank_approximation(G, 9), G)
+
+
+def test_he3_runs_without_a_population_first_layer():
+    t = run_encoding(**{**TINY, "link": "he3", "n_seeds": 1, "denoise_n_grid": [1000]}, seed=0)
+    pop = t.sets[t.sets.source == "population"]
+    assert pop.alignment.isna().all() and (t.sets[t.sets.source == "S1"].cos_pop == 0).all()
+    assert t.spectra[t.spectra.matrix == "G_pop (population)"].relative.isna().all()
+    assert {c.verdict for c in claims(t, {**TINY, "link": "he3", "n_seeds": 1})} == {"outside regime"}
+
+
+# ------------------------------------------------------------------------------- claims
+P_SYN = {**TINY, "d": 32, "r": 2, "m1": 8, "n_train": 8000, "n_seeds": 3}
+
+
+def synthetic(*, energy=0.6, align=(0.9, 0.85, 0.25), trunc=(0.82, 0.83), full_mse=0.01, reps=3,
+              denoise=((2000, 8, -0.1), (8000, 8, 0.05))) -> EncodingTables:
+    """Tables shaped like ``run_encoding``'s, with the quantities the checks read set by hand:
+    S1's energy, the alignments of S1 / full data / random subsets, S1's cosine with G_pop and its
+    truncation's, the full-data test MSE, and (n, m1, distilled minus truncation) rows."""
+    sets, den = [], []
+    for k in range(reps):
+        j = 0.01 * k
+        base = dict(repetition=k, chance_energy=2 / 32, chance_alignment=0.25)
+        sets += [dict(base, source="S1", subset=0, energy=energy + j, alignment=align[0] + j, cos_pop=trunc[0] + j,
+                      cos_pop_trunc=trunc[1], test_mse=math.nan),
+                 dict(base, source="full data", subset=0, energy=0.06, alignment=align[1], cos_pop=0.8,
+                      cos_pop_trunc=math.nan, test_mse=full_mse + j / 10)]
+        sets += [dict(base, source="random m1 subset", subset=i, energy=0.06, alignment=align[2] + 0.01 * i,
+                      cos_pop=0.05, cos_pop_trunc=math.nan, test_mse=math.nan) for i in range(3)]
+        den += [dict(repetition=k, n=n, source="distilled", points=a, cos_pop=0.8 + diff + j, cos_pop_trunc=0.8)
+                for n, a, diff in denoise]
+    empty = pd.DataFrame()
+    return EncodingTables(pd.DataFrame(sets), empty, empty, pd.DataFrame(den))
+
+
+def verdicts(tables, **P):
+    return {c.id: c.verdict for c in claims(tables, {**P_SYN, **P})}
+
+
+def test_measures_give_one_value_per_repetition_for_every_check():
+    values = measures(synthetic(), P_SYN)
+    assert set(values) == set(CHECKS) and all(len(v) == 3 for v in values.values())
+    assert values["energy"][0] == pytest.approx(0.6 / (2 / 32))
+    assert values["truncation"][0] == pytest.approx(-0.01)
+
+
+def test_every_claim_holds_on_tables_that_meet_every_threshold():
+    assert set(verdicts(synthetic()).values()) == {"holds"}
+
+
+@pytest.mark.parametrize("change, cid", [
+    (dict(energy=0.1), "C1.1"),                      # S1 near chance
+    (dict(align=(0.6, 0.85, 0.25)), "C1.2"),         # W1 from S1 far below the full-data W1
+    (dict(align=(0.9, 0.85, 0.8)), "C1.2"),          # no better than random points
+    (dict(trunc=(0.7, 0.83)), "C1.3"),               # far below the rank-m1 truncation
+])
+def test_a_claim_does_not_hold_when_its_quantity_is_on_the_wrong_side(change, cid):
+    v = verdicts(synthetic(**change))
+    assert v[cid] == "does not hold" and all(x == "holds" for k, x in v.items() if k != cid), v
+
+
+@pytest.mark.parametrize("P", [dict(link="he3"), dict(m1=1), dict()])
+def test_claims_are_outside_regime_off_information_exponent_2_below_r_points_or_without_learning(P):
+    tables = synthetic(full_mse=0.9) if not P else synthetic()
+    assert set(verdicts(tables, **P).values()) == {"outside regime"}
+
+
+def test_one_repetition_leaves_claims_inconclusive():
+    assert set(verdicts(synthetic(reps=1), n_seeds=1).values()) == {"inconclusive"}
+
+
+def test_denoising_comparison_is_reported_one_sided_per_n_and_m1():
+    report = denoising_checks(synthetic())
+    assert list(zip(report.n, report.m1)) == [(2000, 8), (8000, 8)]
+    assert [c.verdict for c in report.check] == ["does not hold", "holds"]
+    assert all(c.comparison == ">=" and c.threshold == 0 for c in report.check)
+
+
+def test_statements_quote_the_sizes_and_thresholds():
+    text = dict(statements(P_SYN))
+    assert list(text) == ["C1.1", "C1.2", "C1.3"]
+    assert f"{CHECKS['energy'].threshold:g}x" in text["C1.1"] and "8,000" in text["C1.2"]
+    assert "rank-8" in text["C1.3"] and f"{-CHECKS['truncation'].threshold:g}" in text["C1.3"]
+
+
+def test_claims_run_on_the_real_experiment_and_summarise_reports_the_denoising_comparison(tables):
+    assert run is run_encoding
+    assert [c.id for c in claims(tables, {**TINY, "seed": 3})] == ["C1.1", "C1.2", "C1.3"]
+    head = summarise(tables)
+    assert set(head["by_source"]) == {"S1", "S2", "full data", "population", "random m1 subset"}
+    assert "test_mse" in head["by_source"]["full data"] and "test_mse" not in head["by_source"]["S1"]
+    assert [(row["n"], row["m1"]) for row in head["denoising"]] == [(500, 4), (1000, 4)]
+    assert all(row["comparison"] == ">=" and row["verdict"] in VERDICTS for row in head["denoising"])
+    assert list(tables.as_tables()) == ["sets", "points", "spectra", "denoising"]

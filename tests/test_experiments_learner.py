@@ -1,5 +1,6 @@
 """Notebook 00's experiment: the table's shape and seeds, determinism, the learner beating chance
-alignment and its random-features control, and the he3 pure-noise prediction against Monte Carlo."""
+alignment and its random-features control, the he3 pure-noise prediction against Monte Carlo, and
+the claims' verdicts on synthetic tables (holds, does not hold, outside regime)."""
 from __future__ import annotations
 
 import inspect
@@ -9,14 +10,15 @@ import pandas as pd
 import pytest
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.learner import PROFILES, learner_point, run_learner, sample_complexity
+from ddlib.experiments.learner import (CHECKS, PROFILES, claims, learner_point, measures, run, run_learner,
+                                       sample_complexity, statements, summarise)
 from ddlib.experiments.problem import derived_seeds
 from ddlib.theory import he3_noise_alignment
 
 TINY = dict(dr_grid=[[8, 1], [8, 2]], width=32, n_grid=[100, 2000], link="he2", n_seeds=2, n_test=1000)
 COLUMNS = {"repetition", "base_seed", "seed_task", "seed_theta0", "seed_data", "seed_distill", "seed_subset",
-           "seed_test", "d", "r", "width", "n_train", "link", "noise", "chance_alignment", "method", "n", "test_mse",
-           "alignment"}
+           "seed_test", "d", "r", "width", "n_train", "link", "noise", "chance_alignment", "population_alignment",
+           "method", "n", "test_mse", "alignment"}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,9 @@ def test_he3_learner_alignment_matches_the_pure_noise_prediction():
     # d=16, r=2, L=64, n=5000, 12 seeds: mean 0.538, seed sd 0.058 (prediction 0.543); the
     # 12-seed mean has sd 0.017, so 0.06 is 3.5 of them.
     h = run_learner(dr_grid=[[16, 2]], width=64, n_grid=[5000], link="he3", n_seeds=12, n_test=200, seed=0)
-    assert set(h.method) == {"learner", "population W1", "random features"}  # no second he3 control
+    # No second he3 control, and no infinite-data learner: he3's population gradient is exactly 0.
+    assert set(h.method) == {"learner", "random features"}
+    assert h.population_alignment.isna().all()
     learned = h[h.method == "learner"]
     assert learned.alignment.mean() == pytest.approx(he3_noise_alignment(16, 2), abs=0.06)
 
@@ -107,3 +111,98 @@ def test_learner_point_draws_its_problem_like_a_repetition():
     assert point["test_mse"] == row.test_mse and point["alignment"] == row.alignment
     assert point["random_features_mse"] > 0.8 > point["test_mse"]
     assert learner_point(d=8, r=1, width=16, n_train=400, n_test=500, seed=5) == point  # bit for bit
+
+
+def test_population_alignment_column_is_the_closed_form_and_bounds_the_learner(table):
+    pop = table[table.method == "population W1"]
+    assert (pop.alignment - pop.population_alignment).abs().max() < 1e-12
+    lrn = table[table.method == "learner"]
+    assert (lrn.alignment <= lrn.population_alignment).all()
+
+
+# ------------------------------------------------------------------------------- claims
+P_SYN = dict(dr_grid=[[32, 2], [64, 2]], width=64, n_grid=[250, 8000], link="he2", n_seeds=3, n_test=100, seed=0)
+
+
+def synthetic(*, learner_mse=(0.5, 0.02), ratio=(0.5, 0.8), rf_mse=0.6, he3_ratio=(1.0, 1.0), he3_mse=0.7,
+              link="he2", reps=3) -> pd.DataFrame:
+    """A table shaped like ``run_learner``'s, with the quantities the checks read set by hand:
+    learner MSE and alignment / closed form at the smallest and largest n, and so on."""
+    rows = []
+    for k in range(reps):
+        jitter = 1 + 0.01 * k
+        for i, (d, r) in enumerate(P_SYN["dr_grid"]):
+            pop = 0.9
+            for j, n in enumerate(P_SYN["n_grid"]):
+                rows.append(dict(repetition=k, d=d, r=r, n=n, method="learner", test_mse=learner_mse[j] * jitter,
+                                 alignment=ratio[j] * pop * jitter, population_alignment=pop))
+                rows.append(dict(repetition=k, d=d, r=r, n=n, method="population W1", test_mse=0.01,
+                                 alignment=pop, population_alignment=pop))
+                if i == 0:
+                    rows.append(dict(repetition=k, d=d, r=r, n=n, method="random features", test_mse=rf_mse * jitter,
+                                     alignment=0.25, population_alignment=pop))
+                    rows.append(dict(repetition=k, d=d, r=r, n=n, method="he3 learner", test_mse=he3_mse * jitter,
+                                     alignment=he3_ratio[j] * he3_noise_alignment(d, r) * jitter,
+                                     population_alignment=float("nan")))
+    return pd.DataFrame(rows)
+
+
+def verdicts(table, **P):
+    return {c.id: c.verdict for c in claims(table, {**P_SYN, **P})}
+
+
+def test_measures_give_one_value_per_repetition_for_every_check():
+    values = measures(synthetic(), P_SYN)
+    assert set(values) == set(CHECKS)
+    assert all(len(v) == 3 for v in values.values()), {k: len(v) for k, v in values.items()}
+    assert values["learns"] == pytest.approx([0.02, 0.0202, 0.0204])
+    assert values["approach"] == pytest.approx([0.8, 0.808, 0.816])
+
+
+def test_every_claim_holds_on_a_table_that_meets_every_threshold():
+    assert set(verdicts(synthetic()).values()) == {"holds"}
+
+
+@pytest.mark.parametrize("change, cid", [
+    (dict(learner_mse=(0.5, 0.3), rf_mse=4.0), "C0.1"),  # the learner does not reach 0.1 (but learns)
+    (dict(ratio=(0.5, 0.5)), "C0.2"),               # no approach to the closed form
+    (dict(ratio=(0.5, 1.1)), "C0.2"),               # above the infinite-data bound
+    (dict(rf_mse=0.05), "C0.3"),                    # random features learn
+    (dict(he3_ratio=(2.0, 2.1)), "C0.4"),           # he3 far above the pure-noise level
+    (dict(he3_mse=0.1), "C0.4"),                    # he3 learns
+])
+def test_a_claim_does_not_hold_when_its_quantity_is_on_the_wrong_side(change, cid):
+    v = verdicts(synthetic(**change))
+    assert v[cid] == "does not hold", v
+    assert all(x == "holds" for k, x in v.items() if k != cid), v
+
+
+def test_positive_claims_are_outside_regime_for_he3_and_the_control_needs_a_learning_learner():
+    v = verdicts(synthetic(), link="he3")
+    assert v["C0.1"] == v["C0.2"] == v["C0.3"] == "outside regime"
+    v = verdicts(synthetic(learner_mse=(0.9, 0.7)))
+    assert v["C0.3"] == "outside regime" and v["C0.1"] == "does not hold"
+
+
+def test_one_repetition_or_one_n_leaves_claims_inconclusive_not_failing():
+    assert set(verdicts(synthetic(reps=1), n_seeds=1).values()) == {"inconclusive"}
+    one_n = synthetic()
+    one_n = one_n[one_n.n == 8000]
+    v = verdicts(one_n, n_grid=[8000])
+    assert v["C0.1"] == v["C0.2"] == v["C0.4"] == "inconclusive" and v["C0.3"] == "holds"
+
+
+def test_statements_quote_the_thresholds_and_the_grid():
+    text = dict(statements(P_SYN))
+    assert list(text) == ["C0.1", "C0.2", "C0.3", "C0.4"]
+    assert f"{CHECKS['learns'].threshold:g}" in text["C0.1"] and "(64, 2)" in text["C0.1"]
+    assert "8,000" in text["C0.2"] and f"{CHECKS['rf_gap'].threshold:g}x" in text["C0.3"]
+
+
+def test_claims_run_on_the_real_experiment_and_summarise_reports_the_closed_forms(table):
+    P = {**TINY, "seed": 5}
+    assert run is run_learner
+    assert [c.id for c in claims(table, P)] == ["C0.1", "C0.2", "C0.3", "C0.4"]
+    head = summarise(table)
+    assert head["n"] == 2000 and set(head["closed_forms"]) == {"d=8, r=1", "d=8, r=2"}
+    assert head["closed_forms"]["d=8, r=2"]["he3_noise_alignment"] == pytest.approx(he3_noise_alignment(8, 2))
