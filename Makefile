@@ -35,10 +35,14 @@ test: env
 	$(PY) -m pytest tests $(NBVAL) --nbval-lax -p no:cacheprovider
 
 # The site: executes every notebook at the book profile (execution cache in _build/.jupyter_cache).
-# The cache is keyed on ddlib's source too: booksite.cache_stamp clears it when ddlib/**/*.py or the
-# lock changed since the last build, so no page shows outputs of an older library.
+# The cache is keyed on ddlib's source too: booksite.cache_stamp clears it when ddlib (code and
+# calibration records), the committed data or the lock changed since the last build, so no page
+# shows outputs of an older library. booksite.preexecute fills the cache BOOK_JOBS notebooks at a
+# time (each kernel uses one core), then jupyter-book builds from the cache.
+BOOK_JOBS ?= 2
 book: env
 	$(PY) -m booksite.cache_stamp --cache _build/.jupyter_cache
+	$(PY) -m booksite.preexecute --cache _build/.jupyter_cache --jobs $(BOOK_JOBS)
 	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
 # The built site in headless Chromium (Debian's chromium; apt-get install -y chromium): maths

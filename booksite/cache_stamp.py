@@ -6,7 +6,9 @@ build, ``make book`` runs::
 
     python -m booksite.cache_stamp --cache _build/.jupyter_cache
 
-which hashes ``ddlib/**/*.py`` and ``requirements-lock.txt`` (sha256 over their paths and bytes),
+which hashes ``ddlib/**/*.py``, the data ddlib ships (``ddlib/**/*.json``: the calibration records
+the pages show), the committed paper-scale data (``data/**``) and ``requirements-lock.txt``
+(sha256 over their paths and bytes),
 compares the digest with the stamp left by the previous build (``<cache>.source-sha256``) and, when
 they differ or no stamp exists, deletes the cache so every notebook executes again. Cost of a
 change: one full execution (about 3 minutes); cost of no change: nothing.
@@ -22,17 +24,24 @@ from typing import Iterable, Optional, Sequence
 
 DEFAULT_SOURCES = ("ddlib",)
 DEFAULT_EXTRA = ("requirements-lock.txt",)
+DATA_FOLDERS = ("data",)  # committed data the pages read (each file, recursively)
+_SUFFIXES = (".py", ".json")
 
 
 def source_files(root: Path, packages: Iterable[str] = DEFAULT_SOURCES,
                  extra: Iterable[str] = DEFAULT_EXTRA) -> list[Path]:
-    """The files the digest covers: every ``*.py`` under each package, then the extra files."""
+    """The files the digest covers: every ``*.py`` and ``*.json`` under each package, every file of
+    the committed data folders, then the extra files."""
     files: list[Path] = []
     for package in packages:
         folder = root / package
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a folder")
-        files += sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+        files += sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES and p.is_file()
+                        and "__pycache__" not in p.parts)
+    for folder in DATA_FOLDERS:
+        if (root / folder).is_dir():
+            files += sorted(p for p in (root / folder).rglob("*") if p.is_file())
     files += [root / name for name in extra if (root / name).is_file()]
     return files
 
