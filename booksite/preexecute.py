@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     root = args.toc.resolve().parent
     notebooks = cached_notebooks(root, args.toc)
+    from jupyter_cache import get_cache
+
+    get_cache(str(args.cache.resolve())).db  # create the cache's database once, before the workers share it
     start, failed = time.perf_counter(), []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(execute_into_cache, nb, args.cache.resolve()) for nb in notebooks]

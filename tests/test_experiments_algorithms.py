@@ -1,85 +1,165 @@
-"""The notebook-04 experiment at a tiny size: the table's methods and columns, the recorded seeds,
-the T = 1 equivalence record, and the summary."""
+"""The notebook-04 experiment at a tiny size (the table's methods and columns, the recorded seeds,
+the T = 1 equivalence record, determinism) and its claims on synthetic tables (holds, does not
+hold, outside regime)."""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 import pytest
+import torch
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.algorithms import PROFILES, run_algorithms, summarise
-from ddlib.experiments.problem import derived_seeds
+from ddlib.experiments.algorithms import (BASELINES, CHECKS, METHODS, PROFILES, AlgorithmTables, claims,
+                                          matching_gradient_gap, measures, run, run_algorithms, statements, summarise)
+from ddlib.experiments.problem import derived_seeds, make_problem
+from ddlib.learners import TwoStageLearner
 
 TINY = dict(d=6, r=1, width=32, n_train=400, m1=4, m2=6, link="he2", n_seeds=1, steps1=20, steps2=10,
             lr=0.05, restarts=2, meta_steps=5, meta_lr=0.01, meta_batch=64, tm_steps=2, tm_lr=1.0,
             tm_weight_decay=0.75, extra_m1=[2], n_test=500, seed=4)
-METHODS_T1 = ["full data", "GM cos + KIP", "GM cos + real stage 2", "GM Frobenius + KIP", "TM T=1 + KIP",
-              "meta-gradient", "random", "k-center", "herding"]
 METHODS_T2 = ["full data (T=2)", "GM cos + KIP (T=2)", "TM T=2 + KIP", "TM T=2 S1 + full stage 2"]
 COLUMNS = {"repetition", "base_seed", "method", "family", "learner_steps", "m1", "m2", "test_mse", "alignment",
            "matching_loss", "stage1_gradient_cosine", "stage1_gradient_norm_ratio", "w_cosine_to_full",
-           "w_top_direction_share", "memory_floats", "wall_time_s"}
+           "w_top_direction_share", "memory_floats", "wall_time_s", "meta_initial_real_loss", "meta_final_real_loss"}
 
 
 @pytest.fixture(scope="module")
-def result() -> tuple[pd.DataFrame, pd.DataFrame]:
+def result() -> AlgorithmTables:
     return run_algorithms(**TINY)
 
 
-def test_every_profile_resolves_with_all_run_arguments():
+def test_every_profile_resolves_to_exactly_the_run_arguments():
     for name in PROFILES:
         P = resolve_parameters(PROFILES, name, seed=0)
-        assert set(TINY) <= set(P)
+        assert set(P) == set(TINY), name
+    assert run is run_algorithms
 
 
 def test_table_has_every_method_once_per_repetition_and_the_extra_m1_pair(result):
-    table, _ = result
+    table = result.table
     at_m1 = table[table.m1 == TINY["m1"]]
-    assert sorted(at_m1.method) == sorted(METHODS_T1 + METHODS_T2)
-    extra = table[table.m1 == 2]
-    assert sorted(extra.method) == ["GM Frobenius + KIP", "GM cos + KIP"]
+    assert sorted(at_m1.method) == sorted(list(METHODS) + METHODS_T2)
+    assert sorted(table[table.m1 == 2].method) == ["GM Frobenius + KIP", "GM cos + KIP"]
+    assert set(BASELINES) <= set(at_m1.method)
+    assert set(at_m1[at_m1.method.isin(BASELINES)].family) == {"baseline"}
 
 
 def test_table_has_the_documented_columns_and_seeds(result):
-    table, _ = result
+    table = result.table
     assert COLUMNS <= set(table.columns)
     seeds = derived_seeds(TINY["seed"])
     assert all((table[f"seed_{k}"] == v).all() for k, v in seeds.items())
     assert set(table.learner_steps) == {1, 2}
     assert (table[table.method.str.startswith("full data")].w_cosine_to_full == 1.0).all()
+    meta = table[table.method == "meta-gradient"].iloc[0]
+    assert meta.meta_final_real_loss > 0 and meta.meta_initial_real_loss > 0
 
 
-def test_only_the_row_sharing_a_stage1_has_no_wall_time(result):
-    table, _ = result
-    untimed = set(table[table.wall_time_s.isna()].method)
-    assert untimed == {"GM cos + real stage 2", "TM T=2 S1 + full stage 2"}
+def test_only_the_rows_sharing_a_stage1_have_no_wall_time(result):
+    table = result.table
+    assert set(table[table.wall_time_s.isna()].method) == {"GM cos + real stage 2", "TM T=2 S1 + full stage 2"}
     assert (table.wall_time_s.dropna() >= 0).all()
 
 
 def test_metrics_are_finite_and_in_range(result):
-    table, _ = result
+    table = result.table
     assert table.test_mse.map(math.isfinite).all() and (table.test_mse > 0).all()
     assert table.alignment.between(0, 1 + 1e-12).all()
     assert table.w_top_direction_share.between(0, 1 + 1e-12).all()
 
 
+def test_same_seed_gives_the_same_tables_except_wall_times(result):
+    again = run_algorithms(**TINY)
+    drop = ["wall_time_s"]
+    pd.testing.assert_frame_equal(result.table.drop(columns=drop), again.table.drop(columns=drop))
+    pd.testing.assert_frame_equal(result.equivalence, again.equivalence)
+
+
 def test_equivalence_record_shows_t1_tm_equal_to_cosine_gm(result):
-    _, equivalence = result
-    assert len(equivalence) == TINY["n_seeds"]
-    row = equivalence.iloc[0]
-    # At this seed the restarts carry different numbers of dead neurons (losses 0.351 vs 0.257)
-    # yet both methods keep the same one; the sets then coincide (measured 3e-15 relative).
-    assert row.same_restart
-    assert row.dead_neuron_gap_residual <= 1e-6
-    assert row.matching_loss_tm < row.matching_loss_gm
-    assert row.relative_point_difference <= 1e-6 and row.test_mse_difference <= 1e-6
+    eq = result.equivalence
+    assert len(eq) == TINY["n_seeds"]
+    row = eq.iloc[0]
+    assert row.gradient_difference <= 1e-10
+    assert 0 <= row.restarts_agreeing <= 1
+    if row.same_restart and row.restarts_agreeing == 1:
+        assert row.kept_point_difference <= 1e-8 and row.test_mse_difference <= 1e-8
+
+
+def test_matching_gradient_gap_is_rounding_for_t1_and_not_for_another_learner():
+    p = make_problem(d=6, r=2, width=16, n_train=300, seed=2)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(3, 4, 6, generator=gen, dtype=torch.float64)
+    y = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    assert matching_gradient_gap(p.net, (p.X, p.y), TwoStageLearner(), X, y) <= 1e-12
+    # With a weight decay other than 1/eta the trajectory loss is no longer the cosine loss.
+    other = TwoStageLearner(stage1_lr=1.0, stage1_weight_decay=0.5)
+    assert matching_gradient_gap(p.net, (p.X, p.y), other, X, y) > 1e-3
 
 
 def test_summarise_gives_mean_min_max_per_method(result):
-    table, _ = result
-    summary = summarise(table, TINY["m1"])
-    assert set(summary) == set(METHODS_T1 + METHODS_T2)
+    summary = summarise(result, TINY["m1"])
+    assert set(summary) == set(METHODS) | set(METHODS_T2)
     stats = summary["GM cos + KIP"]["test_mse"]
     assert stats["min"] <= stats["mean"] <= stats["max"]
     assert "wall_time_s" not in summary["GM cos + real stage 2"]
+
+
+def test_measures_give_one_value_per_repetition_for_every_check(result):
+    values = measures(result, TINY)
+    assert set(values) == set(CHECKS)
+    assert all(len(v) == TINY["n_seeds"] for v in values.values())
+
+
+def test_claims_match_the_statements_and_are_outside_regime_for_he3(result):
+    cls = claims(result, TINY)
+    assert [c.id for c in cls] == [cid for cid, _ in statements(TINY)]
+    he3 = claims(result, {**TINY, "link": "he3"})
+    assert he3[0].verdict != "outside regime"  # the T = 1 identity holds for any data
+    assert all(c.verdict == "outside regime" for c in he3[1:])
+
+
+# ------------------------------------------------------------------------- synthetic tables
+def _synthetic(n: int = 5, scale: dict | None = None, tm_steps: int = 2, m1: int = 8) -> AlgorithmTables:
+    """Tables with the columns the claims read: every method's test MSE (times a per-method factor
+    in ``scale``), gradient norms, the meta losses and the T-step rows, over n repetitions."""
+    base = {"full data": 0.01, "GM cos + KIP": 0.03, "GM Frobenius + KIP": 0.03, "TM T=1 + KIP": 0.03,
+            "GM cos + real stage 2": 0.15, "meta-gradient": 0.01, "random": 1.0, "k-center": 1.1, "herding": 1.2,
+            "full data (T=2)": 0.5, "GM cos + KIP (T=2)": 0.1, "TM T=2 + KIP": 0.9}
+    norm = {"GM cos + KIP": 20.0, "GM Frobenius + KIP": 0.85}
+    rows = []
+    for k in range(n):
+        jitter = 1 + 0.02 * (k - n / 2)
+        for method, mse in base.items():
+            steps = 2 if "T=2" in method else 1
+            if steps > tm_steps:
+                continue
+            rows.append({"repetition": k, "method": method, "m1": m1, "learner_steps": steps,
+                         "test_mse": mse * jitter * (scale or {}).get(method, 1.0),
+                         "stage1_gradient_norm_ratio": norm.get(method, 1.0),
+                         "w_cosine_to_full": 0.99 if method.startswith("TM T=2") else 0.9,
+                         "meta_initial_real_loss": 0.05, "meta_final_real_loss": 0.015})
+    eq = pd.DataFrame({"repetition": range(n), "gradient_difference": [1e-14] * n})
+    return AlgorithmTables(pd.DataFrame(rows), eq)
+
+
+P_SYN = {**PROFILES["book"], "seed": 0}
+
+
+def test_synthetic_claims_hold():
+    assert [c.verdict for c in claims(_synthetic(), P_SYN)] == ["holds"] * 7
+
+
+def test_synthetic_claims_do_not_hold_when_the_ranking_breaks():
+    tables = _synthetic(scale={"GM cos + real stage 2": 0.2, "meta-gradient": 5.0, "random": 0.01})
+    verdicts = {c.id: c.verdict for c in claims(tables, P_SYN)}
+    assert verdicts["C4.2"] == verdicts["C4.3"] == verdicts["C4.6"] == "does not hold"
+    assert verdicts["C4.1"] == "holds"
+
+
+def test_synthetic_claims_are_outside_regime_without_their_preconditions():
+    assert claims(_synthetic(scale={"full data": 80.0}), P_SYN)[1].verdict == "outside regime"  # no learning
+    small_m1 = claims(_synthetic(m1=1), {**P_SYN, "m1": 1})
+    assert all(c.verdict == "outside regime" for c in small_m1[1:])
+    one_step = claims(_synthetic(tm_steps=1), {**P_SYN, "tm_steps": 1})
+    assert one_step[-1].verdict == "outside regime" and one_step[1].verdict == "holds"

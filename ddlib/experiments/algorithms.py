@@ -1,36 +1,68 @@
-"""Notebook 04 (algorithms): every distiller and coreset on one task -- gradient matching (cosine /
-Frobenius), KIP stage 2 vs a real random stage 2, the full meta-gradient, trajectory matching
-(T = 1 and T > 1) and random / k-center / herding coresets -- with test MSE, alignment and the
-measured wall time of each."""
+"""Claims C4 (notebook 04): the distillers of the two-stage learner side by side on one task --
+gradient matching (cosine / Frobenius), KIP's stage 2 against a random real stage 2, the
+meta-gradient fine-tune, trajectory matching (T = 1, which is cosine gradient matching, and
+T > 1) -- and the baselines at equal memory (random / k-center / herding coresets), with test
+MSE, alignment and the measured wall time of each.
+
+Baselines are one registry (``BASELINES``): a baseline added there gets its row in the table,
+the figure and the baseline claim.
+"""
 from __future__ import annotations
 
+import math
 import time
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 import torch
 
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
+from ..claims import CheckSpec, Claim, Precondition
 from ..data import Data
-from ..distillers import DistilledSet, distill, meta_refine
+from ..distillers import (DistilledSet, distill, distill_state, expert_trajectory, matching_value_and_grad, meta_refine,
+                          student_trajectory, trajectory_matching_loss)
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, gradient_cosine, test_mse
 from ..networks import TwoLayerNet
 from .problem import Problem
 from .repetitions import repetitions
 
-__all__ = ["PROFILES", "run_algorithms", "trajectory_equivalence", "summarise"]
+__all__ = ["PROFILES", "BASELINES", "METHODS", "CHECKS", "POINTS_AGREE", "AlgorithmTables", "run", "run_algorithms",
+           "matching_gradient_gap",
+           "trajectory_equivalence", "summarise", "measures", "regime", "statements", "claims"]
 
-_BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=3, steps1=300,
+_BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=5, steps1=300,
              steps2=100, lr=0.05, restarts=2, meta_steps=100, meta_lr=0.01, meta_batch=1024,
-             tm_steps=2, tm_lr=1.0, tm_weight_decay=0.75, extra_m1=[], n_test=10_000)
+             tm_steps=2, tm_lr=1.0, tm_weight_decay=0.75, extra_m1=[], n_test=5000)
 # extra_m1: further stage-1 sizes at which cosine and Frobenius matching are compared.
 PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "d": 16, "width": 128, "n_train": 2000, "m1": 8, "m2": 16, "n_seeds": 2,
-              "steps1": 150, "steps2": 50, "meta_steps": 50, "meta_batch": 512, "n_test": 5000},
+    "smoke": {**_BASE, "width": 256, "n_train": 4000, "n_seeds": 3, "meta_steps": 50, "meta_batch": 512,
+              "n_test": 4000},
     "book": dict(_BASE),
     "paper": {**_BASE, "n_seeds": 10, "steps2": 200, "restarts": 3, "meta_steps": 300,
               "extra_m1": [2, 4, 16], "n_test": 20_000},
+}
+
+# Baselines at equal memory: m1 + m2 real points chosen without optimising them, used for both
+# stages of the learner.  name -> (problem, m) -> (X_m, y_m).
+BASELINES: dict[str, Callable[[Problem, int], Data]] = {
+    "random": lambda p, m: random_subset(p.X, p.y, m, seed=p.seeds["subset"]),
+    "k-center": lambda p, m: kcenter_coreset(p.X, p.y, m, seed=p.seeds["subset"]),
+    "herding": lambda p, m: herding_coreset(p.X, p.y, m, features=p.net.stage2_features(p.X, p.net.W)),
+}
+# Every method of the table: family and what it is (the page's method table is built from this).
+METHODS: dict[str, tuple[str, str]] = {
+    "full data": ("reference", "the learner on all n real points"),
+    "GM cos + KIP": ("distilled", "stage 1 matches the stage-1 gradient at theta0 in angle, neuron by neuron; "
+                                  "stage 2 by KIP"),
+    "GM Frobenius + KIP": ("distilled", "the same, matching the gradient in relative Frobenius norm"),
+    "TM T=1 + KIP": ("distilled", "stage 1 matches the end of the learner's one-step trajectory"),
+    "GM cos + real stage 2": ("distilled", "the GM cos S1, with m2 random real points for the ridge"),
+    "meta-gradient": ("distilled", "GM cos + KIP, then (S1, S2) fine-tuned on the real-data loss of A(S)"),
+    "random": ("baseline", "m1 + m2 random real points, for both stages"),
+    "k-center": ("baseline", "greedy k-center coreset of m1 + m2 real points (inputs only)"),
+    "herding": ("baseline", "herding coreset on theta0's random features (inputs only)"),
 }
 
 
@@ -64,8 +96,8 @@ class _Evaluator:
         self.G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y)
         self.W_full: dict[int, torch.Tensor] = {}  # the full data's W_T, per learner T
 
-    def __call__(self, method: str, family: str, learner: TwoStageLearner, stage1: Data, stage2: Data,
-                 wall: float, matching_loss: float = float("nan"), m1: int | None = None) -> dict:
+    def __call__(self, method: str, learner: TwoStageLearner, stage1: Data, stage2: Data, wall: float,
+                 matching_loss: float = float("nan"), m1: int | None = None, **extra: Any) -> dict:
         p = self.p
         trained = learner.fit(p.net, stage1, stage2)
         is_full = stage1[0] is p.X
@@ -73,132 +105,302 @@ class _Evaluator:
             self.W_full[learner.stage1_steps] = trained.W
         G_S = self.G_D if is_full else stage1_gradient(p.net.W, p.net.a, p.net.b, *stage1)
         n_points = stage1[0].shape[0] + (0 if stage2 is stage1 else stage2[0].shape[0])
-        row = {**self.common, "method": method, "family": family, "learner_steps": learner.stage1_steps,
-               "test_mse": test_mse(trained, p.task, self.n_test, seed=p.seeds["test"]),
-               "alignment": alignment(trained, p.task), "matching_loss": matching_loss,
-               "stage1_gradient_cosine": 1.0 if is_full else gradient_cosine(G_S, self.G_D),
-               "stage1_gradient_norm_ratio": float(G_S.norm() / self.G_D.norm()),
-               "w_cosine_to_full": gradient_cosine(trained.W, self.W_full[learner.stage1_steps]),
-               "w_top_direction_share": _top_direction_share(trained.W),
-               "memory_floats": n_points * (p.X.shape[1] + 1), "wall_time_s": wall}
-        if m1 is not None:
-            row["m1"] = m1
-        return row
+        family = METHODS[method][0] if method in METHODS else ("reference" if is_full else "diagnostic")
+        return {**self.common, "method": method, "family": family, "learner_steps": learner.stage1_steps,
+                **({"m1": m1} if m1 is not None else {}),
+                "test_mse": test_mse(trained, p.task, self.n_test, seed=p.seeds["test"]),
+                "alignment": alignment(trained, p.task), "matching_loss": matching_loss,
+                "stage1_gradient_cosine": 1.0 if is_full else gradient_cosine(G_S, self.G_D),
+                "stage1_gradient_norm_ratio": float(G_S.norm() / self.G_D.norm()),
+                "w_cosine_to_full": gradient_cosine(trained.W, self.W_full[learner.stage1_steps]),
+                "w_top_direction_share": _top_direction_share(trained.W),
+                "memory_floats": n_points * (p.X.shape[1] + 1), "wall_time_s": wall, **extra}
 
-    def distilled(self, method: str, ds: DistilledSet, learner: TwoStageLearner, wall: float) -> dict:
-        return self(method, "distilled", learner, ds.stage1, ds.stage2, wall,
-                    ds.metadata["stage1_matching_loss"], m1=ds.m1)
+    def distilled(self, method: str, ds: DistilledSet, learner: TwoStageLearner, wall: float, **extra: Any) -> dict:
+        return self(method, learner, ds.stage1, ds.stage2, wall, ds.metadata["stage1_matching_loss"], m1=ds.m1,
+                    **extra)
+
+
+@dataclass(frozen=True)
+class AlgorithmTables:
+    """The two tables of notebook 04: ``table`` (one row per repetition, method and m1) and
+    ``equivalence`` (per repetition, T = 1 trajectory matching against cosine gradient matching)."""
+
+    table: pd.DataFrame
+    equivalence: pd.DataFrame
 
 
 def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, link: str, n_seeds: int,
                    steps1: int, steps2: int, lr: float, restarts: int, meta_steps: int, meta_lr: float,
                    meta_batch: int, tm_steps: int, tm_lr: float, tm_weight_decay: float, extra_m1: list[int],
-                   n_test: int, seed: int, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every distiller and coreset on ``n_seeds`` repetitions of one task (d, r, width, n_train).
+                   n_test: int, seed: int, progress: bool = False) -> AlgorithmTables:
+    """Every distiller and baseline on ``n_seeds`` repetitions of one task (d, r, width, n_train).
 
-    One-step learner (T = 1): full data; GM cos + KIP; the same S1 with m2 random real points for
-    stage 2; GM Frobenius + KIP; TM T=1 + KIP; the meta-gradient fine-tune of GM cos + KIP; and
-    random / k-center / herding coresets of m1 + m2 real points used for both stages; GM cos and
-    Frobenius again at every stage-1 size in ``extra_m1``.  T-step learner
-    (``tm_steps``, ``tm_lr``, ``tm_weight_decay``): full data, GM cos + KIP and TM + KIP.
+    One-step learner (T = 1): the methods of ``METHODS`` (the baselines of ``BASELINES`` use
+    m1 + m2 real points for both stages); GM cos and Frobenius again at every stage-1 size in
+    ``extra_m1``.  T-step learner (``tm_steps``, ``tm_lr``, ``tm_weight_decay``; only when
+    tm_steps > 1): full data, GM cos + KIP, TM + KIP and the TM S1 with all the real data for
+    stage 2.
 
     Returns:
         ``table``: one row per (repetition, method, m1) with test MSE (normalised by Var y);
         alignment of the trained W_T; the stage-1 matching loss where there is one; the per-neuron
         cosine of the synthetic stage-1 gradient at theta0 with the real one and the ratio of their
         Frobenius norms; the per-neuron cosine of the trained W_T with the full data's (same
-        learner); the share of |W_T|^2 in its top singular direction; memory in floats; and the
-        measured wall time of producing the training set (NaN for a row that reuses another
-        row's stage 1).
-        ``equivalence``: per repetition, how far T = 1 trajectory matching lands from cosine
-        gradient matching (``trajectory_equivalence``).
+        learner); the share of |W_T|^2 in its top singular direction; memory in floats; the
+        meta-gradient's real-data loss before and after; and the measured wall time of producing
+        the training set (NaN for a row that reuses another row's stage 1).
+        ``equivalence``: per repetition, ``trajectory_equivalence``.
     """
     one_step = TwoStageLearner()
-    t_step = TwoStageLearner(stage1_steps=tm_steps, stage1_lr=tm_lr, stage1_weight_decay=tm_weight_decay)
     shared = dict(steps1=steps1, steps2=steps2, lr=lr, restarts=restarts)
     rows, equivalence = [], []
-    _warm_up()
+    _warm_up()  # so that no first-call cost lands in the first repetition's timings
     for rep in repetitions(seed=seed, n_seeds=n_seeds, d=d, r=r, width=width, n_train=n_train, link=link,
                            progress=progress):
         p, common = rep.problem, rep.record(m1=m1, m2=m2)
         ev = _Evaluator(p, common, n_test)
-        run = dict(seed=p.seeds["distill"], task=p.task, **shared)
+        hyper = dict(seed=p.seeds["distill"], task=p.task, **shared)
 
-        def distill_timed(size: int = m1, **kw: Any) -> tuple[DistilledSet, float]:
-            return _timed(lambda: distill(p.net, p.X, p.y, size, m2, **run, **kw))
+        def distill_timed(size: int = m1, state: bool = False, **kw: Any) -> tuple[Any, float]:
+            fn = distill_state if state else distill
+            return _timed(lambda: fn(p.net, p.X, p.y, size, m2, **hyper, **kw))
 
-        real = (p.X, p.y)
-        _, wall = _timed(lambda: one_step.fit(p.net, real))
-        rows.append(ev("full data", "reference", one_step, real, real, wall))
-        gm, gm_wall = distill_timed(learner=one_step)
-        rows.append(gm_row := ev.distilled("GM cos + KIP", gm, one_step, gm_wall))
-        # The same S1 with m2 random real points for the ridge: what KIP's stage 2 adds.  Not
-        # timed on its own (its stage 1 is the GM cos run's).
-        real_s2 = random_subset(p.X, p.y, m2, seed=p.seeds["subset"])
-        rows.append(ev("GM cos + real stage 2", "distilled", one_step, gm.stage1, real_s2, float("nan"),
-                       gm.metadata["stage1_matching_loss"]))
-        frob, wall = distill_timed(learner=one_step, matching="frobenius")
-        rows.append(ev.distilled("GM Frobenius + KIP", frob, one_step, wall))
-        tm1, wall = distill_timed(learner=one_step, method="tm+kip")
-        rows.append(tm_row := ev.distilled("TM T=1 + KIP", tm1, one_step, wall))
-        equivalence.append({**common, **trajectory_equivalence(gm, tm1, gm_row["test_mse"], tm_row["test_mse"])})
-        meta, wall = _timed(lambda: meta_refine(gm, p.net, p.X, p.y, steps=meta_steps, lr=meta_lr,
-                                                batch=meta_batch, seed=p.seeds["distill"]))
-        # The meta-gradient starts from the GM cos + KIP set: its time includes making that set.
-        rows.append(ev("meta-gradient", "distilled", one_step, meta.stage1, meta.stage2, gm_wall + wall))
-
-        m, subset_seed = m1 + m2, p.seeds["subset"]
-        for name, make in [("random", lambda: random_subset(p.X, p.y, m, seed=subset_seed)),
-                           ("k-center", lambda: kcenter_coreset(p.X, p.y, m, seed=subset_seed)),
-                           ("herding", lambda: herding_coreset(p.X, p.y, m, features=p.net.stage2_features(p.X, p.net.W)))]:
-            core, wall = _timed(make)
-            rows.append(ev(name, "coreset", one_step, core, core, wall))
-
+        real = Data(p.X, p.y)
+        one, eq = _one_step_rows(ev, distill_timed, real, one_step, m1=m1, m2=m2,
+                                 meta=dict(steps=meta_steps, lr=meta_lr, batch=meta_batch, seed=p.seeds["distill"]))
+        rows.extend(one)
+        equivalence.append({**common, **eq})
         for size in [size for size in extra_m1 if size != m1]:
             for name, matching in [("GM cos + KIP", "cos"), ("GM Frobenius + KIP", "frobenius")]:
                 ds, wall = distill_timed(size, learner=one_step, matching=matching)
                 rows.append(ev.distilled(name, ds, one_step, wall))
-
-        T = tm_steps
-        _, wall = _timed(lambda: t_step.fit(p.net, real))
-        rows.append(ev(f"full data (T={T})", "reference", t_step, real, real, wall))
-        gm_t, wall = distill_timed(learner=t_step)
-        rows.append(ev.distilled(f"GM cos + KIP (T={T})", gm_t, t_step, wall))
-        tm_t, wall = distill_timed(learner=t_step, method="tm+kip")
-        rows.append(ev.distilled(f"TM T={T} + KIP", tm_t, t_step, wall))
-        # Diagnostic: the TM stage-1 set with all n real points for stage 2 (is stage 1 the loss?).
-        rows.append(ev(f"TM T={T} S1 + full stage 2", "diagnostic", t_step, tm_t.stage1, real, float("nan"),
-                       tm_t.metadata["stage1_matching_loss"]))
-    return pd.DataFrame(rows), pd.DataFrame(equivalence)
+        if tm_steps > 1:
+            rows.extend(_t_step_rows(ev, distill_timed, real, TwoStageLearner(
+                stage1_steps=tm_steps, stage1_lr=tm_lr, stage1_weight_decay=tm_weight_decay)))
+    return AlgorithmTables(pd.DataFrame(rows), pd.DataFrame(equivalence))
 
 
-def trajectory_equivalence(gm: DistilledSet, tm: DistilledSet, mse_gm: float, mse_tm: float) -> dict[str, float]:
-    """How far the T = 1 trajectory-matching set lands from the cosine gradient-matching set made
-    from the same initial points: whether both kept the same restart (their losses differ by
-    n_dead / 2L, which may rank restarts differently), the max |difference| of the synthetic points
-    (inputs and labels, both stages), also relative to their largest entry, the two test MSEs and
-    their difference, and the largest deviation of the restart-loss gaps (x 2L) from an integer
-    number of dead neurons."""
-    loss_gm = torch.tensor(gm.metadata["stage1_restart_losses"])
-    loss_tm = torch.tensor(tm.metadata["stage1_restart_losses"])
-    dead = (loss_gm - loss_tm) * 2 * gm.metadata["theta0"]["width"]
-    diffs = [float((a - b).abs().max()) for a, b in zip(gm.stage1 + gm.stage2, tm.stage1 + tm.stage2)]
-    scale = max(float(t.abs().max()) for t in gm.stage1 + gm.stage2)
-    return {"same_restart": bool(torch.argmin(loss_gm) == torch.argmin(loss_tm)),
-            "dead_neuron_gap_residual": float((dead - dead.round()).abs().max()),
-            "max_abs_point_difference": max(diffs), "relative_point_difference": max(diffs) / scale,
+def _one_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float]], real: Data,
+                   one_step: TwoStageLearner, *, m1: int, m2: int, meta: dict) -> tuple[list[dict], dict]:
+    """The one-step learner's rows of one repetition (``METHODS``, in order) and its T = 1
+    equivalence record."""
+    p, rows = ev.p, []
+    _, wall = _timed(lambda: one_step.fit(p.net, real))
+    rows.append(ev("full data", one_step, real, real, wall))
+    gm_state, gm_wall = distill_timed(learner=one_step, state=True)
+    gm = gm_state.distilled
+    rows.append(gm_row := ev.distilled("GM cos + KIP", gm, one_step, gm_wall))
+    frob, wall = distill_timed(learner=one_step, matching="frobenius")
+    rows.append(ev.distilled("GM Frobenius + KIP", frob, one_step, wall))
+    tm1_state, wall = distill_timed(learner=one_step, method="tm+kip", state=True)
+    rows.append(tm_row := ev.distilled("TM T=1 + KIP", tm1_state.distilled, one_step, wall))
+    eq = trajectory_equivalence(gm_state, tm1_state, p.net, real, one_step, gm_row["test_mse"], tm_row["test_mse"])
+    # The same S1 with m2 random real points for the ridge: what KIP's stage 2 adds (not timed
+    # on its own: its stage 1 is the GM cos run's).
+    real_s2 = random_subset(p.X, p.y, m2, seed=p.seeds["subset"])
+    rows.append(ev("GM cos + real stage 2", one_step, gm.stage1, real_s2, float("nan"),
+                   gm.metadata["stage1_matching_loss"], m1=m1))
+    refined, wall = _timed(lambda: meta_refine(gm, p.net, p.X, p.y, **meta))
+    # The fine-tune starts from the GM cos + KIP set: its time includes making that set.
+    rows.append(ev.distilled("meta-gradient", refined, one_step, gm_wall + wall,
+                             meta_initial_real_loss=refined.metadata["meta_initial_real_loss"],
+                             meta_final_real_loss=refined.metadata["meta_final_real_loss"]))
+    for name, make in BASELINES.items():
+        core, wall = _timed(lambda: make(p, m1 + m2))
+        rows.append(ev(name, one_step, core, core, wall))
+    return rows, eq
+
+
+def _t_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float]], real: Data,
+                 learner: TwoStageLearner) -> list[dict]:
+    """The T-step learner's rows: full data, GM cos + KIP, TM + KIP, and (a diagnostic: is stage 1
+    the loss?) the TM stage-1 set with all n real points for stage 2."""
+    T = learner.stage1_steps
+    _, wall = _timed(lambda: learner.fit(ev.p.net, real))
+    rows = [ev(f"full data (T={T})", learner, real, real, wall)]
+    gm, wall = distill_timed(learner=learner)
+    rows.append(ev.distilled(f"GM cos + KIP (T={T})", gm, learner, wall))
+    tm, wall = distill_timed(learner=learner, method="tm+kip")
+    rows.append(ev.distilled(f"TM T={T} + KIP", tm, learner, wall))
+    rows.append(ev(f"TM T={T} S1 + full stage 2", learner, tm.stage1, real, float("nan"),
+                   tm.metadata["stage1_matching_loss"], m1=tm.m1))
+    return rows
+
+
+POINTS_AGREE = 1e-8  # relative difference below which two distilled sets count as the same points
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / a.abs().max().clamp_min(torch.finfo(a.dtype).tiny))
+
+
+def matching_gradient_gap(net: TwoLayerNet, real: Data, learner: TwoStageLearner, X: torch.Tensor,
+                          y: torch.Tensor) -> float:
+    """The T = 1 identity, checked where it is exact: at K synthetic sets (X (K, m, d), y (K, m)),
+    the largest difference between the gradient (in X and in y) of the trajectory-matching loss
+    (autograd through the learner's step) and that of the cosine matching loss (closed form),
+    relative to the largest entry of the latter."""
+    G_D = stage1_gradient(net.W, net.a, net.b, *real)
+    W_T = expert_trajectory(net, *real, learner)[-1]
+    _, (gX, gy) = matching_value_and_grad(net, G_D, X, y, "cos")
+    Xr, yr = X.detach().clone().requires_grad_(True), y.detach().clone().requires_grad_(True)
+    loss = trajectory_matching_loss(student_trajectory(net, Xr, yr, learner)[-1], W_T, net.W).sum()
+    tX, ty = torch.autograd.grad(loss, (Xr, yr))
+    return max(_relative(gX, tX), _relative(gy, ty))
+
+
+def trajectory_equivalence(gm, tm, net: TwoLayerNet, real: Data, learner: TwoStageLearner, mse_gm: float,
+                           mse_tm: float) -> dict[str, float]:
+    """How T = 1 trajectory matching compares with cosine gradient matching started from the same
+    initial points (``DistillState``s of one seed): the gap between their gradients at the
+    starting points and at gradient matching's end points (``matching_gradient_gap``); the share
+    of restarts whose stage-1 points end within ``POINTS_AGREE`` of each other (relative
+    difference) and the largest difference over restarts; whether both kept the same restart
+    (their losses differ by n_dead / 2L, which may rank restarts differently), the kept sets'
+    difference, the largest deviation of the restart-loss gaps (x 2L) from a whole number of dead
+    neurons, and the two test MSEs."""
+    a, b = gm.stage1, tm.stage1
+    per_restart = [max(_relative(a.X[k], b.X[k]), _relative(a.y[k], b.y[k])) for k in range(a.count)]
+    same = torch.tensor([v <= POINTS_AGREE for v in per_restart])
+    dead = ((a.loss - b.loss) * 2 * net.width)[same]  # whole numbers where both ended at the same points
+    return {"gradient_difference": max(matching_gradient_gap(net, real, learner, a.X0, a.y0),
+                                       matching_gradient_gap(net, real, learner, a.X, a.y)),
+            "restarts_agreeing": sum(v <= POINTS_AGREE for v in per_restart) / len(per_restart),
+            "relative_point_difference": max(per_restart), "same_restart": a.best_index == b.best_index,
+            "kept_point_difference": per_restart[a.best_index] if a.best_index == b.best_index else float("nan"),
+            "dead_neuron_gap_residual": float((dead - dead.round()).abs().max()) if len(dead) else float("nan"),
             "test_mse_gm": mse_gm, "test_mse_tm": mse_tm, "test_mse_difference": abs(mse_gm - mse_tm),
-            "matching_loss_gm": gm.metadata["stage1_matching_loss"],
-            "matching_loss_tm": tm.metadata["stage1_matching_loss"]}
+            "matching_loss_gm": a.best_loss, "matching_loss_tm": b.best_loss}
 
 
-def summarise(table: pd.DataFrame, m1: int) -> dict[str, dict[str, dict[str, float]]]:
+run = run_algorithms
+
+
+def summarise(tables: AlgorithmTables, m1: int) -> dict[str, dict[str, dict[str, float]]]:
     """Per method at stage-1 size ``m1``: mean, min and max over repetitions of test MSE,
     alignment, wall time and the stage-1 gradient cosine."""
+    table = tables.table
     out: dict[str, dict[str, dict[str, float]]] = {}
-    head = table[(table.m1 == m1) | (table.family != "distilled")]
-    for method, g in head.groupby("method", sort=False):
+    for method, g in table[table.m1 == m1].groupby("method", sort=False):
         out[method] = {col: {"mean": float(g[col].mean()), "min": float(g[col].min()), "max": float(g[col].max())}
                        for col in ("test_mse", "alignment", "wall_time_s", "stage1_gradient_cosine")
                        if g[col].notna().any()}
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# ----------------------------------------------------------------------------------------------
+
+INFORMATION_EXPONENT_2 = ("he2", "aniso")  # links one gradient step can learn (he3 cannot)
+LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
+_FROB = "test MSE, GM Frobenius / GM cos"
+_NORM = "synthetic / real stage-1 gradient norm, GM Frobenius"
+CHECKS: dict[str, CheckSpec] = {
+    "tm_equal": CheckSpec("gradient of the TM T=1 loss vs the GM cos loss, same points: max relative difference",
+                          "<=", 1e-8, "float64 rounding (unit 1.1e-16); a real difference would be of order 1"),
+    "kip": CheckSpec("test MSE, random real stage 2 / KIP stage 2 (same S1)", ">=", 1.5,
+                     "m2 random real points for stage 2, the same memory as KIP's", geometric=True),
+    "meta_loss": CheckSpec("real-data loss of A(S), after / before the meta-gradient fine-tune", "<=", 0.6,
+                           "the loss it optimises, at its starting point (the GM cos + KIP set)", geometric=True),
+    "meta_test": CheckSpec("test MSE, meta-gradient / GM cos + KIP", "<=", 1.0,
+                           "the set it starts from (1: no better, no worse)", geometric=True),
+    "frob_lo": CheckSpec(_FROB, ">=", 0.5, "cosine matching at the same m1 (a factor 2 either way)", geometric=True),
+    "frob_hi": CheckSpec(_FROB, "<=", 2.0, "cosine matching at the same m1 (a factor 2 either way)", geometric=True),
+    "norm_cos": CheckSpec("synthetic / real stage-1 gradient norm, GM cos", ">=", 10.0,
+                          "the real gradient's norm (1: the same magnitude)", geometric=True),
+    "norm_frob_lo": CheckSpec(_NORM, ">=", 0.67, "the real gradient's norm (1: the same magnitude)", geometric=True),
+    "norm_frob_hi": CheckSpec(_NORM, "<=", 1.2, "the real gradient's norm (1: the same magnitude)", geometric=True),
+    "baselines": CheckSpec("test MSE, best baseline at equal memory / GM cos + KIP", ">=", 10.0,
+                           "every baseline of the table with m1 + m2 real points (the same floats)", geometric=True),
+    "tm_w": CheckSpec("1 - per-neuron cosine of W_T, TM T>1 vs full data (same learner)", "<=", 0.02,
+                      "0: the full data's W_T, neuron by neuron"),
+    "tm_test": CheckSpec("test MSE, TM T>1 + KIP / full data (same learner)", ">=", 1.0,
+                         "the full-data learner with the same T-step stage 1", geometric=True),
+}
+# The checks of each claim, and the kind of regime it needs (``regime``), in the order of ``statements``.
+_CLAIMS = ((("tm_equal",), "none"), (("kip",), "positive"), (("meta_loss", "meta_test"), "positive"),
+           (("frob_lo", "frob_hi"), "positive"), (("norm_cos", "norm_frob_lo", "norm_frob_hi"), "positive"),
+           (("baselines",), "positive"), (("tm_w", "tm_test"), "t_step"))
+
+
+def _paired(table: pd.DataFrame, values: str, m1: int) -> pd.DataFrame:
+    """Per repetition (rows) and method (columns: every method of ``METHODS``, NaN where absent),
+    ``values`` at stage-1 size m1."""
+    paired = table[table.m1 == m1].pivot_table(index="repetition", columns="method", values=values)
+    return paired.reindex(columns=list(dict.fromkeys([*METHODS, *paired.columns])))
+
+
+def measures(tables: AlgorithmTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
+    """Per repetition, the quantity behind each check of ``CHECKS``."""
+    table, m1, T = tables.table, P["m1"], P["tm_steps"]
+    mse, norm = _paired(table, "test_mse", m1), _paired(table, "stage1_gradient_norm_ratio", m1)
+    meta = table[(table.method == "meta-gradient") & (table.m1 == m1)].set_index("repetition")
+    gm = mse["GM cos + KIP"]
+    frob = (mse["GM Frobenius + KIP"] / gm).tolist()
+    frob_norm = norm["GM Frobenius + KIP"].tolist()
+    out = {"tm_equal": tables.equivalence.gradient_difference.tolist(),
+           "kip": (mse["GM cos + real stage 2"] / gm).tolist(),
+           "meta_loss": (meta.meta_final_real_loss / meta.meta_initial_real_loss).tolist(),
+           "meta_test": (mse["meta-gradient"] / gm).tolist(), "frob_lo": frob, "frob_hi": frob,
+           "norm_cos": norm["GM cos + KIP"].tolist(), "norm_frob_lo": frob_norm, "norm_frob_hi": frob_norm,
+           "baselines": (mse[[b for b in BASELINES if b in mse]].min(axis=1) / gm).tolist(),
+           "tm_w": [], "tm_test": []}
+    if T > 1:
+        t_rows = table[table.learner_steps == T]
+        tm = t_rows[t_rows.method == f"TM T={T} + KIP"].set_index("repetition")
+        full = t_rows[t_rows.method == f"full data (T={T})"].set_index("repetition")
+        out["tm_w"], out["tm_test"] = (1 - tm.w_cosine_to_full).tolist(), (tm.test_mse / full.test_mse).tolist()
+    return out
+
+
+def regime(tables: AlgorithmTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """The preconditions of each kind of claim: ``none`` (the T = 1 identity holds for any data),
+    ``positive`` (a link of information exponent 2, a full-data learner that learns, m1 >= r)
+    and ``t_step`` (positive, and a learner of T > 1 steps)."""
+    table = tables.table
+    full = float(table[table.method == "full data"].test_mse.mean())
+    positive = (Precondition(f"link of information exponent 2 ({', '.join(INFORMATION_EXPONENT_2)})",
+                             P["link"] in INFORMATION_EXPONENT_2, f"link = {P['link']}"),
+                Precondition(f"the full-data learner learns (test MSE <= {LEARNS})", full <= LEARNS,
+                             f"full-data test MSE {full:.3g} at n = {P['n_train']}"),
+                Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}"))
+    steps = Precondition("a learner of T > 1 stage-1 steps", P["tm_steps"] > 1, f"tm_steps = {P['tm_steps']}")
+    return {"none": (), "positive": positive, "t_step": positive + (steps,)}
+
+
+def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(id, sentence) of each claim at these parameters (the page's claim block)."""
+    c = {k: v.threshold for k, v in CHECKS.items()}
+    T = P["tm_steps"]
+    return [
+        ("C4.1", "Trajectory matching with T = 1 is cosine gradient matching: at the same synthetic points the two "
+                 f"losses have the same gradient, to float rounding (relative difference <= {c['tm_equal']:g}), so "
+                 "Adam takes the same steps from the same start."),
+        ("C4.2", f"KIP's stage 2 beats {P['m2']} random real points for stage 2 (the same S1, the same memory) by at "
+                 f"least {c['kip']:g}x in test error."),
+        ("C4.3", f"The meta-gradient fine-tune lowers the real-data loss it optimises to at most "
+                 f"{c['meta_loss']:g}x its start, and does not raise the test error."),
+        ("C4.4", f"At m1 = {P['m1']}, Frobenius gradient matching trains the learner to the test error of cosine "
+                 f"matching, within a factor {c['frob_hi']:g} either way."),
+        ("C4.5", f"Cosine matching leaves the synthetic gradient's magnitude free (at least {c['norm_cos']:g}x the "
+                 f"real one's), Frobenius matching pins it ({c['norm_frob_lo']:g}-{c['norm_frob_hi']:g}x)."),
+        ("C4.6", f"Every baseline of {P['m1'] + P['m2']} real points (the same memory) trains the learner to at least "
+                 f"{c['baselines']:g}x the test error of GM cos + KIP."),
+        ("C4.7", f"With a T = {T} stage 1, trajectory matching reproduces the full data's W_T (1 - per-neuron cosine "
+                 f"<= {c['tm_w']:g}) but not its test error, which stays "
+                 + ("no lower than" if c["tm_test"] == 1 else f"at least {c['tm_test']:g}x")
+                 + " the full-data learner's."),
+    ]
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [float(v) for v in values if math.isfinite(float(v))]
+
+
+def claims(tables: AlgorithmTables, P: Mapping[str, Any]) -> list[Claim]:
+    """The claims of notebook 04, with their verdicts on these tables."""
+    values, reg = measures(tables, P), regime(tables, P)
+    return [Claim(cid, text, tuple(CHECKS[k].check(_finite(values[k])) for k in keys), reg[kind])
+            for (cid, text), (keys, kind) in zip(statements(P), _CLAIMS)]

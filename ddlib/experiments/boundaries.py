@@ -1,48 +1,76 @@
-"""Boundaries (notebook 05): where distillation breaks, and why -- the information-exponent-3
-link ``he3``, label noise, transfer of a distilled set to a fresh theta0, and very small m1.
+"""Claims C5 (notebook 05): where distillation breaks, and why -- the information-exponent-3 link
+``he3`` (nothing for one gradient step to find, so nothing to distil), label noise (absolute
+increments of the test error beside sigma^2 L / n), transfer of a distilled set to other widths,
+ridges and initialisations, and very small m1 (the span bound).
 
-Each study returns a tidy table (one row per repetition and method) with every seed it used.
+Every study returns a tidy table (one row per repetition, condition and method) with every seed
+it used; ``run`` runs the three on one set of parameters.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import pandas as pd
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from ..baselines import random_subset
+from ..claims import CheckSpec, Claim, Precondition
 from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_stage1
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, test_mse
 from ..networks import TwoLayerNet
-from ..theory import population_stage1_gradient, span_bound
+from ..theory import he3_noise_energy, noise_excess_risk, population_stage1_gradient, span_bound
 from ..validation import check_float, check_int
 from .problem import Problem
-from .repetitions import repetition, repetitions
+from .repetitions import repetition, summarise as summarise_columns
 
-__all__ = ["PROFILES", "FRESH_THETA0_OFFSET", "BoundaryTables", "run_boundaries", "run_links_and_noise",
-           "run_transfer", "run_small_m1", "summarise"]
+__all__ = ["PROFILES", "CHECKS", "FRESH_THETA0_OFFSET", "BoundaryTables", "run", "run_boundaries",
+           "run_links_and_noise", "run_transfer", "run_small_m1", "he3_gradient_energy", "target_widths",
+           "summarise", "measures", "regime", "statements", "claims"]
 
-_BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, n_seeds=2, noise_grid=[0.5, 1.0],
-             m1_small_grid=[1, 2, 3, 4], r_small_grid=[2, 3], steps1=300, steps2=200, lr=0.05,
-             restarts=3, n_test=5000)
+_BASE = dict(d=32, r=2, width=256, n_train=4000, m1=8, m2=32, n_seeds=5, noise_grid=[1.0],
+             width_factors=[0.5, 2.0, 4.0], ridge_grid=[1e-4, 1e-2], m1_small_grid=[1, 2], r_small_grid=[2, 3],
+             steps1=300, steps2=200, lr=0.05, restarts=3, n_test=5000)
 PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "d": 16, "width": 256, "n_train": 3000, "m1": 8, "m2": 16, "n_seeds": 1,
-              "noise_grid": [1.0], "m1_small_grid": [1, 2, 8], "steps1": 150, "steps2": 100, "n_test": 5000},
+    "smoke": {**_BASE, "n_seeds": 3, "width_factors": [0.5, 2.0], "steps2": 100, "restarts": 2, "n_test": 4000},
     "book": dict(_BASE),
-    "paper": {**_BASE, "n_seeds": 10, "noise_grid": [0.25, 0.5, 1.0, 2.0], "n_test": 20_000,
-              "m1_small_grid": [1, 2, 3, 4, 6, 8, 16], "r_small_grid": [1, 2, 3, 4]},
+    "paper": {**_BASE, "width": 512, "n_train": 8000, "n_seeds": 10, "noise_grid": [0.25, 0.5, 1.0, 2.0],
+              "ridge_grid": [1e-5, 1e-4, 1e-2, 1e-1], "m1_small_grid": [1, 2, 3, 4, 6, 8],
+              "r_small_grid": [1, 2, 3, 4], "n_test": 20_000},
 }
 
 # theta0' of the transfer study: its seed is the base seed + this offset, apart from every stream
-# of ddlib.experiments.problem (offsets 0 to 50_000 in steps of 10_000).
+# of ddlib.experiments.problem (offsets 0 to 50_000 in steps of 10_000).  Every width L' draws
+# from the same seed, so the fresh networks of one repetition share their first rows.
 FRESH_THETA0_OFFSET = 60_000
+METHODS = ("full", "distilled", "s1+real")
 
 
-def _grad_cos(G: torch.Tensor, G_pop: Optional[torch.Tensor]) -> float:
-    return float("nan") if G_pop is None else gradient_cosine(G, G_pop)
+def he3_gradient_energy(d: int, width: int, n: int) -> float:
+    """E|G_D|_F^2 of the ``he3`` stage-1 gradient at theta0 on n points: width (d + 6) / (2n).
+
+    For an odd link the population gradient is 0 and G_D is a mean of n centred terms
+    -a_j y_i relu'(w_j . x_i) x_i, so E|G_j|^2 = E[y^2 relu'(w.x) |x|^2] / n.  The weight
+    y^2 |x|^2 is even in x and relu'(t) + relu'(-t) = 1, so the step halves it exactly:
+    E[y^2 |x|^2] / 2 = (7 + d - 1) / 2, with E[He3(z)^2 z^2] / 6 = 7 along u_1 and E[y^2] = 1
+    along each other direction (the same sum gives ``ddlib.theory.he3_noise_energy``, the share
+    in span(U)).  A gradient with any signal would sit above it.  (A general closed form: it
+    belongs in ``ddlib.theory``; kept here while that module is being changed.)
+    """
+    d, width, n = check_int("d", d, min_value=1), check_int("width", width, min_value=1), check_int("n", n, min_value=1)
+    return width * (d + 6) / (2 * n)
+
+
+def target_widths(width: int, width_factors: list[float]) -> list[int]:
+    """The widths of the fresh theta0' of the transfer study: L itself and L * factor for each
+    factor, rounded to an even width of at least 2 (the symmetric init pairs its neurons)."""
+    out = {width}
+    for f in width_factors:
+        f = check_float("width_factors entry", f, strictly_positive=True)
+        out.add(max(2, 2 * round(width * f / 2)))
+    return sorted(out)
 
 
 def _evaluate(net: TwoLayerNet, p: Problem, n_test: int) -> dict[str, float]:
@@ -58,100 +86,109 @@ def _participation_ratio(M: torch.Tensor) -> float:
     return float(s2.sum() ** 2 / (s2 * s2).sum())
 
 
+def _gradient_rows(net: TwoLayerNet, p: Problem, G_D: torch.Tensor) -> dict[str, float]:
+    """The real-data gradient against the closed forms: its energy in span(U), and its energy
+    relative to a pure-noise gradient (``he3_gradient_energy``; 1 when there is no signal)."""
+    noise = he3_gradient_energy(p.task.d, net.width, p.X.shape[0])
+    return {"grad_energy_span": energy_in_subspace(G_D, p.task), "grad_energy_ratio": float(G_D.norm() ** 2) / noise}
+
+
 def run_links_and_noise(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
                         noise_grid: list[float], steps1: int, steps2: int, lr: float, restarts: int,
                         n_test: int, seed: int, progress: bool = False) -> tuple[pd.DataFrame, dict[int, DistilledSet]]:
-    """The ``he3`` control and the label-noise sweep, at one size (m1, m2).
+    """The ``he3`` control and the label-noise study, at one size (m1, m2).
 
-    Conditions: (he2, noise 0), (he3, noise 0) and (he2, noise) for every noise > 0 in
-    ``noise_grid``.  Methods: ``full`` (all n_train points), ``distilled`` (gm+kip),
-    ``s1+real`` (distilled S1, then the real data for stage 2) and ``random`` (m1 + m2 real points).
+    Conditions: (he2, noise 0), (he3, noise 0) and (he2, sigma) for every sigma > 0 of
+    ``noise_grid``; each repetition draws one task U, theta0 and X, and the labels of each
+    condition from them.  Methods: ``full`` (all n_train points), ``distilled`` (gm+kip) and
+    ``s1+real`` (distilled S1, then the real data for stage 2).
 
     Returns:
-        The table -- test MSE against the noisy labels (``test_mse``) and the clean target
-        (``test_mse_clean``), alignment, energy of the stage-1 inputs in span(U), cosine of the
-        stage-1 gradient with the population gradient (``grad_cos_pop``; NaN for he3, where it is
-        0), stage-1 matching loss -- and the distilled sets of (he2, noise 0) by base seed, which
-        ``run_transfer`` reuses.
+        The table -- test MSE against the labels (``test_mse``) and the clean target
+        (``test_mse_clean``), alignment, energy of the stage-1 inputs in span(U), the cosine of
+        the stage-1 gradient with the population one (``grad_cos_pop``; NaN for he3, where the
+        population gradient is 0), the stage-1 matching loss, and on ``full`` rows the real
+        gradient's energy in span(U) and relative to pure noise (``_gradient_rows``) -- and the
+        distilled sets of (he2, noise 0) by base seed, which ``run_transfer`` reuses.
     """
     n_seeds = check_int("n_seeds", n_seeds, min_value=1)
-    for s in noise_grid:
-        check_float("noise_grid entry", s, min_value=0.0)
-    conditions = [("he2", 0.0), ("he3", 0.0)] + [("he2", float(s)) for s in noise_grid if s > 0]
+    noises = [check_float("noise_grid entry", s, min_value=0.0) for s in noise_grid]
+    conditions = [("he2", 0.0), ("he3", 0.0)] + [("he2", s) for s in sorted(set(noises)) if s > 0]
     learner = TwoStageLearner()
     rows, sets = [], {}
     for k in tqdm(range(n_seeds), desc="repetitions", disable=not progress):
         for link, noise in conditions:
             rep = repetition(k, seed, d=d, r=r, width=width, n_train=n_train, link=link, noise=noise)
-            p, common = rep.problem, rep.record()
-            net = p.net
+            p, net = rep.problem, rep.problem.net
             G_pop = None if link == "he3" else population_stage1_gradient(net, p.task)
-            full = learner.fit(net, (p.X, p.y))
+            cos_pop = (lambda G: float("nan")) if G_pop is None else (lambda G: gradient_cosine(G, G_pop))  # noqa: E731
             G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y)
-            rows.append({**common, "method": "full", "m1": n_train, "m2": n_train, **_evaluate(full, p, n_test),
-                         "energy_s1": energy_in_subspace(p.X, p.task), "grad_cos_pop": _grad_cos(G_D, G_pop),
-                         "stage1_matching_loss": float("nan")})
+            rows.append(rep.record(method="full", m1=n_train, m2=n_train,
+                                   **_evaluate(learner.fit(net, (p.X, p.y)), p, n_test),
+                                   energy_s1=energy_in_subspace(p.X, p.task), grad_cos_pop=cos_pop(G_D),
+                                   stage1_matching_loss=float("nan"), **_gradient_rows(net, p, G_D)))
             ds = distill(net, p.X, p.y, m1, m2, learner=learner, steps1=steps1, steps2=steps2, lr=lr,
                          restarts=restarts, seed=p.seeds["distill"], task=p.task)
-            if link == "he2" and noise == 0.0:
-                sets[seed + k] = ds
-            G_S = stage1_gradient(net.W, net.a, net.b, *ds.stage1)
-            s1 = {"energy_s1": energy_in_subspace(ds.stage1[0], p.task), "grad_cos_pop": _grad_cos(G_S, G_pop),
+            if (link, noise) == ("he2", 0.0):
+                sets[rep.base_seed] = ds
+            s1 = {"energy_s1": energy_in_subspace(ds.stage1[0], p.task),
+                  "grad_cos_pop": cos_pop(stage1_gradient(net.W, net.a, net.b, *ds.stage1)),
                   "stage1_matching_loss": ds.metadata["stage1_matching_loss"]}
-            rows.append({**common, "method": "distilled", "m1": m1, "m2": m2,
-                         **_evaluate(ds.fit(net, learner), p, n_test), **s1})
-            rows.append({**common, "method": "s1+real", "m1": m1, "m2": n_train,
-                         **_evaluate(learner.fit(net, ds.stage1, (p.X, p.y)), p, n_test), **s1})
-            Xr, yr = random_subset(p.X, p.y, m1 + m2, seed=p.seeds["subset"])
-            G_R = stage1_gradient(net.W, net.a, net.b, Xr, yr)
-            rows.append({**common, "method": "random", "m1": m1 + m2, "m2": m1 + m2,
-                         **_evaluate(learner.fit(net, (Xr, yr)), p, n_test),
-                         "energy_s1": energy_in_subspace(Xr, p.task), "grad_cos_pop": _grad_cos(G_R, G_pop),
-                         "stage1_matching_loss": float("nan")})
+            rows.append(rep.record(method="distilled", m1=m1, m2=m2, **_evaluate(ds.fit(net, learner), p, n_test),
+                                   **s1))
+            rows.append(rep.record(method="s1+real", m1=m1, m2=n_train,
+                                   **_evaluate(learner.fit(net, ds.stage1, (p.X, p.y)), p, n_test), **s1))
     return pd.DataFrame(rows), sets
 
 
-def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int, steps1: int,
-                 steps2: int, lr: float, restarts: int, n_test: int, seed: int,
-                 distilled: Optional[dict[int, DistilledSet]] = None, progress: bool = False) -> pd.DataFrame:
-    """A set distilled at theta0 (he2, noise 0), used on other initialisations.
+def _transfer_targets(p: Problem, widths: list[int], ridge_grid: list[float], fresh_seed: int):
+    """(kind, width, ridge, theta, learner) of every place a set distilled at theta0 is reused:
+    a fresh theta0' at each width (default ridge), and theta0 itself at each other ridge."""
+    default = TwoStageLearner()
+    for w in widths:
+        yield "width", w, default.ridge, TwoLayerNet.init(p.task.d, w, seed=fresh_seed, dtype=p.net.dtype), default
+    for lam in ridge_grid:
+        lam = check_float("ridge_grid entry", lam, strictly_positive=True)
+        yield "ridge", p.net.width, lam, p.net, TwoStageLearner(ridge=lam)
 
-    Inits: ``theta0`` (the one it was distilled at), ``new_bias`` (theta0's W and a, the stage-2
-    biases b2 of theta0') and ``fresh`` (theta0' entirely: seed = base seed + FRESH_THETA0_OFFSET,
-    same d and width).  Methods on each init: ``distilled`` (S1 then S2), ``s1+real`` (S1 then the
-    real data), ``full`` and ``random`` (m1 + m2 real points).  ``grad_cos_data`` is the mean
-    per-neuron cosine between the stage-1 gradient of the method's stage-1 data and that of the real
-    data, both at the init used: what gradient matching optimised, at theta0 only.
+
+def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
+                 width_factors: list[float], ridge_grid: list[float], steps1: int, steps2: int, lr: float,
+                 restarts: int, n_test: int, seed: int, distilled: Optional[dict[int, DistilledSet]] = None,
+                 progress: bool = False) -> pd.DataFrame:
+    """A set (S1, S2) distilled at theta0 (he2, noise 0, width L, the default ridge), reused
+    elsewhere: at a fresh theta0' of every width of ``target_widths`` (seed = base seed +
+    FRESH_THETA0_OFFSET, with its own stage-2 biases), and at theta0 with every stage-2 ridge
+    lambda2 of ``ridge_grid``.  On each target: ``full`` (the learner on all the real data there),
+    ``s1+real`` (S1, then the real data for stage 2) and ``distilled`` (S1, then S2).
+    ``grad_cos_data`` is the mean per-neuron cosine between the stage-1 gradient of S1 and that of
+    the real data, at the target's initialisation (1 on ``full`` rows): what gradient matching
+    maximised, at theta0 only.
 
     Args:
-        distilled: optional sets already distilled at these problems (``run_links_and_noise``'s
-            second output), keyed by base seed; any missing one is distilled here.
+        distilled: sets already distilled at these problems (``run_links_and_noise``'s second
+            output), keyed by base seed; any missing one is distilled here.
     """
-    learner = TwoStageLearner()
+    n_seeds = check_int("n_seeds", n_seeds, min_value=1)
+    widths = target_widths(width, width_factors)
     rows = []
-    for rep in repetitions(seed=seed, n_seeds=n_seeds, d=d, r=r, width=width, n_train=n_train, link="he2",
-                           progress=progress):
-        p, k = rep.problem, rep.index
-        ds = (distilled or {}).get(seed + k)
-        if ds is None or ds.metadata.get("theta0", {}).get("seed") != p.net.seed or (ds.m1, ds.m2) != (m1, m2):
-            ds = distill(p.net, p.X, p.y, m1, m2, learner=learner, steps1=steps1, steps2=steps2, lr=lr,
-                         restarts=restarts, seed=p.seeds["distill"], task=p.task)
-        fresh_seed = seed + k + FRESH_THETA0_OFFSET
-        fresh = TwoLayerNet.init(d, width, seed=fresh_seed, dtype=p.net.dtype)
-        inits = {"theta0": p.net, "new_bias": p.net.replace(stage2_bias=fresh.stage2_bias), "fresh": fresh}
-        Xr, yr = random_subset(p.X, p.y, m1 + m2, seed=p.seeds["subset"])
-        common = rep.record(seed_theta0_fresh=fresh_seed, stage1_matching_loss=ds.metadata["stage1_matching_loss"],
-                            energy_s1=energy_in_subspace(ds.stage1[0], p.task))
-        for init, net in inits.items():
+    for k in tqdm(range(n_seeds), desc="transfer", disable=not progress):
+        rep = repetition(k, seed, d=d, r=r, width=width, n_train=n_train, link="he2")
+        p = rep.problem
+        ds = (distilled or {}).get(rep.base_seed)
+        if ds is None or ds.metadata["theta0"]["seed"] != p.net.seed or (ds.m1, ds.m2) != (m1, m2):
+            ds = distill(p.net, p.X, p.y, m1, m2, steps1=steps1, steps2=steps2, lr=lr, restarts=restarts,
+                         seed=p.seeds["distill"], task=p.task)
+        fresh_seed = rep.base_seed + FRESH_THETA0_OFFSET
+        for kind, w, lam, net, learner in _transfer_targets(p, widths, ridge_grid, fresh_seed):
             G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y)
-            cos = lambda X_, y_: gradient_cosine(stage1_gradient(net.W, net.a, net.b, X_, y_), G_D)  # noqa: E731
-            runs = {"distilled": (ds.fit(net, learner), cos(*ds.stage1)),
-                    "s1+real": (learner.fit(net, ds.stage1, (p.X, p.y)), cos(*ds.stage1)),
-                    "full": (learner.fit(net, (p.X, p.y)), 1.0),
-                    "random": (learner.fit(net, (Xr, yr)), cos(Xr, yr))}
-            for method, (trained, gcos) in runs.items():
-                rows.append({**common, "init": init, "theta0_seed": net.seed if init != "new_bias" else p.net.seed,
-                             "method": method, **_evaluate(trained, p, n_test), "grad_cos_data": gcos})
+            cos_s1 = gradient_cosine(stage1_gradient(net.W, net.a, net.b, *ds.stage1), G_D)
+            common = rep.record(target=kind, target_width=w, ridge=lam,
+                                theta0_seed=fresh_seed if kind == "width" else p.net.seed)
+            for method, trained, gcos in [("full", learner.fit(net, (p.X, p.y)), 1.0),
+                                          ("s1+real", learner.fit(net, ds.stage1, (p.X, p.y)), cos_s1),
+                                          ("distilled", ds.fit(net, learner), cos_s1)]:
+                rows.append({**common, "method": method, **_evaluate(trained, p, n_test), "grad_cos_data": gcos})
     return pd.DataFrame(rows)
 
 
@@ -160,48 +197,33 @@ def run_small_m1(*, d: int, width: int, n_train: int, n_seeds: int, m1_small_gri
                  progress: bool = False) -> pd.DataFrame:
     """Stage-1 distillation with very few points, for each r (he2, noise 0).
 
-    Only stage 1 is distilled (``ddlib.distillers.distill_stage1``); stage 2 uses the real data, so the test MSE
-    (``s1+real``) isolates what S1 carries.  Diagnostics of G_S at theta0: ``zero_rows`` (share of
-    neurons no synthetic point switches on: their gradient row and W1 row are 0), ``rank_G_S``
-    (<= m1: every row is a combination of the m1 points), ``n_patterns`` (distinct nonzero
-    on/off patterns over the m1 points, <= 2^m1 - 1: the number of distinct W1 directions up to
-    sign), the stage-1 matching loss (>= zero_rows, since a zero row costs 1) and whether it
-    flags a failed run (> FAILED_MATCHING_LOSS), beside ``span_bound`` (m1 < r).  Geometry:
-    ``w1_dims``, the participation ratio of W1's projection on span(U) (1 to r: how many of the r
-    task directions the learned neurons cover), and ``min_pair_cos``, the smallest cosine between
-    two synthetic points (near -1: points placed on opposite sides).
+    Only stage 1 is distilled (``ddlib.distillers.distill_stage1``); stage 2 uses the real data, so
+    the test MSE (``s1+real``) isolates what S1 carries, beside ``span_bound(m1, r)``, the least
+    error of any predictor that sees the input through m1 directions.  Diagnostics: ``zero_rows``
+    (share of neurons no synthetic point switches on: their gradient row and W1 row are 0), the
+    stage-1 matching loss and its failure flag (> FAILED_MATCHING_LOSS), and ``w1_dims``, the
+    participation ratio of W1's projection on span(U) (1 to r: how many of the r task directions
+    the learned neurons cover).
     """
     n_seeds = check_int("n_seeds", n_seeds, min_value=1)
     learner = TwoStageLearner()
     rows = []
-    total = n_seeds * len(r_small_grid)
-    with tqdm(total=total, desc="repetitions x r", disable=not progress) as bar:
-        for k in range(n_seeds):
-            for r in r_small_grid:
-                rep = repetition(k, seed, d=d, r=r, width=width, n_train=n_train, link="he2")
-                p, net = rep.problem, rep.problem.net
-                G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y, learner.chunk_size)
-                for m1 in m1_small_grid:
-                    res = distill_stage1(net, p.X, p.y, m1, steps=steps1, lr=lr, restarts=restarts,
-                                         seed=p.seeds["distill"], G_D=G_D)
-                    S1, loss1 = res.best(), res.best_loss
-                    failed = loss1 > FAILED_MATCHING_LOSS
-                    X1, y1 = S1
-                    G_S = stage1_gradient(net.W, net.a, net.b, X1, y1)
-                    on = (X1 @ net.W.T + net.b > 0).T  # width x m1: which points switch each neuron on
-                    patterns = {tuple(row.tolist()) for row in on if bool(row.any())}
-                    Xn = X1 / X1.norm(dim=1, keepdim=True)
-                    pair_cos = (Xn @ Xn.T)[torch.triu_indices(m1, m1, offset=1).unbind()]
-                    rows.append({**rep.record(), "m1": m1, "method": "s1+real",
-                                 **_evaluate(learner.fit(net, S1, (p.X, p.y)), p, n_test),
-                                 "energy_s1": energy_in_subspace(X1, p.task),
-                                 "stage1_matching_loss": loss1, "stage1_failed": failed,
-                                 "zero_rows": float((G_S.norm(dim=1) == 0).double().mean()),
-                                 "rank_G_S": int(torch.linalg.matrix_rank(G_S)),
-                                 "n_patterns": len(patterns), "span_bound": span_bound(m1, r),
-                                 "w1_dims": _participation_ratio(learner.stage1(net, X1, y1) @ p.task.U.T),
-                                 "min_pair_cos": float(pair_cos.min()) if m1 > 1 else float("nan")})
-                bar.update()
+    for k in tqdm(range(n_seeds), desc="small m1", disable=not progress):
+        for r in r_small_grid:
+            rep = repetition(k, seed, d=d, r=r, width=width, n_train=n_train, link="he2")
+            p, net = rep.problem, rep.problem.net
+            G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y)
+            for m1 in m1_small_grid:
+                res = distill_stage1(net, p.X, p.y, m1, steps=steps1, lr=lr, restarts=restarts,
+                                     seed=p.seeds["distill"], G_D=G_D)
+                (X1, y1), loss1 = res.best(), res.best_loss
+                G_S = stage1_gradient(net.W, net.a, net.b, X1, y1)
+                trained = learner.fit(net, (X1, y1), (p.X, p.y))
+                rows.append(rep.record(m1=m1, method="s1+real", **_evaluate(trained, p, n_test),
+                                       span_bound=span_bound(m1, r), stage1_matching_loss=loss1,
+                                       stage1_failed=loss1 > FAILED_MATCHING_LOSS,
+                                       zero_rows=float((G_S.norm(dim=1) == 0).double().mean()),
+                                       w1_dims=_participation_ratio(learner.stage1(net, X1, y1) @ p.task.U.T)))
     return pd.DataFrame(rows)
 
 
@@ -215,31 +237,194 @@ class BoundaryTables:
 
 
 def run_boundaries(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
-                   noise_grid: list[float], m1_small_grid: list[int], r_small_grid: list[int], steps1: int,
-                   steps2: int, lr: float, restarts: int, n_test: int, seed: int,
-                   progress: bool = False) -> BoundaryTables:
+                   noise_grid: list[float], width_factors: list[float], ridge_grid: list[float],
+                   m1_small_grid: list[int], r_small_grid: list[int], steps1: int, steps2: int, lr: float,
+                   restarts: int, n_test: int, seed: int, progress: bool = False) -> BoundaryTables:
     """Notebook 05's three studies on one set of parameters (the transfer study reuses the sets
-    distilled for the ``he2`` condition of the first)."""
+    distilled for the (he2, noise 0) condition of the first)."""
     shared = dict(d=d, width=width, n_train=n_train, n_seeds=n_seeds, steps1=steps1, lr=lr, restarts=restarts,
                   n_test=n_test, seed=seed, progress=progress)
     links, sets = run_links_and_noise(**shared, r=r, m1=m1, m2=m2, noise_grid=noise_grid, steps2=steps2)
-    transfer = run_transfer(**shared, r=r, m1=m1, m2=m2, steps2=steps2, distilled=sets)
+    transfer = run_transfer(**shared, r=r, m1=m1, m2=m2, steps2=steps2, width_factors=width_factors,
+                            ridge_grid=ridge_grid, distilled=sets)
     small = run_small_m1(**shared, m1_small_grid=m1_small_grid, r_small_grid=r_small_grid)
     return BoundaryTables(links, transfer, small)
 
 
-def summarise(links: pd.DataFrame, transfer: pd.DataFrame, small: pd.DataFrame) -> dict[str, Any]:
-    """Headline numbers of the three tables: mean, min and max over repetitions per group."""
-    def stats(table: pd.DataFrame, by: list[str], cols: list[str]) -> list[dict[str, Any]]:
-        g = table.groupby(by)[cols].agg(["mean", "min", "max"])
-        g.columns = [f"{c}_{s}" for c, s in g.columns]
-        return g.reset_index().to_dict(orient="records")
+run = run_boundaries
 
-    return {
-        "links_and_noise": stats(links, ["link", "noise", "method"],
-                                 ["test_mse", "test_mse_clean", "alignment", "energy_s1", "grad_cos_pop"]),
-        "transfer": stats(transfer, ["init", "method"], ["test_mse", "alignment", "grad_cos_data"]),
-        "small_m1": stats(small, ["r", "m1"], ["test_mse", "stage1_matching_loss", "zero_rows", "rank_G_S",
-                                               "n_patterns", "span_bound", "w1_dims", "min_pair_cos"]),
-        "failed_matching_loss": FAILED_MATCHING_LOSS,
-    }
+
+def summarise(tables: BoundaryTables) -> dict[str, Any]:
+    """Headline numbers of the three tables: per group, the mean over repetitions with its
+    t-interval, min and max."""
+    def stats(table: pd.DataFrame, by: list[str], cols: list[str]) -> list[dict[str, Any]]:
+        return summarise_columns(table, by, cols).to_dict(orient="records") if len(table) else []
+
+    return {"links_and_noise": stats(tables.links, ["link", "noise", "method"],
+                                     ["test_mse", "test_mse_clean", "alignment", "energy_s1", "grad_cos_pop"]),
+            "transfer": stats(tables.transfer, ["target", "target_width", "ridge", "method"],
+                              ["test_mse", "alignment", "grad_cos_data"]),
+            "small_m1": stats(tables.small_m1, ["r", "m1"], ["test_mse", "span_bound", "stage1_matching_loss",
+                                                             "zero_rows", "w1_dims"]),
+            "failed_matching_loss": FAILED_MATCHING_LOSS}
+
+
+# ----------------------------------------------------------------------------------------------
+# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# ----------------------------------------------------------------------------------------------
+
+LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
+_HE3_SPAN = "he3 real gradient: share in span(U) / (r + 6)/(d + 6)"
+_HE3_ENERGY = "he3 real gradient: |G_D|^2 / L(d + 6)/(2n)"
+_NOISE_FULL = "full data: increment of the clean test MSE / sigma^2 L/n"
+CHECKS: dict[str, CheckSpec] = {
+    "he3_span_lo": CheckSpec(_HE3_SPAN, ">=", 0.33, "closed form (r + 6)/(d + 6): the share of pure he3 sampling "
+                                                   "noise in span(U) (ddlib.theory.he3_noise_energy)"),
+    "he3_span_hi": CheckSpec(_HE3_SPAN, "<=", 2.0, "closed form (r + 6)/(d + 6): the share of pure he3 sampling "
+                                                   "noise in span(U) (ddlib.theory.he3_noise_energy)"),
+    "he3_energy_lo": CheckSpec(_HE3_ENERGY, ">=", 0.6, "closed form L(d + 6)/(2n): the energy of a gradient "
+                                                        "that is pure sampling noise"),
+    "he3_energy_hi": CheckSpec(_HE3_ENERGY, "<=", 1.6, "closed form L(d + 6)/(2n): the energy of a gradient "
+                                                       "that is pure sampling noise"),
+    "he3_full": CheckSpec("full-data test MSE, he3 / he2", ">=", 10.0,
+                          "the same learner, data size and theta0 on the he2 link", geometric=True),
+    "he3_distilled": CheckSpec("he3: distilled / full-data test MSE", ">=", 0.8,
+                               "the full-data learner on the same he3 data (1: as good as it)", geometric=True),
+    "noise_full_lo": CheckSpec(_NOISE_FULL, ">=", 0.8, "closed form sigma^2 L / n (ddlib.theory.noise_excess_risk)"),
+    "noise_full_hi": CheckSpec(_NOISE_FULL, "<=", 2.0, "closed form sigma^2 L / n (ddlib.theory.noise_excess_risk)"),
+    "noise_distilled": CheckSpec("increment of the clean test MSE, distilled / full data", "<=", 1.25,
+                                 "the full-data learner's own increment at the same sigma"),
+    "transfer_fresh": CheckSpec("S1 + real stage 2 / full data, at a fresh theta0' of width L", "<=", 3.5,
+                                "gap to the full-data learner at the same theta0'", geometric=True),
+    "transfer_ridge": CheckSpec("S1 + real stage 2 / full data, at theta0 (worst other ridge)", "<=", 3.5,
+                                "gap to the full-data learner at the same ridge", geometric=True),
+    "transfer_width": CheckSpec("alignment of W1 with span(U), S1 / full data, at a fresh theta0' (worst width L')",
+                                ">=", 0.85, "the full-data learner's first layer at the same theta0' and width",
+                                geometric=True),
+    "span": CheckSpec("test MSE / span bound 1 - m1/r (worst m1 < r)", ">=", 1.0,
+                      "closed form span_bound(m1, r) (ddlib.theory): no predictor seeing m1 directions does better",
+                      geometric=True),
+}
+# The checks of each claim, and the kind of regime it needs (``regime``), in the order of ``statements``.
+_CLAIMS = ((("he3_span_lo", "he3_span_hi", "he3_energy_lo", "he3_energy_hi"), "none"), (("he3_full",), "he2_learns"),
+           (("he3_distilled",), "none"), (("noise_full_lo", "noise_full_hi"), "noise"), (("noise_distilled",), "noise"),
+           (("transfer_fresh", "transfer_ridge"), "positive"), (("transfer_width",), "widths"), (("span",), "span"))
+
+
+def _pivot(table: pd.DataFrame, index: list[str], values: str) -> pd.DataFrame:
+    return table.pivot_table(index=index, columns="method", values=values)
+
+
+def _noise_increments(links: pd.DataFrame) -> Optional[pd.DataFrame]:
+    """Per repetition, the clean test MSE's increment from sigma = 0 to the largest sigma of the
+    grid, for ``full`` and ``distilled``, with that sigma (None when the grid has no sigma > 0)."""
+    he2 = links[links.link == "he2"]
+    top = he2.noise.max() if len(he2) else 0.0
+    if not top > 0:
+        return None
+    clean = _pivot(he2, ["noise", "repetition"], "test_mse_clean")
+    inc = clean.loc[top] - clean.loc[0.0]
+    inc["sigma"] = top
+    return inc
+
+
+def _transfer(transfer: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per repetition: S1 + real / full test MSE at the fresh theta0' of width L (``fresh``), the
+    worst of it over the other ridges (``ridge``), and the worst over every width L' of the
+    alignment of the first layer trained on S1 relative to the full-data learner's (``width``)."""
+    if transfer.empty:
+        return {"fresh": pd.Series(dtype=float), "ridge": pd.Series(dtype=float), "width": pd.Series(dtype=float)}
+    t = _pivot(transfer, ["target", "target_width", "ridge", "repetition"], "test_mse")
+    gap = t["s1+real"] / t["full"]
+    home = int(transfer.width.iloc[0])
+    fresh = transfer[transfer.target == "width"]
+    align = _pivot(fresh, ["target_width", "repetition"], "alignment")
+    ridge = gap.loc["ridge"] if "ridge" in set(transfer.target) else pd.Series(dtype=float)
+    return {"fresh": gap.loc["width"].xs(home, level="target_width").droplevel("ridge"),
+            "ridge": ridge.groupby(level="repetition").max() if len(ridge) else ridge,
+            "width": (align["s1+real"] / align["full"]).groupby(level="repetition").min()}
+
+
+def measures(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
+    """Per repetition, the quantity behind each check of ``CHECKS``."""
+    links, small = tables.links, tables.small_m1
+    clean = links[links.noise == 0]
+    he3 = clean[(clean.method == "full") & (clean.link == "he3")].set_index("repetition")
+    span_share = (he3.grad_energy_span / he3_noise_energy(P["d"], P["r"])).tolist()
+    energy = he3.grad_energy_ratio.tolist()
+    mse = _pivot(clean, ["link", "repetition"], "test_mse")
+    inc = _noise_increments(links)
+    noise_full, noise_dist = [], []
+    if inc is not None:
+        line = noise_excess_risk(float(inc.sigma.iloc[0]), P["width"], P["n_train"])
+        noise_full, noise_dist = (inc["full"] / line).tolist(), (inc["distilled"] / inc["full"]).tolist()
+    below = small[small.m1 < small.r] if len(small) else small
+    span = (below.test_mse / below.span_bound).groupby(below.repetition).min().tolist() if len(below) else []
+    transfer = {k: v.tolist() for k, v in _transfer(tables.transfer).items()}
+    return {"he3_span_lo": span_share, "he3_span_hi": span_share, "he3_energy_lo": energy, "he3_energy_hi": energy,
+            "he3_full": (mse.loc["he3", "full"] / mse.loc["he2", "full"]).tolist(),
+            "he3_distilled": (mse.loc["he3", "distilled"] / mse.loc["he3", "full"]).tolist(),
+            "noise_full_lo": noise_full, "noise_full_hi": noise_full, "noise_distilled": noise_dist,
+            "transfer_fresh": transfer["fresh"], "transfer_ridge": transfer["ridge"],
+            "transfer_width": transfer["width"], "span": span}
+
+
+def regime(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """The preconditions of each kind of claim: ``none`` (the he3 closed forms, and a distilled
+    set against its own learner, apply at any size), ``he2_learns`` (the he2 full-data learner
+    learns), ``positive`` (it learns and m1 >= r: the paper's regime), ``noise`` (positive, and
+    a sigma > 0 in the grid), ``widths`` (positive, and a width L' != L) and ``span`` (an m1 < r
+    point in the small-m1 grid)."""
+    links, small = tables.links, tables.small_m1
+    full = float(links[(links.link == "he2") & (links.noise == 0) & (links.method == "full")].test_mse.mean())
+    learns = Precondition(f"the full-data learner learns he2 (test MSE <= {LEARNS})", full <= LEARNS,
+                          f"he2 full-data test MSE {full:.3g} at n = {P['n_train']}")
+    enough = Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}")
+    sigma = max([0.0] + [float(s) for s in P["noise_grid"]])
+    noisy = Precondition("a label noise sigma > 0 in the grid", sigma > 0, f"noise_grid = {P['noise_grid']}")
+    others = [w for w in target_widths(P["width"], P["width_factors"]) if w != P["width"]]
+    widths = Precondition("a width L' != L to reuse S1 at", bool(others), f"width_factors = {P['width_factors']}")
+    below = bool(len(small)) and bool((small.m1 < small.r).any())
+    span = Precondition("an m1 < r point in the small-m1 grid", below,
+                        f"m1 grid {P['m1_small_grid']}, r grid {P['r_small_grid']}")
+    return {"none": (), "he2_learns": (learns,), "positive": (learns, enough), "noise": (learns, enough, noisy),
+            "widths": (learns, enough, widths), "span": (span,)}
+
+
+def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(id, sentence) of each claim at these parameters (the page's claim block)."""
+    c = {k: v.threshold for k, v in CHECKS.items()}
+    sigma = max([0.0] + [float(s) for s in P["noise_grid"]])
+    widths = ", ".join(str(w) for w in target_widths(P["width"], P["width_factors"]) if w != P["width"]) or "none"
+    return [
+        ("C5.1", f"For he3 the real stage-1 gradient is pure sampling noise: its energy is "
+                 f"{c['he3_energy_lo']:g}-{c['he3_energy_hi']:g}x the closed form L(d + 6)/(2n) of a gradient with "
+                 f"no signal, and its share in span(U) {c['he3_span_lo']:g}-{c['he3_span_hi']:g}x the closed form "
+                 f"(r + 6)/(d + 6)."),
+        ("C5.2", f"The full-data learner does not learn he3: its test error is at least {c['he3_full']:g}x what it "
+                 f"reaches on he2."),
+        ("C5.3", f"Distillation cannot create what the learner does not find: on he3 the distilled set's test error "
+                 f"is at least {c['he3_distilled']:g}x the full-data learner's."),
+        ("C5.4", f"Label noise sigma = {sigma:g} raises the full-data learner's clean test error by about the "
+                 f"ridge's variance sigma^2 L/n: between {c['noise_full_lo']:g}x and {c['noise_full_hi']:g}x of it."),
+        ("C5.5", f"Label noise sigma = {sigma:g} raises the distilled set's clean test error by at most "
+                 f"{c['noise_distilled']:g}x what it adds to the full data's."),
+        ("C5.6", f"S1 transfers to a fresh theta0' and to other stage-2 ridges: there, with a real stage 2, it "
+                 f"trains to within {c['transfer_fresh']:g}x of the full-data learner at the same theta0' or ridge."),
+        ("C5.7", f"S1 encodes span(U), which does not depend on the width: at a fresh theta0' of width L' = "
+                 f"{widths} (and L = {P['width']}) the first layer it trains is aligned with span(U) at least "
+                 f"{c['transfer_width']:g}x as well as the full-data learner's."),
+        ("C5.8", "Below r stage-1 points the error respects the span bound 1 - m1/r."),
+    ]
+
+
+def _finite(values: list[float]) -> list[float]:
+    """The finite values (a reader's parameters can make a ratio undefined on some repetition)."""
+    return [float(v) for v in values if math.isfinite(float(v))]
+
+
+def claims(tables: BoundaryTables, P: Mapping[str, Any]) -> list[Claim]:
+    """The claims of notebook 05, with their verdicts on these tables."""
+    values, reg = measures(tables, P), regime(tables, P)
+    return [Claim(cid, text, tuple(CHECKS[k].check(_finite(values[k])) for k in keys), reg[kind])
+            for (cid, text), (keys, kind) in zip(statements(P), _CLAIMS)]
