@@ -40,6 +40,7 @@ test: env
 # shows outputs of an older library. booksite.preexecute fills the cache BOOK_JOBS notebooks at a
 # time (each kernel uses one core), then jupyter-book builds from the cache.
 BOOK_JOBS ?= 2
+book: export DDLIB_BOOK_BUILD = 1
 book: env
 	$(PY) -m booksite.cache_stamp --cache _build/.jupyter_cache
 	$(PY) -m booksite.preexecute --cache _build/.jupyter_cache --jobs $(BOOK_JOBS)

@@ -9,6 +9,7 @@ returned as ``IPython.display.Markdown`` objects, which MyST-NB renders as MyST 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -52,7 +53,7 @@ def glue_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def glue_text(key: str, text: str) -> str:
-    """Glue a sentence (Markdown) under ``key``, for ``{glue:md}`key``` in the page: prose that
+    """Glue a sentence (MyST Markdown) under ``key``, for ``{glue:md}`key:myst``` in the page: prose that
     depends on a result is computed with it, never typed beside it."""
     from myst_nb import glue
 
@@ -144,8 +145,12 @@ def reproduce_box(notebook: str, *, profile: str, parameters: Mapping[str, Any],
         parameters: the resolved parameters of this run (real values, not None).
         seed: this run's base seed.
         files: result files written by this run, relative to the page (e.g. "results/02_generalization.json").
-        executed: the link of the executed notebook, relative to the page, if the site serves it.
+        executed: the link of the executed notebook, relative to the page; by default the book's
+            own (``../_notebooks/<notebook>.ipynb``) when the page is executed by ``make book``
+            (which sets ``DDLIB_BOOK_BUILD=1``), none otherwise (a ``ddlib run`` has no site).
     """
+    if executed is None and os.environ.get("DDLIB_BOOK_BUILD") == "1":
+        executed = f"../_notebooks/{notebook}.ipynb"
     commands = "\n".join(f".venv/bin/ddlib run notebooks/{notebook}.md --profile {p}" +
                          (f" -p seed {seed}" if seed != 0 else "") for p in profiles)
     links = [f"{{download}}`{Path(f).name} <{f}>`" for f in files]

@@ -4,7 +4,8 @@ Each has a Monte-Carlo test (``tests/test_theory.py``: the analytic value agains
 estimate whose error shrinks like 1/sqrt(N), and a perturbed formula that must fail).
 
 - ``population_stage1_gradient``: the learner's stage-1 gradient at theta0 with infinite data,
-  for every link (Hermite expansion of the ReLU step + Stein's lemma); ``population_first_layer``
+  for every registered link that declares its closed form (Hermite expansion of the ReLU step +
+  Stein's lemma: the He2 part through the expected Hessian H, the rest from ``Link.beyond_he2``); ``population_first_layer``
   and its alignment with span(U): the infinite-data learner's W1.
 - ``he3_noise_energy``, ``he3_noise_alignment``: what the full-data learner finds for the
   information-exponent-3 link, whose population gradient is 0 (pure sampling noise).
@@ -21,7 +22,7 @@ import torch
 
 from .learners import normalize_rows
 from .networks import TwoLayerNet, check_net
-from .tasks import ANISO_C, MultiIndexTask, check_task
+from .tasks import MultiIndexTask, check_task, no_part_beyond_he2
 from .validation import check_float, check_int, require_finite
 
 __all__ = ["STEP_HERMITE", "population_stage1_gradient", "population_first_layer", "population_alignment",
@@ -62,31 +63,35 @@ def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.
 
     For a unit-norm w and z = u . x with rho = u . w, the Hermite expansion of the step gives
 
-    - ``E[He2(z) relu'(w.x) x] = phi(0) (2 rho u - rho^2 w)``, so a quadratic link with expected
-      Hessian H contributes ``phi(0) (H w - 1/2 (w^T H w) w)``;
+    - ``E[He2(z) relu'(w.x) x] = phi(0) (2 rho u - rho^2 w)``, so the He2 part of any link, with
+      expected Hessian H, contributes ``phi(0) (H w - 1/2 (w^T H w) w)``;
     - ``E[He4(z) relu'(w.x) x] = phi(0) (3 rho^4 w - 4 rho^3 u)`` (the He4 part of ``aniso``);
-    - ``E[He3(z) relu'(w.x) x] = 0``: ``he3``'s population gradient vanishes exactly.
+    - ``E[He_k(z) relu'(w.x) x] = 0`` for odd k >= 3: ``he3``'s population gradient vanishes exactly.
 
-    Rows of W need not be unit norm (the step only sees directions; the rows are normalised).
+    Every registered link supplies its part beyond He2 (``Link.beyond_he2``); a link that
+    declares none (None: its closed form is unknown) is refused with a ValueError.  Rows of W need
+    not be unit norm (the step only sees directions; the rows are normalised).
 
     Returns:
         (width, d), in the network's dtype.
     """
     _check(net, task)
-    if task.link == "he3":
-        return torch.zeros_like(net.W)
+    link = task.link_spec
+    if link.beyond_he2 is None:
+        raise ValueError(f"population_stage1_gradient: no closed form is known for the link {task.link!r} beyond "
+                         f"its He2 part (its Link has beyond_he2=None): register it with one, see ddlib.tasks.Link")
+    H = task.expected_hessian()
+    if link.beyond_he2 is no_part_beyond_he2 and not bool(H.any()):
+        return torch.zeros_like(net.W)  # he3: G_pop = 0 exactly
     W = normalize_rows(_scaled_rows(net.W.detach()))
-    H = task.expected_hessian().to(W)
-    HW = W @ H
+    HW = W @ H.to(W)
     quad = (HW * W).sum(1, keepdim=True)
     E = (HW - 0.5 * quad * W) * PHI0
-    if task.link == "aniso":  # + c He4(u_1 . x) / sqrt(24)
-        u = task.U[0].to(W)
-        rho = (W @ u)[:, None]
-        E = E + ANISO_C / math.sqrt(24.0) * PHI0 * (3 * rho ** 4 * W - 4 * rho ** 3 * u)
+    if link.beyond_he2 is not no_part_beyond_he2:  # e.g. + c He4(u_1 . x) / sqrt(24) for aniso
+        E = E + link.beyond_he2(W, task.U)
     G = -net.a.detach()[:, None] * E
     require_finite(f"population_stage1_gradient: the gradient overflows {net.dtype}: the second layer's scale "
-                   f"(max |a| = {float(net.a.detach().abs().max()):.3g}) is too large", G)
+                   f"(max |a| = {float(net.a.detach().abs().max()):.3g}) or the link's closed form is too large", G)
     return G
 
 
@@ -137,7 +142,7 @@ def he3_noise_alignment(d: int, r: int) -> float:
     t = s / (1 - s).
 
     Returns:
-        The square root of that expectation: above the isotropic chance level sqrt(r / d), flat in n.
+        The square root of that expectation (above the isotropic chance level sqrt(r / d), flat in n).
     """
     d = _count("d", d, 1)
     r = _count("r", r, 1, max_value=d)
@@ -155,7 +160,7 @@ def span_bound(m1: int, r: int) -> float:
     """Lower bound max(0, 1 - m1/r) on the normalised test MSE of any predictor that sees the
     input only through m1 directions, for the ``he2`` link.
 
-    Each of the r terms He2(z_k) carries 1/r of Var g, and sum_k He2(z_k) = |z|^2 - r is
+    Each of the r terms He2(z_k) carries 1/r of Var g, and ``sum_k He2(z_k) = |z|^2 - r`` is
     rotation invariant, so the best function of an m1-dimensional projection of span(U)
     explains m1/r of it, and no m1-dimensional subspace explains more.  A first layer learned
     from m1 points spans at most m1 directions.

@@ -95,7 +95,7 @@ def match_performance(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistic
         The restarts at their optimised points, with each one's final KIP loss.
 
     Raises:
-        ValueError: the real labels are all 0 (|y|^2/n = 0 normalises the loss), the ridge system
+        ValueError: the real labels are all 0 (``|y|^2/n = 0`` normalises the loss), the ridge system
             is singular, or the optimised points are not finite (the step size is too large).
     """
     net, restarts, steps, lr = check_stage(net, restarts, steps=steps, lr=lr)

@@ -71,7 +71,7 @@ def distill_stage1(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, 
         progress: show a tqdm progress bar.
 
     Returns:
-        The stage-1 restarts: ``.best()`` is S1, ``.best_loss`` its matching loss.
+        The stage-1 restarts (``.best()`` is S1, ``.best_loss`` its matching loss).
     """
     net, learner = _check_net_learner(net, learner)
     m1 = check_int("m1", m1, min_value=1)

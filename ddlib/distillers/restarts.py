@@ -83,7 +83,7 @@ class Restarts:
 
     @property
     def best_index(self) -> int:
-        """The restart kept: the lowest matching loss (the first one on ties)."""
+        """Index of the restart kept, the one of lowest matching loss (the first one on ties)."""
         if self.loss is None:
             raise ValueError("these restarts have no losses yet: run a stage on them first")
         return int(torch.argmin(self.loss))

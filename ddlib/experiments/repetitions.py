@@ -58,7 +58,7 @@ def summarise(table: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
     """Per group of ``by`` and per column: mean over repetitions with its t-interval, min, max, n.
 
     Returns:
-        A tidy table: the ``by`` columns, ``quantity``, ``mean``, ``lo``, ``hi``, ``min``, ``max``, ``n``
+        A tidy table of the ``by`` columns, ``quantity``, ``mean``, ``lo``, ``hi``, ``min``, ``max``, ``n``
         (rows with a missing value are left out of their column's summary).
     """
     rows = []
