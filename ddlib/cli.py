@@ -1,5 +1,6 @@
-"""Command line: ``ddlib run NOTEBOOK ...`` (re-execute a notebook with new parameters) and
-``ddlib sweep GRID ...`` (a resumable experiment grid).
+"""Command line: ``ddlib run NOTEBOOK ...`` (re-execute a notebook with new parameters),
+``ddlib sweep GRID ...`` (a resumable experiment grid) and ``ddlib evaluate SET.pt ...`` (re-score
+a saved distilled set across fresh initialisations, widths and ridges).
 
 Every expected failure is one line on stderr, ``ddlib <command>: error: ...``, with exit status 2
 (bad input, refused before anything runs) or 1 (a failure while running); ``--debug`` shows the
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from . import runner
+    from . import evaluation, runner
     runner.configure_parser(sub.add_parser("run", parents=[common],
                                            help="execute a notebook with parameters (papermill)"))
     try:
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         sweep = None
     if sweep is not None and hasattr(sweep, "configure_parser"):
         sweep.configure_parser(sub.add_parser("sweep", parents=[common], help="run a resumable experiment grid"))
+    evaluation.configure_parser(sub.add_parser("evaluate", parents=[common],
+                                               help="re-score a saved distilled set (fresh theta0 seeds, widths, "
+                                                    "ridges)"))
     return parser
 
 

@@ -1,6 +1,28 @@
 """Metrics measured on a trained network or a set of points: test risk, alignment of the first
 layer with span(U), energy of inputs in span(U), principal angles, per-neuron cosines between
-two stage-1 gradients.  (Closed-form predictions live in ``ddlib.theory``.)"""
+two stage-1 gradients, and the two ratios that place a set between random real points and the
+full data (``gap_to_full_data``, ``gain_over_random``).  (Closed-form predictions live in
+``ddlib.theory``; the effective data size n_eq in ``ddlib.effective_size``.)
+
+The two ratios and DD-Ranking (Li et al. 2025, arXiv:2505.13300).  DD-Ranking scores a distilled
+set of images by two differences of test *accuracy*: hard label recovery, HLR = Acc(real, hard
+labels) - Acc(synthetic, hard labels), how far the set stays below the full data; and improvement
+over random, IOR = Acc(synthetic, any labels) - Acc(random subset at the same compression, the
+same evaluation), what the set adds over real points chosen at random.  Here the learner and its
+evaluation are fixed, labels are real numbers, and the score is a normalised test *error* that
+spans decades, so both become ratios of errors (log-differences):
+
+- ``gap_to_full_data = error(set) / error(full data)``: HLR's analogue.  1 means the set does as
+  well as all n real points (HLR = 0); above 1, how many times worse.
+- ``gain_over_random = error(random, equal memory) / error(set)``: IOR's analogue.  1 means no
+  better than random real points of the same floats (IOR = 0); above 1, how many times better.
+  "Equal memory" means equal floats, (m1 + m2)(d + 1), and the random subset gets its best shot
+  (its ridge tuned on validation data, ``ddlib.tuning``) -- IOR's "same evaluation".
+
+Both are computed per repetition and summarised by their geometric mean with an interval on
+logarithms (``ddlib.claims.geometric_interval``).  log gain + log gap = log(error(random) /
+error(full)), the room between the two references, which does not depend on the set.
+"""
 from __future__ import annotations
 
 from typing import Union
@@ -10,7 +32,7 @@ import torch
 from .networks import TwoLayerNet, check_net
 from .seeds import check_seed
 from .tasks import MultiIndexTask, check_task
-from .validation import check_int, check_tensor, require_finite
+from .validation import check_float, check_int, check_tensor, require_finite
 
 __all__ = [
     "test_mse",
@@ -19,6 +41,8 @@ __all__ = [
     "principal_angles",
     "neuron_cosines",
     "gradient_cosine",
+    "gap_to_full_data",
+    "gain_over_random",
 ]
 
 
@@ -135,3 +159,23 @@ def gradient_cosine(G: torch.Tensor, G_ref: torch.Tensor) -> float:
     if not cosines.numel():
         raise ValueError(f"gradient_cosine needs at least one neuron (row), got G of shape {tuple(G.shape)}")
     return float(cosines.mean())
+
+
+def _error(name: str, value: float) -> float:
+    return check_float(name, value, strictly_positive=True)
+
+
+def gap_to_full_data(set_error: float, full_error: float) -> float:
+    """``set_error / full_error``: 1 when the set does as well as the full data (DD-Ranking's HLR = 0),
+    above 1 when worse.  Both are test errors of one repetition (e.g. ``test_mse``), > 0."""
+    ratio = _error("set_error", set_error) / _error("full_error", full_error)
+    require_finite(f"gap_to_full_data overflows: set_error={set_error!r} / full_error={full_error!r}", ratio)
+    return ratio
+
+
+def gain_over_random(set_error: float, random_error: float) -> float:
+    """``random_error / set_error``: above 1 when the set beats random real points of equal memory
+    (DD-Ranking's IOR > 0), 1 when it does not.  Both are test errors of one repetition, > 0."""
+    ratio = _error("random_error", random_error) / _error("set_error", set_error)
+    require_finite(f"gain_over_random overflows: random_error={random_error!r} / set_error={set_error!r}", ratio)
+    return ratio

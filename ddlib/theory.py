@@ -5,7 +5,8 @@ estimate whose error shrinks like 1/sqrt(N), and a perturbed formula that must f
 
 - ``population_stage1_gradient``: the learner's stage-1 gradient at theta0 with infinite data,
   for every registered link that declares its closed form (Hermite expansion of the ReLU step +
-  Stein's lemma: the He2 part through the expected Hessian H, the rest from ``Link.beyond_he2``); ``population_first_layer``
+  Stein's lemma: the He2 part through the expected Hessian H, the rest from ``Link.beyond_he2``);
+  ``population_first_layer``
   and its alignment with span(U): the infinite-data learner's W1.
 - ``he3_noise_energy``, ``he3_noise_alignment``: what the full-data learner finds for the
   information-exponent-3 link, whose population gradient is 0 (pure sampling noise).

@@ -15,7 +15,10 @@ from ddlib.distillers import (DistilledSet, InitialDraw, Restarts, match_gradien
 from ddlib.learners import Stage2Statistics, stage2_statistics
 from ddlib.metrics import principal_angles
 from ddlib.metrics import test_mse as normalized_test_mse
-from ddlib.theory import noise_excess_risk, population_alignment, span_bound
+from ddlib.theory import noise_excess_risk, population_alignment, population_stage1_gradient, span_bound
+from ddlib import effective, evaluation, metrics, moments, selection, spectral, tuning
+from ddlib.distillers import distill_moments, match_moments, optimal_labels, solve_labels
+from ddlib.tasks import Link, register_link
 
 F64, F32 = torch.float64, torch.float32
 TASK = MultiIndexTask(4, 2, seed=1)
@@ -32,6 +35,17 @@ def _restarts(m: int = 2) -> Restarts:
 
 def _zero_label_stats() -> Stage2Statistics:
     return stage2_statistics(NET.W, NET.stage2_bias, X, torch.zeros_like(Y))
+
+
+def _population_gradient_without_closed_form():
+    """The population gradient for a link that declares no closed form beyond He2 (registered for
+    the call only)."""
+    from ddlib.tasks import unregister_link
+    register_link(Link("nocf", TASK.g, 2, TASK.link_spec.latent_hessian, beyond_he2=None))
+    try:
+        return population_stage1_gradient(NET, MultiIndexTask(4, 2, "nocf", seed=1))
+    finally:
+        unregister_link("nocf")
 
 
 def _meta(y: torch.Tensor = Y, **kwargs):
@@ -189,6 +203,58 @@ ROWS = [
      r"X must be floating point, one of torch.float32, torch.float64, got torch.complex128"),
     # --- long values are quoted truncated, on one line
     ("long-value", lambda: TwoStageLearner(ridge="x" * 500), TypeError, r"ridge must be a number, got 'x{20,}\.\.\."),
+    # --- the evidence layer (issue #10): links, tuning, selection, spectral, moments, labels, n_eq, evaluate
+    ("link-unknown", lambda: MultiIndexTask(4, 1, link="relu"), ValueError,
+     r"link must be one of \['he2', 'aniso', 'he3'\], got 'relu' \(or another registered link: \['quad'"),
+    ("link-not-a-link", lambda: register_link("quad"), TypeError, r"link must be a ddlib.tasks.Link, got str"),
+    ("link-builtin-replaced", lambda: register_link(Link("he2", TASK.g, 2, TASK.link_spec.latent_hessian),
+                                                    replace=True),
+     ValueError, r"'he2' is already registered \(a built-in link cannot be replaced\)"),
+    ("link-no-closed-form", _population_gradient_without_closed_form, ValueError,
+     r"no closed form is known for the link 'nocf' beyond its He2 part"),
+    ("tune-empty-grid", lambda: tuning.tune_ridge(NET, (X, Y), (X, Y), (X, Y), grid=[]), ValueError,
+     r"grid must hold 1 to 64 ridge values, got 0"),
+    ("tune-constant-validation", lambda: tuning.tune_ridge(NET, (X, Y), (X, Y), (X, torch.ones_like(Y))),
+     ValueError, r"degenerate labels: all validation labels are equal"),
+    ("tune-float16-validation", lambda: tuning.tune_ridge(NET, (X, Y), (X, Y), (X.half(), Y)), TypeError,
+     r"validation: X must be floating point, one of torch.float32, torch.float64, got torch.float16"),
+    ("split-too-large", lambda: tuning.validation_split(X, Y, 40, seed=0), ValueError,
+     r"n_validation must be <= 39, got 40"),
+    ("select-zero-labels", lambda: selection.select_stage1(NET, X, torch.zeros_like(Y), 2, seed=0), ValueError,
+     r"degenerate labels: all real labels are 0, so the real stage-1 gradient"),
+    ("select-seed", lambda: selection.select(NET, X, Y, 2, 2, seed=BIG_SEED), ValueError, r"seed must be <= "),
+    ("select-pool", lambda: selection.select_stage2(NET, NET.W, X, Y, 2, seed=0, pool=0), ValueError,
+     r"pool must be >= 1, got 0"),
+    ("spectral-he3", lambda: spectral.spectral_points(*MultiIndexTask(16, 2, "he3", seed=1).sample(2000, 2)),
+     ValueError, r"spectral_basis: no eigenvalue of H_hat exceeds 1.5 x its noise level"),
+    ("spectral-variant", lambda: spectral.spectral_points(X, Y, 2, variant="pca"), ValueError,
+     r"variant must be one of \['eigen', 'directions'\], got 'pca'"),
+    ("moments-overflow", lambda: moments.empirical_hessian(X * 1e200, Y), ValueError,
+     r"empirical_hessian overflows torch.float64"),
+    ("moments-zero", lambda: match_moments(NET, torch.zeros(4, 4, dtype=F64), _restarts(), steps=1, lr=0.1),
+     ValueError, r"M_D is all zeros"),
+    ("distill-moments-stage2", lambda: distill_moments(NET, X, Y, 2, 2, stage2="meta"), ValueError,
+     r"stage2 must be one of \['kip', 'labels'\], got 'meta'"),
+    ("labels-bad-X", lambda: optimal_labels(NET, NET.W, stage2_statistics(NET.W, NET.stage2_bias, X, Y), X[:, :2],
+                                            1e-3),
+     ValueError, r"X must be \(m, d=4\) or \(K, m, d=4\) with m >= 1, got \(40, 2\)"),
+    ("labels-zero-stats", lambda: solve_labels(NET, NET.W, _zero_label_stats(), _restarts(), ridge=1e-3), ValueError,
+     r"degenerate labels: all real labels are 0 \(\|y\|\^2/n = 0\)"),
+    ("curve-unsorted", lambda: effective.LearningCurve((20, 10), (1.0, 0.5)), ValueError,
+     r"LearningCurve: n must be strictly increasing, got \[20, 10\]"),
+    ("n-eq-nan-error", lambda: effective.effective_size(float("nan"), effective.LearningCurve((1, 2), (1.0, 0.5))),
+     ValueError, r"error must be finite, got nan"),
+    ("gap-zero-error", lambda: metrics.gap_to_full_data(0.1, 0.0), ValueError, r"full_error must be > 0, got 0.0"),
+    ("gain-overflow", lambda: metrics.gain_over_random(1e-300, 1e300), ValueError, r"gain_over_random overflows"),
+    ("evaluate-no-task", lambda: evaluation.evaluate(DistilledSet((X[:2], Y[:2]), (X[:3], Y[:3]))), ValueError,
+     r"the set records no task \(it was distilled without task=...\): pass the task"),
+    ("evaluate-mismatched-d", lambda: evaluation.evaluate(DistilledSet((X[:2], Y[:2]), (X[:3], Y[:3])),
+                                                          task=MultiIndexTask(5, 1)),
+     ValueError, r"the set's points have d=4 but the given task has d=5"),
+    ("evaluate-not-a-set", lambda: evaluation.evaluate(3), TypeError,
+     r"distilled must be a DistilledSet or the path of a saved one, got int"),
+    ("task-spec", lambda: evaluation.parse_task_spec("r=two,link=he2,seed=0", 4), ValueError,
+     r"--task: r must be int, got 'two'"),
 ]
 
 

@@ -103,3 +103,29 @@ def test_test_mse_rejects_too_few_test_points():
     task = MultiIndexTask(6, 2, seed=0)
     with pytest.raises(ValueError, match=r"n must be >= 2, got 1"):
         metrics.test_mse(TwoLayerNet.init(6, 8, seed=1), task, 1, seed=0)
+
+
+# ------------------------------------------------------------------------------- the two ratios
+def test_gap_to_full_data_and_gain_over_random_are_ratios_of_errors():
+    from ddlib.metrics import gain_over_random, gap_to_full_data
+
+    assert gap_to_full_data(0.05, 0.025) == 2.0  # twice the full data's error
+    assert gap_to_full_data(0.025, 0.025) == 1.0  # DD-Ranking's HLR = 0
+    assert gain_over_random(0.05, 1.0) == 20.0  # 20 times better than random at equal memory
+    assert gain_over_random(1.0, 1.0) == 1.0  # IOR = 0
+    # Their product is the room between the two references, whatever the set.
+    assert gap_to_full_data(0.05, 0.025) * gain_over_random(0.05, 1.0) == pytest.approx(1.0 / 0.025)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda f: f.gap_to_full_data(0.0, 1.0), r"set_error must be > 0, got 0.0"),
+    (lambda f: f.gap_to_full_data(1.0, -1.0), r"full_error must be > 0, got -1.0"),
+    (lambda f: f.gain_over_random(float("nan"), 1.0), r"set_error must be finite"),
+    (lambda f: f.gain_over_random(1e-300, 1e300), r"gain_over_random overflows"),
+    (lambda f: f.gap_to_full_data(1e300, 1e-300), r"gap_to_full_data overflows"),
+])
+def test_the_ratios_refuse_errors_that_are_not_positive_and_finite(call, match):
+    from ddlib import metrics
+
+    with pytest.raises(ValueError, match=match):
+        call(metrics)

@@ -25,9 +25,11 @@ import ddlib
 from ddlib import baselines, metrics, theory
 from ddlib.distillers import (DistilledSet, InitialDraw, Restarts, distill, expert_trajectory, match_gradients,
                               match_performance, match_trajectories, meta_finetune)
+from ddlib import effective, evaluation, moments, selection, spectral, tuning
+from ddlib.distillers import distill_moments, match_moments, optimal_labels, solve_labels
 from ddlib.learners import TwoStageLearner, stage2_statistics
 from ddlib.networks import TwoLayerNet
-from ddlib.tasks import MultiIndexTask
+from ddlib.tasks import BUILTIN_LINKS, Link, MultiIndexTask, link_moments
 
 DDLIB_ROOT = Path(ddlib.__file__).resolve().parent
 
@@ -174,7 +176,7 @@ def tensors(draw, shape: tuple[int, ...], *, fault: str | None = None) -> Any:
 @st.composite
 def tasks(draw) -> MultiIndexTask:
     d = draw(st.integers(1, 6))
-    return MultiIndexTask(d, draw(st.integers(1, d)), draw(st.sampled_from(ddlib.LINKS)),
+    return MultiIndexTask(d, draw(st.integers(1, d)), draw(st.sampled_from(BUILTIN_LINKS)),
                           draw(st.sampled_from([0.0, 0.0, 0.1, 1.0])), draw(st.integers(0, 100)))
 
 
@@ -201,7 +203,7 @@ def test_tasks_build_sample_and_evaluate_or_refuse_by_name(draw):
     a = Args(draw.draw, ["d", "r", "link", "noise", "seed", "n", "sample_seed", "dtype", "device", "X"])
     d = a.size("d", 1, 6)
     task = outcome(lambda: MultiIndexTask(d, a.size("r", 1, d if isinstance(d, int) and d > 0 else 1),
-                                          a("link", st.sampled_from(ddlib.LINKS), st.sampled_from(["he4", None, 2])),
+                                          a("link", st.sampled_from(BUILTIN_LINKS), st.sampled_from(["he4", None, 2])),
                                           a.number("noise", [0.0, 0.1, 1.0, 1e150, 1e200]), a.seed()))
     if refused(task):
         return
@@ -362,3 +364,148 @@ def test_closed_forms_are_finite_or_refuse_by_name(draw, task):
                                              a.size("n", 1, 8, huge=True)))
     outcome(lambda: theory.memory_report(m1=a.size("m", 0, 8, huge=True), m2=3, d=d, r=r,
                                          width=a.size("width", 1, 8, huge=True), n=a.size("n", 0, 8, huge=True)))
+
+
+
+# ------------------------------------------------------------------------------- links
+@given(draw=st.data())
+def test_links_are_built_or_refused_by_name(draw):
+    a = Args(draw.draw, ["name", "g", "exponent", "hessian", "beyond", "r", "n", "seed"])
+    link = outcome(lambda: Link(a("name", st.sampled_from(["mine", "x2"]), st.sampled_from(["", "a b", None, 3])),
+                                a("g", st.just(lambda Z: Z[:, 0] * Z[:, -1]), st.sampled_from([None, 3, "g"])),
+                                a.size("exponent", 1, 4),
+                                a("hessian", st.just(lambda r: torch.zeros(r, r, dtype=torch.float64)),
+                                  st.sampled_from([None, 1.0])),
+                                a("beyond", st.sampled_from([None, ddlib.tasks.no_part_beyond_he2]),
+                                  st.sampled_from([1, "zero"]))))
+    if refused(link):
+        return
+    outcome(lambda: link_moments(draw.draw(st.sampled_from(list(BUILTIN_LINKS) + ["nope"])), a.size("r", 1, 3),
+                                 n=a.size("n", 2, 50), seed=a.seed()))
+
+
+# ------------------------------------------------------------------------------- tuning, selection
+@given(draw=st.data())
+def test_ridge_tuning_returns_a_finite_choice_or_refuses_by_name(draw):
+    a = Args(draw.draw, ["S1", "S2", "validation", "grid", "split"])
+    net = draw.draw(nets(draw.draw(st.integers(1, 3)), odd=False))
+    grid = a("grid", st.lists(st.sampled_from([1e-6, 1e-3, 1.0, 1e300, 5e-324]), min_size=1, max_size=3),
+             st.sampled_from([[], [-1.0], [math.nan], "1e-3", None, [1e-3] * 65]))
+    out = outcome(lambda: tuning.tune_ridge(net, a.data("S1", draw.draw(st.integers(1, 4)), net.d),
+                                            a.data("S2", draw.draw(st.integers(1, 6)), net.d),
+                                            a.data("validation", draw.draw(st.integers(1, 6)), net.d), grid=grid))
+    if not refused(out):
+        assert out.ridge in out.grid and _no_grad(out.net)
+    outcome(lambda: tuning.validation_split(*a.data("split", draw.draw(st.integers(1, 6)), net.d, pair=False),
+                                            draw.draw(st.integers(0, 6)), seed=0))
+
+
+@given(draw=st.data(), stage=st.sampled_from(["1", "2", "both"]))
+def test_selections_return_real_rows_or_refuse_by_name(draw, stage):
+    a = Args(draw.draw, ["m", "pool", "seed", "data", "W1", "ridge"])
+    net = draw.draw(nets(draw.draw(st.integers(1, 3))))
+    n = draw.draw(st.integers(1, 8))
+    X, y = a.data("data", n, net.d, pair=False)
+    m, pool, seed = a.size("m", 1, n), a.size("pool", 1, 10), a.seed()
+    calls = {"1": lambda: selection.select_stage1(net, X, y, m, seed=seed, pool=pool),
+             "2": lambda: selection.select_stage2(net, a.tensor("W1", (net.width, net.d)), X, y, m, seed=seed,
+                                                  pool=pool, ridge=a.number("ridge", [1e-3, 1e-300, 1e308])),
+             "both": lambda: selection.select(net, X, y, m, m, seed=seed, pool=pool)}
+    out = outcome(calls[stage])
+    if not refused(out) and stage != "both":
+        assert out.data.X.shape == (m, net.d) and len(set(out.indices)) == m and _no_grad(out.data)
+
+
+# ------------------------------------------------------------------------------- spectral, moments
+@given(draw=st.data(), variant=st.sampled_from(spectral.VARIANTS))
+def test_spectral_sets_are_finite_or_refused_by_name(draw, variant):
+    a = Args(draw.draw, ["data", "r", "m1", "seed", "m2", "factor"])
+    d, n = draw.draw(st.integers(1, 4)), draw.draw(st.integers(1, 8))
+    X, y = a.data("data", n, d, pair=False)
+    r = a("r", st.none() | st.integers(1, d), st.sampled_from(ODD_INTEGERS))
+    outcome(lambda: moments.empirical_hessian(X, y))
+    outcome(lambda: spectral.estimate_rank(X, y, factor=a.number("factor", [2.0, 1e-300, 1e300]), seed=a.seed()))
+    extra = dict(m1=a.size("m1", 1, 4), seed=a.seed()) if variant == "directions" else {}
+    out = outcome(lambda: spectral.spectral_points(X, y, r, variant=variant, **extra))
+    if not refused(out):
+        assert out.X.shape[1] == X.shape[1] and _no_grad(out)
+    outcome(lambda: spectral.spectral_set(X, y, a.size("m2", 1, n), seed=a.seed(), r=r, variant=variant,
+                                          m1=extra.get("m1")))
+
+
+@given(draw=st.data(), stage2=st.sampled_from(["kip", "labels"]))
+def test_moment_matching_and_label_solves_are_finite_or_refuse_by_name(draw, stage2):
+    a = Args(draw.draw, ["data", "m1", "m2", "steps", "lr", "seed", "X2", "W1", "ridge", "M_D"])
+    net = draw.draw(nets(draw.draw(st.integers(1, 3)), odd=False))
+    n = draw.draw(st.integers(2, 8))
+    X, y = a.data("data", n, net.d, pair=False)
+    out = outcome(lambda: distill_moments(net, X, y, a.size("m1", 1, min(n, 3)), a.size("m2", 1, min(n, 3)),
+                                          stage2=stage2, steps1=a.size("steps", 0, 2), steps2=1, restarts=1,
+                                          lr=a.number("lr", [0.05, 1e-300, 1e30, 1e308]), seed=a.seed()))
+    if not refused(out):
+        assert _finite(out.metadata) and _no_grad(out)
+    gen = torch.Generator().manual_seed(draw.draw(st.integers(0, 99)))
+    real = (torch.randn(4, net.d, generator=gen, dtype=torch.float64).to(net.dtype),
+            torch.randn(4, generator=gen, dtype=torch.float64).to(net.dtype))
+    restarts = InitialDraw.draw(4, 1, seed=0).stage1(real, 2)
+    outcome(lambda: match_moments(net, a.tensor("M_D", (net.d, net.d)), restarts, steps=1, lr=0.1))
+    Xr, yr = draw.draw(tensors((draw.draw(st.integers(1, 5)), net.d))), draw.draw(tensors((1,)))
+    stats = outcome(lambda: stage2_statistics(net.W, net.stage2_bias, Xr.detach().to(net.dtype),
+                                              yr.detach().to(net.dtype).expand(Xr.shape[0])))
+    if refused(stats):
+        return
+    W1, ridge = a.tensor("W1", (net.width, net.d)), a.number("ridge", [1e-3, 1e-300, 1e308])
+    outcome(lambda: optimal_labels(net, W1, stats, a.tensor("X2", (draw.draw(st.integers(1, 4)), net.d)), ridge))
+    outcome(lambda: solve_labels(net, W1, stats, restarts, ridge=ridge))
+
+
+# ------------------------------------------------------------------------------- effective size, ratios
+@given(draw=st.data())
+def test_effective_sizes_and_ratios_are_finite_or_refuse_by_name(draw):
+    a = Args(draw.draw, ["n", "errors", "error", "d", "memory", "ratio"])
+    sizes = a("n", st.lists(st.integers(1, 10 ** 6), min_size=2, max_size=5, unique=True).map(sorted),
+              st.sampled_from([[3], [5, 5], [10, 2], "ab", [1.5, 2]]))
+    errs = a("errors", st.lists(st.sampled_from(SPECIAL_FLOATS[1:]), min_size=2, max_size=5),
+             st.sampled_from([[0.0, 1.0], [math.nan, 1.0], [-1.0, 0.5], None]))
+    curve = outcome(lambda: effective.LearningCurve(tuple(sizes), tuple(errs[:len(sizes)]) if isinstance(
+        errs, list) and isinstance(sizes, list) else errs))
+    error = a.number("error", SPECIAL_FLOATS[1:])
+    if not refused(curve):
+        out = outcome(lambda: effective.effective_size(error, curve))
+        if not refused(out) and out.n_eq is not None:
+            assert curve.n[0] <= out.n_eq <= curve.n[-1] * (1 + 1e-12)
+            outcome(lambda: effective.compression(out.n_eq, a.size("d", 1, 64, huge=True),
+                                                  a.size("memory", 1, 10 ** 6, huge=True)))
+    ratio = a.number("ratio", SPECIAL_FLOATS[1:])
+    outcome(lambda: metrics.gap_to_full_data(error, ratio))
+    outcome(lambda: metrics.gain_over_random(error, ratio))
+
+
+# ------------------------------------------------------------------------------- evaluation
+@given(draw=st.data())
+def test_evaluations_score_finitely_or_refuse_by_name(draw):
+    a = Args(draw.draw, ["task", "theta0", "learner", "k", "widths", "ridges", "spec"])
+    d = draw.draw(st.integers(1, 3))
+    X = torch.randn(5, d, generator=torch.Generator().manual_seed(draw.draw(st.integers(0, 99))), dtype=torch.float64)
+    meta = {"task": a("task", st.just({"d": d, "r": 1, "link": "he2", "noise": 0.0, "seed": 0}) | st.none(),
+                      st.sampled_from([{"d": d + 1, "r": 1}, {"r": 1, "link": "zz", "d": d}, "he2", {"q": 1}])),
+            "theta0": a("theta0", st.just({"d": d, "width": 4, "seed": 1}) | st.none(),
+                        st.sampled_from([{"d": d}, {"d": d, "width": 3, "seed": 1}, {"d": d, "width": 4, "seed": -1},
+                                         [1], {"d": d + 1, "width": 4, "seed": 0}])),
+            "learner": a("learner", st.just({"ridge": 1e-3}), st.sampled_from([{"ridge": -1.0}, "x", {"ridge": "a"}]))}
+    ds = DistilledSet((X[:2], X[:2, 0]), (X[2:], X[2:, 0] + 1.0), meta)
+    spec = a("spec", st.none() | st.just(f"r=1,link=he2,seed=0,d={d}"),
+             st.sampled_from(["r=1", "r=a,link=he2,seed=0", "link=he2", "x=1", f"r=1,link=he2,seed=0,d={d + 1}"]))
+    task = outcome(lambda: None if spec is None else evaluation.parse_task_spec(spec, d))
+    if refused(task):
+        return
+    # The recorded theta0's row holds one value: its interval is undefined (NaN ends, ddlib.stats'
+    # convention), so the contract is checked on the scores.
+    out = outcome(lambda: [v for row in evaluation.evaluate(ds, task=task, k=a.size("k", 1, 2), n_test=10,
+                                              widths=a("widths", st.none() | st.just([2]), st.sampled_from([[3], "4",
+                                                                                                            []])),
+                                              ridges=a("ridges", st.none() | st.just([1e-3, 1.0]),
+                                                       st.sampled_from([[0.0], [math.nan], "1"]))).rows
+                           for v in row.test_mse])
+    if not refused(out):
+        assert out

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from ddlib.tasks import LINKS, MultiIndexTask
+from ddlib.tasks import (BUILTIN_LINKS, Link, get_link, link_moments, register_link, registered_links,
+                         unregister_link)
 
 F64 = torch.float64
 
@@ -180,3 +182,106 @@ def test_target_on_wrong_dimension_is_rejected():
 def test_target_on_numpy_array_is_a_type_error():
     with pytest.raises(TypeError, match=r"X must be a torch tensor.*ndarray"):
         MultiIndexTask(4, 1).f(np.zeros((3, 4)))
+
+
+# ------------------------------------------------------------------------------- the link registry
+def test_quad_link_has_mean_zero_variance_one_and_zero_mean_gradient():
+    task = MultiIndexTask(6, 3, "quad", seed=4)
+    X, y = task.sample(N_MC, seed=5)
+    assert _z(y.mean(), torch.tensor(0.0, dtype=F64), y[:, None]).item() < Z_MAX
+    centred_sq = (y - y.mean()) ** 2
+    assert _z(centred_sq.mean(), torch.tensor(1.0, dtype=F64), centred_sq[:, None]).item() < Z_MAX
+    yx = X * y[:, None]
+    assert _z(yx.mean(0), torch.zeros(task.d, dtype=F64), yx).max().item() < Z_MAX
+
+
+def test_quad_expected_hessian_matches_monte_carlo_and_has_condition_number_ten():
+    task = MultiIndexTask(6, 3, "quad", seed=4)
+    X, y = task.sample(N_MC, seed=5)
+    terms = (X * y[:, None])[:, :, None] * X[:, None, :] - y[:, None, None] * torch.eye(6, dtype=F64)
+    assert _z(terms.mean(0), task.expected_hessian(), terms).max().item() < Z_MAX  # measured 2.1
+    # The entry-wise check has power against the isotropic Hessian of the same norm (the he2 shape).
+    iso = task.U.T @ task.U * task.expected_hessian().norm() / math.sqrt(3)
+    assert _z(terms.mean(0), iso, terms).max().item() > 20  # measured 73.9
+    eig = torch.linalg.eigvalsh(task.expected_hessian())[-3:]
+    assert float(eig[-1] / eig[0]) == pytest.approx(10.0, rel=1e-12)
+    assert float(task.link_weights.norm()) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_quad_with_one_direction_is_he2_bit_for_bit():
+    quad, he2 = MultiIndexTask(7, 1, "quad", noise=0.1, seed=2), MultiIndexTask(7, 1, "he2", noise=0.1, seed=2)
+    assert torch.equal(quad.sample(300, seed=3)[1], he2.sample(300, seed=3)[1])
+    assert torch.equal(quad.expected_hessian(), he2.expected_hessian())
+
+
+def test_builtin_links_are_registered_with_their_information_exponents():
+    assert registered_links()[:4] == BUILTIN_LINKS == ("he2", "aniso", "he3", "quad")
+    assert {n: get_link(n).information_exponent for n in BUILTIN_LINKS} == {"he2": 2, "aniso": 2, "he3": 3,
+                                                                               "quad": 2}
+    assert all(get_link(n).population_closed_form for n in BUILTIN_LINKS)
+
+
+def _cubic_plus_quad(Z: torch.Tensor) -> torch.Tensor:
+    """A reader's link: (He2(z_1) / sqrt(2) + He3(z_2) / sqrt(6)) / sqrt(2) -- H = e_1 e_1^T / 2 in latent space."""
+    return ((Z[:, 0] ** 2 - 1) / math.sqrt(2) + (Z[:, 1] ** 3 - 3 * Z[:, 1]) / math.sqrt(6)) / math.sqrt(2)
+
+
+@pytest.fixture
+def reader_link():
+    # E[grad^2 g] = diag(1, 0, ...): He2'' = 2, divided by sqrt(2) twice; E He3'' = 0.
+    hess = lambda r: torch.diag(torch.tensor([1.0] + [0.0] * (r - 1), dtype=F64))  # noqa: E731
+    link = register_link(Link("mixed", _cubic_plus_quad, 2, hess, description="He2(z1) + He3(z2), mixed"))
+    yield link
+    unregister_link("mixed")
+
+
+def test_a_registered_link_is_a_task_link_and_its_moments_check_out(reader_link):
+    task = MultiIndexTask(5, 2, "mixed", seed=0)
+    X, y = task.sample(10, seed=1)
+    torch.testing.assert_close(y, _cubic_plus_quad(X @ task.U.T), rtol=0, atol=0)
+    assert task.link_spec is reader_link and task.params()["link"] == "mixed"
+    m = link_moments("mixed", 2, n=N_MC, seed=3)
+    assert abs(m.mean) < Z_MAX * m.mean_se and abs(m.variance - 1) < Z_MAX * m.variance_se
+    assert m.hessian_z < Z_MAX
+
+
+def test_link_moments_flag_a_link_whose_hessian_is_wrong(reader_link):
+    wrong = register_link(Link("wrong", _cubic_plus_quad, 2, lambda r: torch.eye(r, dtype=F64)))
+    try:
+        assert link_moments("wrong", 2, n=N_MC, seed=3).hessian_z > 20  # measured 81.8 (the right one: 0.64)
+    finally:
+        unregister_link(wrong.name)
+
+
+def test_registry_refuses_duplicates_builtin_replacements_and_non_links(reader_link):
+    with pytest.raises(ValueError, match=r"a link named 'mixed' is already registered \(pass replace=True\)"):
+        register_link(reader_link)
+    assert register_link(reader_link, replace=True) is reader_link
+    with pytest.raises(ValueError, match=r"'he2' is already registered \(a built-in link cannot be replaced\)"):
+        register_link(Link("he2", _cubic_plus_quad, 2, lambda r: torch.eye(r)), replace=True)
+    with pytest.raises(ValueError, match=r"the built-in link 'quad' cannot be unregistered"):
+        unregister_link("quad")
+    with pytest.raises(TypeError, match=r"link must be a ddlib.tasks.Link, got str"):
+        register_link("he2")
+    with pytest.raises(ValueError, match=r"Link: name must be an identifier"):
+        Link("my link", _cubic_plus_quad, 2, lambda r: torch.eye(r))
+    with pytest.raises(TypeError, match=r"Link: g must be callable, got int"):
+        Link("x", 3, 2, lambda r: torch.eye(r))
+    with pytest.raises(ValueError, match=r"Link: information_exponent must be >= 1, got 0"):
+        Link("x", _cubic_plus_quad, 0, lambda r: torch.eye(r))
+
+
+def test_unknown_link_message_names_the_other_registered_links(reader_link):
+    with pytest.raises(ValueError, match=r"got 'relu' \(or another registered link: \['quad', 'mixed'\]; "
+                                         r"ddlib.tasks.register_link adds one\)"):
+        MultiIndexTask(4, 1, link="relu")
+
+
+def test_a_link_of_the_wrong_shape_is_refused_by_name():
+    register_link(Link("scalar", lambda Z: Z.sum(), 2, lambda r: torch.zeros(r, r, dtype=F64)))
+    try:
+        with pytest.raises(ValueError, match=r"the link 'scalar' must map Z \(n, r\) to one label per row, "
+                                             r"shape \(3,\), got \(\)"):
+            MultiIndexTask(4, 2, "scalar").sample(3, seed=0)
+    finally:
+        unregister_link("scalar")

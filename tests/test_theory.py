@@ -46,6 +46,7 @@ GRADIENT_CASES = {
     "he2": (MultiIndexTask(8, 2, "he2", seed=1), lambda t: TwoLayerNet.init(8, 16, seed=2)),
     "aniso": (MultiIndexTask(8, 2, "aniso", seed=1), lambda t: _tilted_net(t, 16, seed=2)),
     "he3": (MultiIndexTask(8, 1, "he3", seed=1), lambda t: TwoLayerNet.init(8, 16, seed=2)),
+    "quad": (MultiIndexTask(8, 3, "quad", seed=1), lambda t: TwoLayerNet.init(8, 16, seed=2)),
 }
 
 
@@ -76,9 +77,10 @@ def test_monte_carlo_error_shrinks_like_one_over_sqrt_n(gradient_case):
     assert 0.17 < ratio < 0.37, (name, ratio)
 
 
-@pytest.mark.parametrize("perturbation", ["no He4 term (aniso)", "no -1/2 (w'Hw) w term (he2)"])
+@pytest.mark.parametrize("perturbation", ["no He4 term (aniso)", "no -1/2 (w'Hw) w term (he2)",
+                                          "no -1/2 (w'Hw) w term (quad)"])
 def test_a_perturbed_formula_is_rejected(perturbation):
-    name = "aniso" if "aniso" in perturbation else "he2"
+    name = "aniso" if "aniso" in perturbation else "quad" if "quad" in perturbation else "he2"
     task, make = GRADIENT_CASES[name]
     net = make(task)
     G_mc, se = _mc_gradient(net, task, 2 ** 20, seed=4)
@@ -203,3 +205,40 @@ def test_closed_forms_refuse_a_net_that_is_not_at_theta0():
         theory.population_stage1_gradient(net.replace(b=torch.ones(8, dtype=F64)), task)
     with pytest.raises(ValueError, match=r"net has input dimension d=7 but the task has d=6"):
         theory.population_stage1_gradient(TwoLayerNet.init(7, 8, seed=1), task)
+
+
+def test_quad_population_gradient_rejects_the_isotropic_hessian_of_the_same_norm():
+    # The spread spectrum matters: the same formula with H replaced by the isotropic matrix of
+    # equal Frobenius norm on span(U) (the he2 shape) is many standard errors off (measured: largest
+    # |z| 100.5 against 2.2 for the closed form; the error ratio at 16x the samples was 0.234, and
+    # dropping the -1/2 (w'Hw) w term gives |z| 89).
+    task, make = GRADIENT_CASES["quad"]
+    net = make(task)
+    G_mc, se = _mc_gradient(net, task, 2 ** 20, seed=4)
+    W = normalize_rows(net.W)
+    H = task.U.T @ task.U * task.expected_hessian().norm() / math.sqrt(task.r)
+    HW = W @ H
+    wrong = -net.a[:, None] * (HW - 0.5 * (HW * W).sum(1, keepdim=True) * W) / math.sqrt(2 * math.pi)
+    assert float(((G_mc - wrong).abs() / se).max()) > 10.0
+
+
+def test_a_reader_link_with_an_odd_part_uses_the_he2_closed_form_and_one_without_is_refused():
+    from ddlib.tasks import Link, register_link, unregister_link
+
+    def g(Z):  # He2(z_1)/2 + He3(z_2)/(2 sqrt 3): the He3 part adds nothing to G_pop
+        return (Z[:, 0] ** 2 - 1) / 2 + (Z[:, 1] ** 3 - 3 * Z[:, 1]) / (2 * math.sqrt(3))
+
+    hess = lambda r: torch.diag(torch.tensor([1.0] + [0.0] * (r - 1), dtype=F64))  # noqa: E731
+    register_link(Link("he2he3", g, 2, hess))
+    register_link(Link("unknown", g, 2, hess, beyond_he2=None))
+    try:
+        task = MultiIndexTask(8, 2, "he2he3", seed=1)
+        net = TwoLayerNet.init(8, 16, seed=2)
+        G_mc, se = _mc_gradient(net, task, 2 ** 20, seed=4)
+        assert float(((G_mc - theory.population_stage1_gradient(net, task)).abs() / se).max()) < 5.0
+        with pytest.raises(ValueError, match=r"population_stage1_gradient: no closed form is known for the link "
+                                             r"'unknown' beyond its He2 part"):
+            theory.population_stage1_gradient(net, MultiIndexTask(8, 2, "unknown", seed=1))
+    finally:
+        unregister_link("he2he3")
+        unregister_link("unknown")

@@ -3,11 +3,15 @@
 Every stage has one shape, ``stage(net, <real-data summary>, restarts, *, hyper) -> restarts``
 (``restarts.Restarts``: K candidate sets, where they started, where they are, their losses); the
 initial points of every restart are drawn once (``restarts.InitialDraw``) and ``distill`` is a
-short composition of stages (``pipeline``)."""
+short composition of stages (``pipeline``).  Beside it: moment matching for stage 1 (the
+distribution-matching analogue, ``moment_matching.distill_moments``) and the closed-form label
+solve for stage 2 (``label_solve``)."""
 from .distilled_set import DistilledSet
 from .gradient_matching import (MATCHING_LOSSES, cosine_matching_loss, frobenius_matching_loss, match_gradients,
                                 matching_value_and_grad)
+from .label_solve import label_map, optimal_labels, solve_labels
 from .meta import meta_finetune, meta_loss, meta_refine, real_loss
+from .moment_matching import distill_moments, match_moments, moment_matching_loss, moment_value_and_grad
 from .performance_matching import kip_loss, kip_value_and_grad, match_performance
 from .pipeline import (FAILED_MATCHING_LOSS, META_DEFAULTS, METHODS, DistillState, distill, distill_stage1,
                        distill_state)
@@ -24,4 +28,6 @@ __all__ = [
     "expert_trajectory", "student_trajectory", "trajectory_matching_loss", "cosine_equivalent_loss",
     "match_trajectories",
     "meta_loss", "real_loss", "meta_finetune", "meta_refine",
+    "moment_matching_loss", "moment_value_and_grad", "match_moments", "distill_moments",
+    "label_map", "optimal_labels", "solve_labels",
 ]

@@ -1,0 +1,183 @@
+"""Label-aware selection of *real* points (GradMatch / CRAIG style): it separates what
+distillation gains by *synthesising* points from what it gains by *choosing* them well.
+
+Stage 1: the learner's stage-1 gradient on a subset S of the real data is the mean over S of
+per-point gradients, ``G_S,j = (a_j / |S|) sum_{i in S} r_i relu'(w_j . x_i + b_j) x_i``.  The
+greedy selection adds, at each step, the candidate that most lowers the per-neuron cosine loss
+of ``G_S`` against the real gradient G_D (``ddlib.distillers.cosine_matching_loss``, what gradient
+matching minimises).  Stage 2: with the W1 that the selected S1 trains, it adds the candidate that
+most lowers the KIP loss (``ddlib.distillers.kip_loss``: the real-data loss of the ridge fitted on
+S2).  Each step scores a seeded random pool of ``pool`` not-yet-chosen points, so its cost stays
+bounded in n (``pool >= n`` is the exhaustive greedy).  Greedy selection of unweighted points
+does not guarantee that every added point lowers the loss; ``Selection.losses`` records it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+from .data import Data
+from .distillers.distilled_set import DistilledSet
+from .distillers.performance_matching import _check_statistics, kip_loss
+from .learners import (Stage2Statistics, TwoStageLearner, check_learner, singular_ridge_is_an_error, stage1_gradient,
+                       stage1_parts, stage2_statistics)
+from .networks import TwoLayerNet, check_net
+from .seeds import MAX_SEED, check_seed, generator
+from .tasks import MultiIndexTask, check_task
+from .validation import check_float, check_int, check_labels, peak, require_finite
+
+__all__ = ["Selection", "select_stage1", "select_stage2", "select", "DEFAULT_POOL"]
+
+DEFAULT_POOL = 256  # candidates scored per step
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Real points chosen greedily, in the order chosen.
+
+    Attributes:
+        indices: their rows in the real data.
+        data: the points and their real labels, (m, d) and (m,).
+        losses: the matching loss after each added point (cosine loss for stage 1, KIP for stage 2).
+    """
+
+    indices: tuple[int, ...]
+    data: Data
+    losses: tuple[float, ...]
+
+
+def _pool(taken: torch.Tensor, pool: int, gen: torch.Generator) -> torch.Tensor:
+    """Up to ``pool`` indices drawn without replacement among the rows not yet taken."""
+    free = (~taken).nonzero().flatten()
+    return free[torch.randperm(free.numel(), generator=gen)[:pool].to(free.device)]
+
+
+def _check_common(net: Any, X: Any, y: Any, m: Any, pool: Any, name: str) -> tuple[TwoLayerNet, torch.Tensor,
+                                                                                  torch.Tensor, int, int]:
+    """theta0 (detached), the real data in its dtype (at least m points, labels not all 0), m and pool."""
+    net = check_net(net).detach()
+    m = check_int(name, m, min_value=1)
+    X, y = net.check_data("(X, y)", (X, y), min_n=m)
+    check_labels("real", y, why="the real stage-1 gradient and the KIP normaliser |y|^2/n are both 0: there is "
+                                "nothing to match")
+    return net, X, y, m, check_int("pool", pool, min_value=1)
+
+
+def select_stage1(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, *, seed: int,
+                  pool: int = DEFAULT_POOL, G_D: Optional[torch.Tensor] = None) -> Selection:
+    """Greedy selection of m1 real points whose stage-1 gradient at theta0 matches G_D in angle.
+
+    Args:
+        net: theta0.
+        X, y: the real data, (n, d) and (n,), n >= m1.
+        m1: points to select.
+        seed: seed of the candidate pools.
+        pool: candidates scored per step.
+        G_D: the real data's stage-1 gradient at theta0, if already computed.
+
+    Returns:
+        A ``Selection`` whose ``losses[t]`` is the cosine matching loss of its first t + 1 points.
+    """
+    net, X, y, m1, pool = _check_common(net, X, y, m1, pool, "m1")
+    G_D = stage1_gradient(net.W, net.a, net.b, X, y) if G_D is None else net.check_first_layer("G_D", G_D)
+    require_finite(lambda: f"select_stage1: the real data's stage-1 gradient overflows {X.dtype} (max |X| = "
+                           f"{peak(X):.3g}, max |y| = {peak(y):.3g})", G_D)
+    if not bool(G_D.any()):
+        raise ValueError("select_stage1: G_D is all zeros (degenerate labels: are all real labels 0?): there is no "
+                         "direction to match")
+    gen = generator(seed)
+    tiny = torch.finfo(X.dtype).tiny
+    norm_D = (G_D * G_D).sum(1).clamp_min(tiny).sqrt()
+    S = torch.zeros_like(G_D)  # sum over the chosen points of their per-point gradients
+    taken = torch.zeros(X.shape[0], dtype=torch.bool, device=X.device)
+    chosen, losses = [], []
+    for _ in range(m1):
+        cand = _pool(taken, pool, gen)
+        Xc = X[cand]
+        A = stage1_parts(net.W, net.a, net.b, Xc, y[cand])[2] * net.a    # (p, L): row j gains A_cj x_c
+        dot = (S * G_D).sum(1) + A * (Xc @ G_D.T)
+        sq = (S * S).sum(1) + 2 * A * (Xc @ S.T) + A * A * (Xc * Xc).sum(1, keepdim=True)
+        loss = (1.0 - dot / (sq.clamp_min(tiny).sqrt() * norm_D)).mean(1)
+        k = _argmin("select_stage1", loss, X, y)
+        S = S + A[k][:, None] * Xc[k]
+        chosen.append(int(cand[k]))
+        losses.append(float(loss[k]))
+        taken[cand[k]] = True
+    idx = torch.tensor(chosen, device=X.device)
+    return Selection(tuple(chosen), Data(X[idx], y[idx]), tuple(losses))
+
+
+def _argmin(where: str, loss: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> int:
+    """The candidate of lowest loss (the first of ties); non-finite losses never win."""
+    finite = torch.isfinite(loss)
+    if not bool(finite.any()):
+        raise ValueError(f"{where}: no candidate has a finite matching loss: the data's scale (max |X| = "
+                         f"{peak(X):.3g}, max |y| = {peak(y):.3g}) overflows {X.dtype}")
+    return int(torch.argmin(loss.masked_fill(~finite, float("inf"))))
+
+
+def select_stage2(net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.Tensor, m2: int, *, seed: int,
+                  pool: int = DEFAULT_POOL, ridge: float = 1e-3,
+                  stats: Optional[Stage2Statistics] = None) -> Selection:
+    """Greedy selection of m2 real points whose ridge fit (features of W1) has the lowest real-data loss.
+
+    Args:
+        net: theta0 (its stage-2 biases make the features).
+        W1: the first layer the stage-1 set trains.
+        X, y: the real data, n >= m2.
+        m2: points to select.
+        seed: seed of the candidate pools.
+        pool: candidates scored per step (each costs one (t+1) x (t+1) solve and a width^2 product).
+        ridge: the learner's lambda2.
+        stats: the real data's sufficient statistics for W1, if already computed.
+
+    Returns:
+        A ``Selection`` whose ``losses[t]`` is the KIP loss of its first t + 1 points.
+    """
+    net, X, y, m2, pool = _check_common(net, X, y, m2, pool, "m2")
+    W1 = net.check_first_layer("W1", W1)
+    ridge = check_float("ridge", ridge, strictly_positive=True)
+    stats = _check_statistics(stage2_statistics(W1, net.stage2_bias, X, y) if stats is None else stats, net)
+    gen = generator(seed)
+    taken = torch.zeros(X.shape[0], dtype=torch.bool, device=X.device)
+    chosen, losses = [], []
+    with singular_ridge_is_an_error("select_stage2", ridge):
+        for _ in range(m2):
+            cand = _pool(taken, pool, gen)
+            prev = torch.tensor(chosen, dtype=torch.long, device=X.device)
+            Xb = torch.cat([X[prev].expand(len(cand), -1, -1), X[cand][:, None]], dim=1)  # (p, t + 1, d)
+            yb = torch.cat([y[prev].expand(len(cand), -1), y[cand][:, None]], dim=1)
+            with torch.no_grad():
+                loss = kip_loss(net, W1, stats, Xb, yb, ridge)
+            k = _argmin("select_stage2", loss, X, y)
+            chosen.append(int(cand[k]))
+            losses.append(float(loss[k]))
+            taken[cand[k]] = True
+    idx = torch.tensor(chosen, device=X.device)
+    return Selection(tuple(chosen), Data(X[idx], y[idx]), tuple(losses))
+
+
+def select(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m2: int, *, seed: int,
+           pool: int = DEFAULT_POOL, learner: Optional[TwoStageLearner] = None,
+           task: Optional[MultiIndexTask] = None) -> DistilledSet:
+    """Both stages: m1 real points by gradient matching, then m2 by KIP for the W1 they train.
+
+    The stages' pools come from two seeds drawn from ``generator(seed)``.  The result is a
+    ``DistilledSet`` of real points (method "select"), so it is trained, tuned, saved and
+    evaluated like a distilled one; its metadata records the chosen rows and losses.
+    """
+    learner = check_learner(TwoStageLearner() if learner is None else learner)
+    task = None if task is None else check_task(task, net_d=check_net(net).d)
+    pool, seed = check_int("pool", pool, min_value=1), check_seed("seed", seed)
+    seeds = torch.randint(0, MAX_SEED, (2,), generator=generator(seed)).tolist()
+    s1 = select_stage1(net, X, y, m1, seed=seeds[0], pool=pool)
+    W1 = learner.stage1(net, *s1.data)
+    s2 = select_stage2(net, W1, X, y, m2, seed=seeds[1], pool=pool, ridge=learner.ridge)
+    metadata = {"method": "select", "m1": s1.data.X.shape[0], "m2": s2.data.X.shape[0], "pool": pool, "seed": seed,
+                "n_real": int(X.shape[0]), "theta0": {"d": net.d, "width": net.width, "seed": net.seed},
+                "learner": learner.params(), "task": None if task is None else task.params(),
+                "stage1_matching_loss": s1.losses[-1], "stage2_loss": s2.losses[-1],
+                "stage1_indices": list(s1.indices), "stage2_indices": list(s2.indices)}
+    return DistilledSet(s1.data, s2.data, metadata)
