@@ -8,7 +8,7 @@ estimate whose error shrinks like 1/sqrt(N), and a perturbed formula that must f
   Stein's lemma: the He2 part through the expected Hessian H, the rest from ``Link.beyond_he2``);
   ``population_first_layer``
   and its alignment with span(U): the infinite-data learner's W1.
-- ``he3_noise_energy``, ``he3_noise_alignment``: what the full-data learner finds for the
+- ``he3_noise_energy``, ``he3_noise_alignment``, ``he3_gradient_energy``: what the full-data learner finds for the
   information-exponent-3 link, whose population gradient is 0 (pure sampling noise).
 - ``span_bound``: the error floor of a first layer spanning fewer directions than r.
 - ``noise_excess_risk``: sigma^2 L / n, what label noise costs a ridge on L features.
@@ -27,7 +27,7 @@ from .tasks import MultiIndexTask, check_task, no_part_beyond_he2
 from .validation import check_float, check_int, require_finite
 
 __all__ = ["STEP_HERMITE", "population_stage1_gradient", "population_first_layer", "population_alignment",
-           "he3_noise_energy", "he3_noise_alignment", "span_bound", "noise_excess_risk", "memory_report"]
+           "he3_noise_energy", "he3_noise_alignment", "he3_gradient_energy", "span_bound", "noise_excess_risk", "memory_report"]
 
 # Counts (d, r, width, n, m) stay below 2^53, the integers a float64 holds exactly: beyond, the
 # closed forms' float arithmetic would overflow or round, and no such problem fits in memory.
@@ -122,10 +122,11 @@ def he3_noise_energy(d: int, r: int) -> float:
     """Share of a ``he3`` stage-1 gradient's expected energy in span(U): (r + 6) / (d + 6).
 
     For ``he3`` the population gradient is exactly 0, so G_D is pure sampling noise, with
-    covariance proportional to E[y^2 relu'(w.x) x x^T]: E[y^2 z_1^2] = E[He3(z)^2 z^2]/6 = 7 along
-    u_1 and E[y^2] = 1 along every other direction (for w orthogonal to u_1; nearly so in high d).
-    The ratio of expected energies, E|G U^T|^2 / E|G|^2, is (7 + r - 1) / (7 + d - 1) whatever n:
-    what the full-data learner finds.  One draw scatters around it.
+    covariance proportional to E[y^2 relu'(w.x) x x^T].  The weight y^2 is even in x and
+    relu'(t) + relu'(-t) = 1, so the step halves E[y^2 x x^T] exactly, whatever w: with
+    E[y^2 z_1^2] = E[He3(z)^2 z^2]/6 = 7 along u_1 and E[y^2] = 1 along every other direction, the
+    ratio of expected energies E|G U^T|^2 / E|G|^2 is exactly (7 + r - 1) / (7 + d - 1), whatever
+    n: what the full-data learner finds.  One draw scatters around it (heavy-tailed).
     """
     d = _count("d", d, 1)
     r = _count("r", r, 1, max_value=d)
@@ -171,11 +172,27 @@ def span_bound(m1: int, r: int) -> float:
     return max(0.0, 1.0 - m1 / r)
 
 
+def he3_gradient_energy(d: int, width: int, n: int) -> float:
+    """E|G_D|_F^2 of the ``he3`` stage-1 gradient at theta0 on n points: width (d + 6) / (2n).
+
+    For an odd link the population gradient is 0 and G_D is a mean of n centred terms
+    -a_j y_i relu'(w_j . x_i) x_i, so E|G_j|^2 = E[y^2 relu'(w.x) |x|^2] / n.  The weight
+    y^2 |x|^2 is even in x and relu'(t) + relu'(-t) = 1, so the step halves it exactly:
+    E[y^2 |x|^2] / 2 = (7 + d - 1) / 2 (7 along u_1, 1 along each other direction, as in
+    ``he3_noise_energy``).  A gradient with any signal would sit above it.
+    """
+    d = _count("d", d, 1)
+    width = _count("width", width, 1)
+    n = _count("n", n, 1)
+    return width * (d + 6) / (2 * n)
+
+
 def noise_excess_risk(sigma: float, width: int, n: int) -> float:
     """sigma^2 L / n: the test error label noise of standard deviation sigma adds to a least-squares
     fit of L features on n >> L points (the variance term; exactly sigma^2 L / (n - L - 1) for
-    Gaussian features), in units of the labels' variance before noise.  The ridge's effective
-    dimension is at most L, so this is the most the noise can cost the full-data learner."""
+    Gaussian features), in units of the labels' variance before noise.  The learner's ridge is not
+    exactly least squares (its penalty, and features that are not Gaussian), so for it this is the
+    order of the cost rather than a bound; notebook 05 measures the ratio."""
     sigma = check_float("sigma", sigma, min_value=0.0)
     width = _count("width", width, 1)
     n = _count("n", n, 1)

@@ -12,12 +12,10 @@ import torch
 from ddlib.distillers import FAILED_MATCHING_LOSS, distill, distill_stage1
 from ddlib.experiments import resolve_parameters
 from ddlib.experiments.boundaries import (CHECKS, FRESH_THETA0_OFFSET, PROFILES, BoundaryTables, claims,
-                                          he3_gradient_energy, measures, run, run_boundaries, run_links_and_noise,
+                                          measures, run, run_boundaries, run_links_and_noise,
                                           run_small_m1, run_transfer, statements, summarise, target_widths)
 from ddlib.experiments.problem import derived_seeds, make_problem
 from ddlib.learners import stage1_gradient
-from ddlib.networks import TwoLayerNet
-from ddlib.tasks import MultiIndexTask
 
 TINY = dict(d=16, r=2, width=64, n_train=1500, m1=4, m2=8, n_seeds=1, noise_grid=[0.5], width_factors=[0.5, 2.0],
             ridge_grid=[1e-2], m1_small_grid=[1, 4], r_small_grid=[2], steps1=60, steps2=40, lr=0.05, restarts=2,
@@ -83,23 +81,6 @@ def test_he3_gradient_has_no_population_direction_and_the_energy_of_noise(links)
     assert he3.grad_cos_pop.isna().all()
     full = links[0][(links[0].method == "full") & (links[0].noise == 0)].set_index("link")
     assert 0.3 < full.loc["he3", "grad_energy_ratio"] < 3 < full.loc["he2", "grad_energy_ratio"]
-
-
-def test_he3_gradient_energy_is_the_mean_energy_of_the_real_gradient():
-    # Monte Carlo over data draws: the mean of |G_D|^2 / (L (d + 6) / (2n)) is 1 (its spread per
-    # draw is wide: y^2 |x|^2 is heavy-tailed), and a perturbed closed form is rejected.
-    d, r, width, n, draws = 8, 2, 16, 400, 300
-    task = MultiIndexTask(d, r, link="he3", seed=1)
-    net = TwoLayerNet.init(d, width, seed=2)
-    energies = []
-    for s in range(draws):
-        X, y = task.sample(n, seed=100 + s)
-        energies.append(float(stage1_gradient(net.W, net.a, net.b, X, y).norm() ** 2))
-    ratio = sum(energies) / draws / he3_gradient_energy(d, width, n)
-    assert abs(ratio - 1) < 0.1
-    assert abs(sum(energies) / draws / (width * (d + 1) / (2 * n)) - 1) > 0.2
-    with pytest.raises(ValueError, match="n"):
-        he3_gradient_energy(d, width, 0)
 
 
 def test_target_widths_are_even_and_include_the_home_width():

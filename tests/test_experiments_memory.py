@@ -1,7 +1,9 @@
-"""ddlib.experiments.memory: the minimal-size search on known oracles, the grid, and one tiny real
-grid point.  (The slope fits are tested in test_experiments_scaling.py.)"""
+"""ddlib.experiments.memory: the minimal-size search on known oracles, the targets, the certified
+search on one tiny real point, the grid, the tables, and the claims on synthetic tables.  (The
+slope fits are tested in test_experiments_scaling.py, the committed grid in test_memory_law.py.)"""
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
@@ -9,16 +11,18 @@ import pandas as pd
 import pytest
 
 from ddlib.distillers import distill
-from ddlib.experiments.memory import (PROFILES, config_summary, memory_point, minimal_size, run_memory,
-                                      stage1_curve_point, sweep_lines)
+from ddlib.experiments import resolve_parameters
+from ddlib.experiments.memory import (CHECKS, LINES, PROFILES, claims, config_summary, long_table, measures,
+                                      memory_point, minimal_size, parse_targets, regime, run, run_memory,
+                                      stage1_curve_point, statements, sweep_lines, targets_in)
 from ddlib.experiments.problem import make_problem
 from ddlib.learners import TwoStageLearner
 from ddlib.metrics import test_mse as measure_test_mse
 
 # Seed 3 of this tiny problem needs a bisection step in both searches (m1* = 4 after 3 fails,
-# m2* = 4 after 3 fails), so the test below exercises the whole search on real learning.
+# m2 = 4 after 3 fails for rel:2), so the tests below exercise the whole search on real learning.
 TINY = dict(r=1, d=8, width=32, n_per_d2=8, steps1=50, steps2=40, lr=0.05, restarts=2, n_test=1000,
-            target_factor=2.0, target_floor=0.2, m1_factor=2, m1_max=16, m2_max=32)
+            targets="rel:2,abs:0.3", m1_max=16, m2_max=32)
 
 
 # ---- the search -----------------------------------------------------------------------------
@@ -65,25 +69,61 @@ def test_minimal_size_rejects_a_max_size_below_start():
         minimal_size(lambda m: True, max_size=2, start=3)
 
 
-# ---- the grid ---------------------------------------------------------------------------------
+# ---- targets ----------------------------------------------------------------------------------
 
-def test_profiles_give_every_parameter_in_every_profile():
+def test_parse_targets_labels_kinds_and_values():
+    assert parse_targets("rel:4, abs:0.1,abs:0.2") == [("rel4", "rel", 4.0), ("abs0.1", "abs", 0.1),
+                                                       ("abs0.2", "abs", 0.2)]
+
+
+@pytest.mark.parametrize("spec, match", [("", "non-empty"), ("mse:0.1", "rel:FACTOR"), ("rel:x", "not a number"),
+                                         ("rel:0.5", "relative target"), ("abs:1.5", "absolute target"),
+                                         ("abs:0.1,abs:0.10", "distinct")])
+def test_parse_targets_rejects_bad_specs_by_name(spec, match):
+    with pytest.raises(ValueError, match=match):
+        parse_targets(spec)
+
+
+# ---- profiles and the grid --------------------------------------------------------------------
+
+def test_profiles_give_every_parameter_in_every_profile_and_run_takes_exactly_them():
     keys = {k for p in PROFILES.values() for k in p}
     assert all(set(p) == keys for p in PROFILES.values())
+    accepted = set(inspect.signature(run).parameters) - {"progress"}
+    for name in PROFILES:
+        assert set(resolve_parameters(PROFILES, name, seed=0)) == accepted, name
+
+
+def test_book_and_paper_profiles_share_the_search_and_the_learner():
+    same = ("link", "steps1", "steps2", "lr", "restarts", "n_test", "m1_max", "m2_max")
+    assert {k: PROFILES["book"][k] for k in same} == {k: PROFILES["paper"][k] for k in same}
+    assert PROFILES["book"]["n_seeds"] >= 5 and PROFILES["paper"]["n_seeds"] >= 5
 
 
 def test_sweep_lines_vary_one_factor_at_a_time_around_the_base_point():
     P = {**PROFILES["paper"], "seed": 10}
     lines = dict(sweep_lines(P))
-    assert set(lines) == {"r", "d", "width"}
-    for factor, grid in lines.items():
-        assert list(grid.params) == [factor] and grid.seeds == tuple(range(10, 10 + P["n_seeds"]))
-        others = {g: P[g] for g in ("r", "d", "width") if g != factor}
-        assert all(grid.fixed[g] == v for g, v in others.items())
+    assert list(lines) == ["r", "d", "L", "n"]
+    for name, grid in lines.items():
+        param = LINES[name]
+        assert list(grid.params) == [param] and grid.seeds == tuple(range(10, 10 + P["n_seeds"]))
+        assert all(grid.fixed[g] == P[g] for g in ("r", "d", "width", "n_per_d2") if g != param)
+        assert grid.fixed["targets"] == P["targets"]
+    # the base point is the same point (same sweep key) on every line
+    base = [{k: v for k, v in p.items()} for _, g in lines.items() for p in g.points()
+            if (p["r"], p["d"], p["width"], p["n_per_d2"]) == (2, 64, 512, 4) and p["seed"] == 10]
+    assert len(base) == 4 and all(b == base[0] for b in base)
 
 
-def test_sweep_lines_skip_factors_with_one_value():
+def test_sweep_lines_skip_factors_with_one_value_and_fall_back_to_the_base_point():
     assert [f for f, _ in sweep_lines({**PROFILES["book"], "seed": 0})] == ["r"]
+    (name, grid), = sweep_lines({**PROFILES["book"], "seed": 0, "r_grid": [2]})
+    assert name == "base" and grid.size() == PROFILES["book"]["n_seeds"]
+
+
+def test_sweep_lines_refuse_a_bad_target_before_anything_runs():
+    with pytest.raises(ValueError, match="rel:FACTOR"):
+        sweep_lines({**PROFILES["book"], "seed": 0, "targets": "mse:0.1"})
 
 
 # ---- one real grid point (tiny) ---------------------------------------------------------------
@@ -102,71 +142,149 @@ def test_memory_point_returns_flat_json_scalars(tiny_point):
     json.dumps(tiny_point)
 
 
-def test_memory_point_minimal_sizes_reach_the_target_and_their_predecessors_do_not(tiny_point):
+def test_memory_point_certified_pairs_reach_their_targets_and_m1_star_is_minimal(tiny_point):
     p = tiny_point
-    assert p["target"] == max(TINY["target_factor"] * p["full_mse"], TINY["target_floor"])
-    for stage in ("m1", "m2"):
-        trace = {int(k): v for k, v in json.loads(p[f"{stage}_trace"]).items()}
-        star = p[f"{stage}_star"]
-        assert star is not None, p
-        assert trace[star] <= p["target"] and p[f"mse_{stage}_star"] == trace[star]
-        if star > 1:
-            assert trace[star - 1] > p["target"]
-    assert p["m1_for_m2"] == 2 * p["m1_star"]
-    assert p["memory_floats"] == (p["m1_star"] + p["m2_star"]) * (TINY["d"] + 1)
-    assert p["memory_certified"] == (p["m1_for_m2"] + p["m2_star"]) * (TINY["d"] + 1)
+    stage1 = {int(k): v for k, v in json.loads(p["stage1_trace"]).items()}
+    pairs = {tuple(map(int, k.split(","))): v for k, v in json.loads(p["pair_trace"]).items()}
+    assert p["target_rel2"] == pytest.approx(2 * p["full_mse"]) and p["target_abs0.3"] == 0.3
+    for label in targets_in(pd.DataFrame([p])):
+        target, m1s, m1, m2 = p[f"target_{label}"], p[f"m1_star_{label}"], p[f"cert_m1_{label}"], p[f"cert_m2_{label}"]
+        assert None not in (m1s, m1, m2), (label, p)
+        assert stage1[m1s] <= target and (m1s == 1 or stage1[m1s - 1] > target)  # m1*: stage 1 alone
+        assert pairs[(m1, m2)] == p[f"mse_{label}"] <= target  # the pair itself reaches the target
+        assert m2 == 1 or pairs[(m1, m2 - 1)] > target
+        assert m1 >= m1s and p[f"points_{label}"] == m1 + m2 and p[f"floats_{label}"] == (m1 + m2) * (TINY["d"] + 1)
+        assert m1 in stage1  # the stage-1 plateau probe at every m1 tried
     assert p["n_train"] == TINY["n_per_d2"] * TINY["d"] ** 2
 
 
-def test_memory_point_final_pair_is_what_distill_returns(tiny_point):
+def test_memory_point_certified_pair_is_what_distill_returns(tiny_point):
     p = tiny_point
     prob = make_problem(d=TINY["d"], r=TINY["r"], width=TINY["width"], n_train=p["n_train"], seed=3)
-    ds = distill(prob.net, prob.X, prob.y, p["m1_for_m2"], p["m2_star"], steps1=TINY["steps1"],
+    ds = distill(prob.net, prob.X, prob.y, p["cert_m1_rel2"], p["cert_m2_rel2"], steps1=TINY["steps1"],
                  steps2=TINY["steps2"], lr=TINY["lr"], restarts=TINY["restarts"], seed=p["seed_distill"])
     got = measure_test_mse(ds.fit(prob.net, TwoStageLearner()), prob.task, TINY["n_test"], seed=p["seed_test"])
-    assert got == pytest.approx(p["mse_m2_star"], rel=1e-9)
+    assert got == pytest.approx(p["mse_rel2"], rel=1e-9)
 
 
 def test_stage1_curve_point_is_the_same_learner_as_the_search(tiny_point):
-    keys = ("r", "d", "width", "link", "n_per_d2", "steps1", "lr", "restarts", "n_test")
-    curve = stage1_curve_point(**{k: {**TINY, "link": "he2"}[k] for k in keys}, m1=tiny_point["m1_star"], seed=3)
-    assert curve["mse"] == tiny_point["mse_m1_star"] and curve["full_mse"] == tiny_point["full_mse"]
-
-
-def test_config_summary_averages_repetitions_and_sets_memory_beside_the_references():
-    rows = [{"line": line, "r": 2, "d": 16, "width": 64, "seed": s, "m1_star": 2 + s, "m2_star": 4,
-             "memory_floats": (6 + s) * 17, "n_train": 1024, "full_mse": 0.02, "r2d_plus_L": 128,
-             "network_floats": 64 * 18, "data_floats": 1024 * 17} for line in ("r", "width") for s in (0, 1)]
-    out = config_summary(pd.DataFrame(rows))  # the base point appears on both lines: counted once
-    assert len(out) == 1 and out[("n_reps", "")].iloc[0] == 2
-    assert out[("memory_floats", "mean")].iloc[0] == 6.5 * 17
-    assert out[("memory / (r2d+L)", "")].iloc[0] == pytest.approx(6.5 * 17 / 128)
-    assert out[("data / memory", "")].iloc[0] == pytest.approx(1024 / 6.5)
+    keys = ("r", "d", "width", "n_per_d2", "steps1", "lr", "restarts", "n_test")
+    m1 = tiny_point["m1_star_rel2"]
+    curve = stage1_curve_point(**{k: TINY[k] for k in keys}, m1=m1, seed=3)
+    assert curve["mse"] == json.loads(tiny_point["stage1_trace"])[str(m1)]
+    assert curve["full_mse"] == tiny_point["full_mse"]
 
 
 @pytest.mark.parametrize("bad, match", [({"d": 1, "r": 2}, "d must be >= 2"), ({"width": 15}, "width must be even"),
-                                        ({"target_factor": 0.5}, "target_factor"), ({"m1_max": 0}, "m1_max")])
+                                        ({"targets": "rel:0.5"}, "relative target"), ({"m1_max": 0}, "m1_max")])
 def test_memory_point_rejects_bad_input_by_name(bad, match):
     with pytest.raises(ValueError, match=match):
         memory_point(**{**TINY, **bad}, seed=0)
 
 
+# ---- tables -------------------------------------------------------------------------------------
+
+def test_long_table_stacks_the_targets_and_config_summary_averages_repetitions(tiny_point):
+    wide = pd.DataFrame([{"line": line, "r": 1, "d": 8, "width": 32, "n_per_d2": 8, "seed": s, **tiny_point}
+                         for line in ("r", "L") for s in (0, 1)])
+    long = long_table(wide)
+    assert len(long) == 8 and list(long.target.unique()) == ["rel2", "abs0.3"]
+    assert (long[long.target == "abs0.3"].target_mse == 0.3).all()
+    summary = config_summary(long)  # the base point on two lines counts once per repetition
+    assert len(summary) == 2 and (summary.reps == 2).all() and (summary.found == 2).all()
+    row = summary[summary.target == "rel2"].iloc[0]
+    assert row.points == tiny_point["points_rel2"]
+    assert row["data / floats"] == pytest.approx(tiny_point["data_floats"] / tiny_point["floats_rel2"])
+
+
+def test_long_table_refuses_a_table_without_targets():
+    with pytest.raises(ValueError, match="points_<target>"):
+        long_table(pd.DataFrame({"r": [1]}))
+
+
+# ---- claims on synthetic tables -------------------------------------------------------------------
+
+def _table(points_by_r: dict[int, list[float]], *, full=0.05, link="he2", d=32, width=256, n_per_d2=4):
+    """A wide memory_point table of the r line: points per r, one value per repetition."""
+    rows = []
+    for r, values in points_by_r.items():
+        for s, pts in enumerate(values):
+            m1 = None if pts is None else max(r + 1, 2)
+            rows.append({"line": "r", "r": r, "d": d, "width": width, "n_per_d2": n_per_d2, "link": link,
+                         "seed": s, "n_train": n_per_d2 * d * d, "full_mse": full, "target_rel4": 4 * full,
+                         "m1_star_rel4": m1, "cert_m1_rel4": m1, "cert_m2_rel4": None if pts is None else pts - m1,
+                         "points_rel4": pts, "floats_rel4": None if pts is None else pts * (d + 1),
+                         "mse_rel4": 3 * full, "stage1_failed_rel4": False, "r2d_plus_L": r * r * d + width,
+                         "network_floats": width * (d + 2), "data_floats": n_per_d2 * d * d * (d + 1)})
+    return pd.DataFrame(rows)
+
+
+P_SYN = {**PROFILES["book"], "seed": 0}
+GROWING = {1: [5, 6, 5, 6, 5], 2: [8, 9, 8, 9, 8], 3: [12, 13, 12, 12, 13]}
+
+
+def test_measures_give_one_value_per_repetition():
+    values = measures(_table(GROWING), P_SYN)
+    assert set(values) == set(CHECKS)
+    assert all(len(v) == 5 for v in values.values())
+    assert values["found"] == [1.0] * 5 and all(v >= 1 for v in values["span"])
+
+
+def test_claims_hold_on_a_table_that_shows_the_law():
+    cls = claims(_table(GROWING), P_SYN)
+    assert [c.id for c in cls] == [cid for cid, _ in statements(P_SYN)] == ["C3.1", "C3.2", "C3.3"]
+    assert [c.verdict for c in cls] == ["holds"] * 3, [c.line() for c in cls]
+
+
+def test_claims_do_not_hold_when_sizes_are_missing_or_grow_faster_than_linearly_in_r():
+    quadratic = {1: [5, 6, 5, 6, 5], 2: [20, 22, 21, 20, 22], 3: [None, None, None, None, None]}
+    cls = {c.id: c for c in claims(_table(quadratic), P_SYN)}
+    assert cls["C3.1"].verdict == "does not hold"  # no certified set at r = 3
+    assert cls["C3.3"].verdict == "does not hold"  # exponent about 2 over r = 1, 2
+
+
+def test_claims_are_outside_their_regime_for_a_he3_link_or_a_full_data_learner_that_does_not_learn():
+    for table in (_table(GROWING, link="he3"), _table(GROWING, full=0.6)):
+        P = {**P_SYN, "link": table.link.iloc[0]}
+        assert {c.verdict for c in claims(table, P)} == {"outside regime"}
+
+
+def test_the_r_claim_needs_an_r_line():
+    table = _table({2: [8, 9, 8, 9, 8]})
+    cls = {c.id: c for c in claims(table, {**P_SYN, "r_grid": [2]})}
+    assert cls["C3.3"].verdict == "outside regime" and cls["C3.1"].verdict == "holds"
+
+
+def test_regime_reports_the_smallest_gap_between_target_and_full_data_error():
+    reg = regime(_table(GROWING), P_SYN)
+    assert [p.met for p in reg] == [True, True, True] and "4" in reg[2].detail
+
+
 # ---- the grid through ddlib.sweep -------------------------------------------------------------
 
 def _tiny_profile() -> dict:
-    """Two lines (r and width) through the base (r=1, d=8, width=32); searches capped at 2."""
-    P = {**PROFILES["smoke"], **TINY, "seed": 0, "n_seeds": 1, "r_grid": [1, 2], "d_grid": [8],
-         "width_grid": [16, 32], "steps1": 5, "steps2": 5, "m1_max": 2, "m2_max": 2, "n_test": 200}
-    return P
+    """Two lines (r and L) through the base (r=1, d=8, width=32); searches capped at 2."""
+    return {**resolve_parameters(PROFILES, "smoke", seed=0), **TINY, "n_seeds": 1, "r_grid": [1, 2],
+            "width_grid": [16, 32], "steps1": 5, "steps2": 5, "m1_max": 2, "m2_max": 2, "n_test": 200,
+            "targets": "rel:2"}
 
 
 def test_run_memory_gives_the_same_table_inline_and_on_a_process_pool(tmp_path):
     P = _tiny_profile()
     inline = run_memory(P, results_dir=str(tmp_path / "inline"), backend="inline")
     pooled = run_memory(P, results_dir=str(tmp_path / "pool"), backend="local", workers=1)
-    assert list(inline.line) == ["r", "r", "width", "width"]
+    assert list(inline.line) == ["r", "r", "L", "L"]
     cols = sorted(inline.columns)
     pd.testing.assert_frame_equal(inline[cols], pooled[cols], check_dtype=False)
     # the base point lies on both lines and is computed (and stored) once
     assert len(list((tmp_path / "pool" / "points").glob("*.json"))) == 3
     assert len(list((tmp_path / "inline" / "points").glob("*.json"))) == 3
+
+
+def test_run_uses_a_temporary_sweep_folder_unless_given_one(tmp_path):
+    P = _tiny_profile()
+    P.update(backend="inline", workers=None, scheduler=None, width_grid=[])
+    table = run(**{**P, "sweep_dir": None})
+    again = run(**{**P, "sweep_dir": str(tmp_path / "sweep")})
+    pd.testing.assert_frame_equal(table, again)
+    assert len(list((tmp_path / "sweep" / "points").glob("*.json"))) == 2

@@ -242,3 +242,20 @@ def test_a_reader_link_with_an_odd_part_uses_the_he2_closed_form_and_one_without
     finally:
         unregister_link("he2he3")
         unregister_link("unknown")
+
+
+def test_he3_gradient_energy_is_the_mean_energy_of_the_real_gradient():
+    # Monte Carlo over data draws: the mean of |G_D|^2 / (L (d + 6) / (2n)) is 1 (its spread per
+    # draw is wide: y^2 |x|^2 is heavy-tailed), and a perturbed closed form is rejected.
+    d, r, width, n, draws = 8, 2, 16, 400, 300
+    task = MultiIndexTask(d, r, link="he3", seed=1)
+    net = TwoLayerNet.init(d, width, seed=2)
+    energies = []
+    for s in range(draws):
+        X, y = task.sample(n, seed=100 + s)
+        energies.append(float(stage1_gradient(net.W, net.a, net.b, X, y).norm() ** 2))
+    ratio = sum(energies) / draws / theory.he3_gradient_energy(d, width, n)
+    assert abs(ratio - 1) < 0.1
+    assert abs(sum(energies) / draws / (width * (d + 1) / (2 * n)) - 1) > 0.2
+    with pytest.raises(ValueError, match="n"):
+        theory.he3_gradient_energy(d, width, 0)

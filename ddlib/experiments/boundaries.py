@@ -21,13 +21,13 @@ from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_st
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, test_mse
 from ..networks import TwoLayerNet
-from ..theory import he3_noise_energy, noise_excess_risk, population_stage1_gradient, span_bound
+from ..theory import he3_gradient_energy, he3_noise_energy, noise_excess_risk, population_stage1_gradient, span_bound
 from ..validation import check_float, check_int
 from .problem import Problem
 from .repetitions import repetition, summarise as summarise_columns
 
 __all__ = ["PROFILES", "CHECKS", "FRESH_THETA0_OFFSET", "BoundaryTables", "run", "run_boundaries",
-           "run_links_and_noise", "run_transfer", "run_small_m1", "he3_gradient_energy", "target_widths",
+           "run_links_and_noise", "run_transfer", "run_small_m1", "target_widths",
            "summarise", "measures", "regime", "statements", "claims"]
 
 _BASE = dict(d=32, r=2, width=256, n_train=4000, m1=8, m2=32, n_seeds=5, noise_grid=[1.0],
@@ -46,21 +46,6 @@ PROFILES: dict[str, dict[str, Any]] = {
 # from the same seed, so the fresh networks of one repetition share their first rows.
 FRESH_THETA0_OFFSET = 60_000
 METHODS = ("full", "distilled", "s1+real")
-
-
-def he3_gradient_energy(d: int, width: int, n: int) -> float:
-    """E|G_D|_F^2 of the ``he3`` stage-1 gradient at theta0 on n points: width (d + 6) / (2n).
-
-    For an odd link the population gradient is 0 and G_D is a mean of n centred terms
-    -a_j y_i relu'(w_j . x_i) x_i, so E|G_j|^2 = E[y^2 relu'(w.x) |x|^2] / n.  The weight
-    y^2 |x|^2 is even in x and relu'(t) + relu'(-t) = 1, so the step halves it exactly:
-    E[y^2 |x|^2] / 2 = (7 + d - 1) / 2, with E[He3(z)^2 z^2] / 6 = 7 along u_1 and E[y^2] = 1
-    along each other direction (the same sum gives ``ddlib.theory.he3_noise_energy``, the share
-    in span(U)).  A gradient with any signal would sit above it.  (A general closed form: it
-    belongs in ``ddlib.theory``; kept here while that module is being changed.)
-    """
-    d, width, n = check_int("d", d, min_value=1), check_int("width", width, min_value=1), check_int("n", n, min_value=1)
-    return width * (d + 6) / (2 * n)
 
 
 def target_widths(width: int, width_factors: list[float]) -> list[int]:

@@ -1,6 +1,6 @@
-"""Scaling fits: log-log slopes of a measured size against a factor, with percentile-bootstrap
-intervals over repetitions, the two-term law c1 r^2 d + c2 L fitted to the memory, and the
-computed reading of the slopes against the exponents r^2 d + L allows."""
+"""Scaling fits: log-log slopes of a measured size against a factor, per repetition and pooled
+with a percentile bootstrap over repetitions, the two-term law c1 r^2 d + c2 L fitted to the
+memory, and the computed reading of the slopes against the exponents r^2 d + L allows."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
@@ -10,12 +10,22 @@ import pandas as pd
 
 from ..validation import check_float, check_int
 
-__all__ = ["BOUND_EXPONENTS", "loglog_slope", "bootstrap_slope", "fit_slopes", "fit_two_term", "two_term_slopes",
-           "verdict"]
+__all__ = ["BOUND_EXPONENTS", "FLAT", "loglog_slope", "bootstrap_slope", "seed_slopes", "fit_slopes",
+           "bound_slope", "fit_two_term", "two_term_slopes", "reading"]
 
-# Growth of the memory in floats that r^2 d + L allows in each factor (an upper bound: the
-# local exponent of r^2 d + L in r is 2 r^2 d / (r^2 d + L) <= 2, in d and L it is <= 1).
-BOUND_EXPONENTS = {"r": 2.0, "d": 1.0, "width": 1.0}
+# The most the distilled memory may grow in each factor under r^2 d + L (x: the column the line
+# is fitted against).  Floats: the local exponent of r^2 d + L is 2 r^2 d / (r^2 d + L) <= 2 in r,
+# r^2 d / (r^2 d + L) <= 1 in d, L / (r^2 d + L) <= 1 in L, and 0 in n (no n term).  Points: a
+# point holds d + 1 floats, so (r^2 d + L) / (d + 1) ~ r^2 + L/d points: at most r^2, L^1, and
+# non-increasing in d (exponent <= 0).
+BOUND_EXPONENTS: dict[str, dict[str, float]] = {
+    "floats": {"r": 2.0, "d": 1.0, "width": 1.0, "n_train": 0.0},
+    "points": {"r": 2.0, "d": 0.0, "width": 1.0, "n_train": 0.0},
+}
+# A slope within +-FLAT counts as no growth: over the 16-64x ranges of a line, x^0.2 changes a
+# size by at most 1.7-2.3x -- about the spread of a certified size between repetitions -- while
+# the smallest growth the bound's terms have (the L term at L ~ r^2 d) is x^0.5.
+FLAT = 0.2
 
 
 def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
@@ -26,56 +36,102 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.polyfit(lx, ly, 1)[0])
 
 
+def _usable(table: pd.DataFrame, x: str, y: str, group: str) -> tuple[pd.DataFrame, int]:
+    """Rows with a positive ``y`` (a missing one -- a search that found nothing -- is dropped)."""
+    ok = pd.to_numeric(table[y], errors="coerce") > 0
+    return table.loc[ok, [group, x, y]].astype({y: float}), int((~ok).sum())
+
+
 def bootstrap_slope(table: pd.DataFrame, x: str, y: str, *, group: str = "seed", n_boot: int = 1000,
                     seed: int = 0, level: float = 0.95) -> dict[str, float]:
-    """Log-log slope of ``y`` on ``x`` and a percentile bootstrap interval over repetitions.
+    """Log-log slope of ``y`` on ``x`` pooled over repetitions, and a percentile bootstrap interval.
 
     A bootstrap sample draws repetitions (values of ``group``) with replacement and keeps all
     their rows, so the x-values of one repetition stay together.  Rows with a missing or
-    non-positive ``y`` are dropped (and counted).
+    non-positive ``y`` are dropped (and counted).  With every repetition measured at the same x
+    values the pooled slope is the mean of the per-repetition slopes (``seed_slopes``).
 
     Returns:
         {"slope", "lo", "hi", "n_groups", "n_rows", "n_dropped"}.
     """
     n_boot = check_int("n_boot", n_boot, min_value=1)
     check_float("level", level, min_value=0.0, max_value=1.0)
-    ok = table[y].notna() & (pd.to_numeric(table[y], errors="coerce") > 0)
-    data = table.loc[ok, [group, x, y]]
-    slope = loglog_slope(data[x], data[y].astype(float))
-    groups = data[group].unique()
-    by = {g: data[data[group] == g] for g in groups}
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        sample = pd.concat([by[g] for g in rng.choice(groups, size=len(groups), replace=True)])
-        if sample[x].nunique() >= 2:
-            boots.append(loglog_slope(sample[x], sample[y].astype(float)))
+    data, dropped = _usable(table, x, y, group)
+    slope = loglog_slope(data[x], data[y])
+    lx, ly = np.log(data[x].to_numpy(float)), np.log(data[y].to_numpy(float))
+    codes, groups = pd.factorize(data[group], sort=True)
+    # Per repetition: the sums a least-squares slope needs (n, Sx, Sy, Sxx, Sxy); a resample's
+    # slope comes from its repetitions' counts times these sums (all resamples at once).
+    sums = np.zeros((len(groups), 5))
+    np.add.at(sums, codes, np.stack([np.ones_like(lx), lx, ly, lx * lx, lx * ly], 1))
+    draws = np.random.default_rng(seed).integers(0, len(groups), size=(n_boot, len(groups)))
+    counts = np.zeros((n_boot, len(groups)))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), len(groups)), draws.ravel()), 1.0)
+    n, sx, sy, sxx, sxy = (counts @ sums).T
+    denom = n * sxx - sx * sx
+    ok = denom > 1e-9 * np.maximum(n * sxx, 1e-300)  # at least two distinct x values in the resample
+    boots = (n * sxy - sx * sy)[ok] / denom[ok]
     tail = (1.0 - level) / 2
-    lo, hi = (np.quantile(boots, [tail, 1.0 - tail]) if boots else (float("nan"), float("nan")))
+    lo, hi = (np.quantile(boots, [tail, 1.0 - tail]) if boots.size else (float("nan"), float("nan")))
     return {"slope": slope, "lo": float(lo), "hi": float(hi), "n_groups": int(len(groups)),
-            "n_rows": int(len(data)), "n_dropped": int((~ok).sum())}
+            "n_rows": int(len(data)), "n_dropped": dropped}
 
 
-def fit_slopes(table: pd.DataFrame, *, quantities: Sequence[str] = ("m1_star", "m2_star", "memory_floats"),
-               n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Slope and interval of every quantity against the factor of every line in ``table``."""
+def seed_slopes(table: pd.DataFrame, x: str, y: str, *, group: str = "seed") -> list[float]:
+    """One log-log slope of ``y`` on ``x`` per repetition (those with two distinct x values left
+    after dropping missing ``y``): the per-repetition quantity a claim's t-interval summarises."""
+    data, _ = _usable(table, x, y, group)
+    return [loglog_slope(g[x], g[y]) for _, g in data.groupby(group, sort=True) if g[x].nunique() >= 2]
+
+
+def fit_slopes(table: pd.DataFrame, x_of: Mapping[str, str], quantities: Sequence[str], *,
+               by: Sequence[str] = (), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Pooled slope and bootstrap interval of every quantity along every line of ``table``.
+
+    Args:
+        table: rows with a ``line`` column naming the factor varied.
+        x_of: line name -> the column it is fitted against (lines not listed are skipped).
+        quantities: the columns whose growth is fitted.
+        by: further grouping columns (e.g. the target), kept in the result.
+
+    Returns:
+        One row per (line, by..., quantity): line, x, by..., quantity, slope, lo, hi, n_groups,
+        n_rows, n_dropped (lines or groups with fewer than two usable x values are skipped).
+    """
     rows = []
-    for factor, line in table.groupby("line", sort=False):
+    for keys, part in table.groupby(["line", *by], sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        line, x = keys[0], x_of.get(keys[0])
+        if x is None:
+            continue
         for q in quantities:
-            rows.append({"factor": factor, "quantity": q,
-                         **bootstrap_slope(line, factor, q, n_boot=n_boot, seed=seed)})
+            ok = pd.to_numeric(part[q], errors="coerce") > 0
+            if part.loc[ok, x].nunique() < 2:
+                continue
+            rows.append({"line": line, "x": x, **dict(zip(by, keys[1:])), "quantity": q,
+                         **bootstrap_slope(part, x, q, n_boot=n_boot, seed=seed)})
     return pd.DataFrame(rows)
 
 
-def fit_two_term(table: pd.DataFrame) -> dict[str, float]:
-    """Non-negative c1, c2 minimising the relative error of memory ~ c1 r^2 d + c2 L.
+def bound_slope(line: pd.DataFrame, x: str, quantity: str = "floats") -> float:
+    """The log-log slope of r^2 d + L itself (constants 1; divided by d + 1 for ``points``) over
+    the sizes of one line: the growth the bound shows over exactly the range measured."""
+    sizes = line.drop_duplicates(x)
+    bound = sizes.r ** 2 * sizes.d + sizes.width
+    bound = bound / (sizes.d + 1) if quantity == "points" else bound
+    return 0.0 if bound.nunique() == 1 else loglog_slope(sizes[x], bound)  # no term in x: exactly 0
 
-    The fit uses the mean memory of each task size (r, d, L) over its repetitions.  Returns c1,
-    c2, the largest and median relative error |fit / memory - 1| over sizes, and n_sizes.
+
+def fit_two_term(table: pd.DataFrame, y: str = "floats") -> dict[str, float]:
+    """Non-negative c1, c2 minimising the relative error of ``y`` ~ c1 r^2 d + c2 L.
+
+    The fit uses the mean of ``y`` per task size (r, d, L, n) over its repetitions.  Returns c1,
+    c2, the largest and median relative error |fit / y - 1| over sizes, and n_sizes.
     """
-    data = (table[table.memory_floats.notna()].drop_duplicates(["r", "d", "width", "seed"])
-            .groupby(["r", "d", "width"], as_index=False).memory_floats.mean())
-    mem = data.memory_floats.to_numpy(float)
+    sizes = [c for c in ("r", "d", "width", "n_train") if c in table.columns]
+    data = (table[pd.to_numeric(table[y], errors="coerce") > 0].drop_duplicates([*sizes, "seed"])
+            .astype({y: float}).groupby(sizes, as_index=False)[y].mean())
+    mem = data[y].to_numpy(float)
     A = np.stack([(data.r ** 2 * data.d).to_numpy(float), data.width.to_numpy(float)], 1) / mem[:, None]
     b = np.ones(len(mem))
     candidates = []
@@ -91,60 +147,72 @@ def fit_two_term(table: pd.DataFrame) -> dict[str, float]:
             "median_rel_error": float(np.median(rel)), "n_sizes": int(len(data))}
 
 
-def two_term_slopes(table: pd.DataFrame, fit: Mapping[str, float]) -> dict[str, float]:
+def two_term_slopes(table: pd.DataFrame, fit: Mapping[str, float], x_of: Mapping[str, str]) -> dict[str, float]:
     """Along each line of ``table``, the log-log slope of the fitted law c1 r^2 d + c2 L itself:
     the growth the two-term form predicts over exactly the sizes measured."""
     out = {}
-    for factor, line in table.groupby("line", sort=False):
-        sizes = line.drop_duplicates(["r", "d", "width"])
-        law = fit["c1"] * sizes.r ** 2 * sizes.d + fit["c2"] * sizes.width
-        out[factor] = loglog_slope(sizes[factor], law)
+    for line, part in table.groupby("line", sort=False):
+        x = x_of.get(line)
+        if x is None or part[x].nunique() < 2:
+            continue
+        sizes = part.drop_duplicates(x)
+        out[line] = loglog_slope(sizes[x], fit["c1"] * sizes.r ** 2 * sizes.d + fit["c2"] * sizes.width)
     return out
 
 
-def verdict(slopes: pd.DataFrame, table: Optional[pd.DataFrame] = None,
-            quantity: str = "memory_floats") -> dict[str, Any]:
-    """Read the fitted memory slopes against the bound r^2 d + L.
+def _num(x: float) -> str:
+    return f"{round(float(x), 2) + 0.0:.2f}"  # never "-0.00"
 
-    A factor is *within the bound* when its interval's lower end does not exceed the exponent
-    the bound allows (2 for r, 1 for d and L), and it *shows growth* when the lower end is
-    above 0.  With ``table``, the two-term law c1 r^2 d + c2 L is fitted (``fit_two_term``) and
-    its own slope along each line is set beside the measured one.  The text is produced from
+
+def reading(slopes: pd.DataFrame, table: pd.DataFrame, x_of: Mapping[str, str], *, quantity: str = "floats",
+            names: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """Read the fitted growth of the memory against r^2 d + L, line by line, as data and as text.
+
+    For each line: the exponent the bound allows at most (``BOUND_EXPONENTS``), the slope of
+    r^2 d + L itself over the sizes measured (``bound_slope``), and the measured slope with its
+    interval.  The bound is *exceeded* when the interval lies above the allowed exponent, and
+    *not tight* when it lies below the bound's own slope over the range; then the text says by
+    how much less the memory grew than the bound over that range.  The text is produced from
     these numbers, never written by hand.
 
-    Returns:
-        {"within_bound": bool, "per_factor": {factor: {...}}, "two_term": fit or None, "text": str}.
-    """
-    def num(x: float) -> str:
-        return f"{round(float(x), 2) + 0.0:.2f}"  # never "-0.00"
+    Args:
+        slopes: ``fit_slopes`` rows (one per line for ``quantity``).
+        table: the rows the slopes were fitted on (for the ranges and the bound's slopes).
+        x_of: line name -> fitted column.
+        names: line name -> the symbol used in the text (default: the line name).
 
-    rows = slopes[slopes.quantity == quantity].set_index("factor")
-    fit = fit_two_term(table) if table is not None else None
-    law = two_term_slopes(table, fit) if table is not None else {}
+    Returns:
+        {"per_line": {line: {...}}, "exceeded": [lines], "not_tight": [lines], "text": str}.
+    """
+    allowed = BOUND_EXPONENTS[quantity]
+    names = dict(names or {})
     per, parts = {}, []
-    for f in rows.index:
-        s = rows.loc[f]
-        bound = BOUND_EXPONENTS[f]
-        within, grows, above = bool(s.lo <= bound), bool(s.lo > 0), bool(s.lo > bound)
-        per[f] = {"slope": float(s.slope), "lo": float(s.lo), "hi": float(s.hi), "bound": bound,
-                  "within_bound": within, "grows": grows, "two_term_slope": law.get(f)}
-        name = "L" if f == "width" else f
-        shape = ("faster than the bound allows" if above else
-                 "flat (no growth resolved)" if not grows else
-                 "as fast as the bound allows" if s.hi >= bound else "slower than the bound's maximum")
-        text = f"in {name}: exponent {num(s.slope)} [{num(s.lo)}, {num(s.hi)}], at most {bound:g} allowed -- {shape}"
-        if f in law:
-            text += f" (the fitted law predicts {num(law[f])} here)"
-        parts.append(text)
-    within = all(v["within_bound"] for v in per.values())
-    head = ("The measured memory grows no faster than r^2 d + L allows"
-            if within else "The measured memory grows FASTER than r^2 d + L allows")
-    flat = [("L" if f == "width" else f) for f, v in per.items() if not v["grows"]]
-    tail = (f". No growth is resolved in {', '.join(flat)}: within this range that term of the "
-            f"bound does not show" if flat else "")
-    if fit is not None:
-        tail += (f". Best non-negative fit: memory ~ {fit['c1']:.2f} r^2 d + {fit['c2']:.2f} L, off by at most "
-                 f"{100 * fit['max_rel_error']:.0f}% (median {100 * fit['median_rel_error']:.0f}%) over the "
-                 f"{fit['n_sizes']} task sizes")
-    return {"within_bound": within, "per_factor": per, "two_term": fit,
-            "text": head + ": " + "; ".join(parts) + tail + "."}
+    for row in slopes[slopes.quantity == quantity].to_dict(orient="records"):
+        line, x = row["line"], row["x"]
+        part = table[table.line == line]
+        lo_x, hi_x = float(part[x].min()), float(part[x].max())
+        span = hi_x / lo_x
+        bound = bound_slope(part, x, quantity)
+        exceeded = bool(row["lo"] > (allowed[x] if allowed[x] > 0 else FLAT))
+        not_tight = bool(row["hi"] < bound - FLAT) if bound > FLAT else False
+        per[line] = {"x": x, "slope": row["slope"], "lo": row["lo"], "hi": row["hi"], "allowed": allowed[x],
+                     "bound_slope": bound, "range": (lo_x, hi_x), "exceeded": exceeded, "not_tight": not_tight,
+                     "bound_growth": span ** bound, "measured_growth": span ** row["slope"]}
+        name = names.get(line, line)
+        head = (f"in {name} ({lo_x:g} to {hi_x:g}) the exponent is {_num(row['slope'])} "
+                f"[{_num(row['lo'])}, {_num(row['hi'])}]")
+        if exceeded:
+            parts.append(f"{head}, above the {allowed[x]:g} that r^2 d + L allows")
+        elif not_tight:
+            parts.append(f"{head} where r^2 d + L grows like {name}^{_num(bound)}: not tight in {name} (over "
+                         f"this range the bound grows {span ** bound:.1f}x, the memory {span ** row['slope']:.1f}x)")
+        elif bound == 0.0:
+            parts.append(f"{head}; r^2 d + L has no {name} term")
+        else:
+            parts.append(f"{head}, against {_num(bound)} for r^2 d + L over this range")
+    exceeded = [k for k, v in per.items() if v["exceeded"]]
+    not_tight = [k for k, v in per.items() if v["not_tight"]]
+    head = ("The memory grows faster than r^2 d + L allows in " + ", ".join(names.get(k, k) for k in exceeded)
+            if exceeded else "The memory grows no faster than r^2 d + L allows")
+    return {"per_line": per, "exceeded": exceeded, "not_tight": not_tight,
+            "text": head + ": " + "; ".join(parts) + "." if parts else head + "."}

@@ -21,8 +21,8 @@ __all__ = ["EXPERIMENTS", "UnknownExperiment", "register_experiment", "unregiste
 # Short name -> dotted path of ddlib's own point functions: the one place to update when they move.
 EXPERIMENTS: dict[str, str] = {
     "learner_point": "ddlib.experiments.learner.learner_point",
-    "memory_point": "ddlib.experiments.memory.memory_point",
-    "stage1_curve_point": "ddlib.experiments.memory.stage1_curve_point",
+    "memory_point": "ddlib.experiments.memory_search.memory_point",
+    "stage1_curve_point": "ddlib.experiments.memory_search.stage1_curve_point",
 }
 _USER: dict[str, str] = {}  # registered in this process by register_experiment
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$")

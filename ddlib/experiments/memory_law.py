@@ -1,0 +1,597 @@
+"""The memory law at paper scale: the grid behind notebook 03's committed data, the one command
+that regenerates it, the checksum-verified reader the page uses, and the paper-scale claims.
+
+    python -m ddlib.experiments.memory_law regenerate   # the full grid, resumable (2 workers: a few hours)
+    python -m ddlib.experiments.memory_law status       # what is committed: complete? stale? digest
+
+The data lives in ``data/memory_law/`` (see its README.md): the sweep's per-point files
+(``sweep/points/*.json``, each checksummed), the stacked table ``memory_law.csv`` and
+``manifest.json`` (grid, seeds, provenance, wall times, the sha256 of every data file, and the
+*code hash*: sha256 over the source of every ddlib module ``ddlib.experiments.memory_search`` (the
+point function and its search) imports,
+directly or not, plus the grid definition).  The book never recomputes it: the page reads it with
+``load`` (a missing or corrupted file raises) and says when the code hash no longer matches the
+current code (stale data, with the version and commit that made it).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..claims import CheckSpec, Claim, Precondition
+from ..io import ArtifactError, read_json, write_json
+from ..stats import Interval
+from .memory import (LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, parse_targets, regime, run_memory,
+                     show)
+from .parameters import resolve_parameters
+from .scaling import FLAT, seed_slopes
+
+__all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "import_closure", "code_hash", "data_digest", "regenerate",
+           "MemoryLawData", "MemoryLawDataError", "load", "paper_checks", "paper_statements", "paper_claims",
+           "stage1_plateau", "exponent_reading", "show"]
+
+PACKAGE = Path(__file__).resolve().parents[1]  # .../ddlib
+DATA_DIR = PACKAGE.parent / "data" / "memory_law"
+SWEEP, TABLE, MANIFEST = "sweep", "memory_law.csv", "manifest.json"
+MIN_SEEDS = 5  # repetitions per point the paper-scale claims need
+MIN_SIZES, MIN_RANGE = 3, 4.0  # a slope needs at least 3 sizes over at least a 4-fold range
+KIND = "ddlib-memory-law"
+_EXECUTION = ("backend", "workers", "scheduler", "sweep_dir")
+
+
+class MemoryLawDataError(ArtifactError):
+    """The committed data is missing, incomplete, corrupted or does not match its manifest."""
+
+
+# ----------------------------------------------------------------------------------------------
+# The grid and the code that produces it
+# ----------------------------------------------------------------------------------------------
+
+def grid_definition(pilot: bool = False) -> dict[str, Any]:
+    """The paper-scale grid: notebook 03's paper profile at base seed 0 (its search and learner
+    are the book profile's), without the execution options.
+
+    ``pilot``: the same search on the cheap points of each line with 2 repetitions (r in 1..3,
+    d in 32, 64, L in 256, 512, n in d^2, 4 d^2) -- a subset of the full grid, so a full
+    regeneration with the same code reuses its points.
+    """
+    P = resolve_parameters(PROFILES, "paper", seed=0)
+    grid = {k: v for k, v in P.items() if k not in _EXECUTION}
+    if pilot:
+        grid.update(n_seeds=2, r_grid=[1, 2, 3], d_grid=[32, 64], width_grid=[256, 512], n_per_d2_grid=[1, 4])
+    return grid
+
+
+def _module_file(name: str) -> Optional[Path]:
+    """The source file of ddlib module ``name`` (a module or a package's __init__), or None."""
+    parts = name.split(".")
+    if parts[0] != PACKAGE.name:
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported(name: str, path: Path) -> set[str]:
+    """The ddlib modules a source file imports anywhere in it (module level or inside functions):
+    ``from .x import``, ``from ..x import``, ``from . import x``, ``from ddlib.x import``, ``import ddlib.x``."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(parts + ([node.module] if node.module else []))
+            elif node.module and node.module.split(".")[0] == PACKAGE.name:
+                target = node.module
+            else:
+                continue
+            found.add(target)
+            found.update(f"{target}.{a.name}" for a in node.names)  # `from . import x`: x may be a module
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE.name)
+    return {m for m in found if _module_file(m) is not None}
+
+
+def import_closure(module: str = "ddlib.experiments.memory_search") -> list[str]:
+    """Every ddlib module ``module`` imports, directly or through others (read from the source,
+    nothing imported), with the __init__ of every subpackage on the way; the top-level
+    ``ddlib/__init__.py``, which only re-exports, is left out.  Sorted names."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == PACKAGE.name:
+            continue
+        path = _module_file(name)
+        if path is None:
+            raise ValueError(f"{name} is not a ddlib module")
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:k]) for k in range(2, len(parts)))  # its subpackages' __init__
+        todo.extend(_imported(name, path))
+    return sorted(seen)
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def code_hash(grid: Optional[Mapping[str, Any]] = None) -> str:
+    """sha256 over the source of ``import_closure()`` (path and bytes of each file) and the grid
+    definition (the full grid by default): what the committed data is a function of."""
+    digest = hashlib.sha256()
+    for name in import_closure():
+        path = _module_file(name)
+        digest.update(path.relative_to(PACKAGE.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(_canonical(dict(grid if grid is not None else grid_definition())).encode())
+    return digest.hexdigest()
+
+
+def _data_files(root: Path) -> list[Path]:
+    """The data files of a data folder: the manifest, the table and the sweep folder's files
+    (not its lock or ddlib's temporaries)."""
+    files = [root / MANIFEST, root / TABLE]
+    sweep = root / SWEEP
+    if sweep.is_dir():
+        files += sorted(p for p in sweep.rglob("*")
+                        if p.is_file() and p.name != ".lock" and not p.name.endswith(".tmp"))
+    return [p for p in files if p.is_file()]
+
+
+def data_digest(root: Path | str = DATA_DIR) -> str:
+    """sha256 over the relative path and bytes of every committed data file: the key the book's
+    execution cache adds for notebook 03, so new data re-executes the page."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in _data_files(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# Regeneration
+# ----------------------------------------------------------------------------------------------
+
+def _machine() -> dict[str, Any]:
+    from ..provenance import provenance
+
+    model = "unknown"
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {**provenance(), "cpu_model": model, "machine": platform.machine()}
+
+
+def _point_times(sweep: Path) -> list[float]:
+    """The wall time of every stored point (each ran on one core)."""
+    return [float(read_json(p)["wall_time_s"]) for p in sorted((sweep / "points").glob("*.json"))]
+
+
+def regenerate(*, pilot: bool = False, root: Path | str = DATA_DIR, backend: str = "local",
+               workers: Optional[int] = None, progress: bool = True,
+               grid: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Compute the grid (``grid_definition(pilot)``, or ``grid``) into ``root`` (resumable) and
+    write its table and manifest.
+
+    Points already stored by a run of the same code (same ``code_hash``) are reused, so an
+    interrupted regeneration resumes and the full grid reuses the pilot's points; points stored
+    by other code are stale and the sweep folder is cleared first.  The manifest says "running"
+    until every point is in (``load`` refuses the data meanwhile).
+
+    Returns:
+        The manifest written.
+    """
+    root = Path(root)
+    grid, current = dict(grid if grid is not None else grid_definition(pilot)), code_hash()
+    sweep = root / SWEEP
+    try:
+        previous = read_json(root / MANIFEST)
+    except (ArtifactError, OSError):
+        previous = None
+    same = previous is not None and previous.get("code_hash") == current
+    if sweep.exists() and not same:
+        why = "no readable manifest" if previous is None else f"code hash {previous.get('code_hash', '?')[:12]}"
+        print(f"memory_law: clearing {sweep} (points of other code: {why}, now {current[:12]})", file=sys.stderr)
+        shutil.rmtree(sweep)
+    earlier = float(previous.get("wall_time_s", 0.0)) if same and sweep.exists() else 0.0
+    root.mkdir(parents=True, exist_ok=True)
+    complete = _canonical(grid) == _canonical(grid_definition())
+    write_json(root / MANIFEST, {"kind": KIND, "status": "running", "code_hash": current, "grid": grid,
+                                 "complete": complete, "wall_time_s": earlier})
+    start = time.perf_counter()
+    table = run_memory(grid, results_dir=str(sweep), backend=backend, workers=workers, progress=progress)
+    wall = time.perf_counter() - start
+    (root / TABLE).write_bytes(table.to_csv(index=False).encode())
+    times = _point_times(sweep)
+    files = {p.relative_to(root).as_posix(): _sha256(p) for p in _data_files(root) if p.name != MANIFEST}
+    manifest = {
+        "kind": KIND, "status": "done", "code_hash": current, "grid": grid, "complete": complete,
+        "closure": import_closure(), "seeds": sorted(int(s) for s in table.seed.unique()),
+        "n_rows": int(len(table)), "n_points": int(len(table.drop_duplicates([*LINES.values(), "seed"]))),
+        "provenance": _machine(), "backend": backend,
+        "workers": 1 if backend == "inline" else (workers or os.cpu_count()),
+        # the finished runs that computed the points (a resumed run adds to the earlier ones)
+        "wall_time_s": earlier + wall,
+        "point_time_s": {"total": float(sum(times)), "max": float(max(times)), "median": float(np.median(times))},
+        "files": files,
+    }
+    write_json(root / MANIFEST, manifest)
+    return manifest
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading it back
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemoryLawData:
+    """The committed grid as the page reads it.
+
+    Attributes:
+        table: ``run_memory``'s stacked table (one row per line and point).
+        long: ``long_table(table)``: one row per line, point and target.
+        manifest: the manifest (grid, provenance, code hash, file checksums).
+        current_hash: the code hash of the code reading it.
+        digest: ``data_digest`` of the folder.
+    """
+
+    table: pd.DataFrame
+    long: pd.DataFrame
+    manifest: dict
+    current_hash: str
+    digest: str
+
+    @property
+    def grid(self) -> dict:
+        return self.manifest["grid"]
+
+    @property
+    def stale(self) -> bool:
+        """The code that made the data differs from the current code (or the grid definition)."""
+        return self.manifest["code_hash"] != self.current_hash
+
+    @property
+    def complete(self) -> bool:
+        """The full paper-scale grid (not the pilot)."""
+        return bool(self.manifest.get("complete"))
+
+    def origin(self) -> str:
+        """"ddlib 0.1.0, commit abc123" -- who made the data."""
+        prov = self.manifest["provenance"]
+        return f"ddlib {prov['ddlib_version']}, commit {prov['git_sha'][:12]}"
+
+
+def load(root: Path | str = DATA_DIR) -> MemoryLawData:
+    """The committed data, every file checked against the manifest's sha256.
+
+    Raises:
+        MemoryLawDataError: the manifest is missing, corrupted or of a run still going; a data
+            file is missing, altered or unlisted; the table does not match the manifest.
+    """
+    root = Path(root)
+    try:
+        manifest = read_json(root / MANIFEST)
+    except ArtifactError as exc:
+        raise MemoryLawDataError(f"the committed memory-law data is unreadable: {exc}") from None
+    if manifest.get("kind") != KIND or manifest.get("status") != "done":
+        raise MemoryLawDataError(f"{root / MANIFEST}: not a finished memory-law run (status "
+                                 f"{manifest.get('status')!r}); run python -m ddlib.experiments.memory_law regenerate")
+    listed = manifest.get("files") or {}
+    present = {p.relative_to(root).as_posix() for p in _data_files(root) if p.name != MANIFEST}
+    if set(listed) != present:
+        missing, extra = sorted(set(listed) - present), sorted(present - set(listed))
+        raise MemoryLawDataError(f"{root}: data files do not match the manifest (missing {missing[:3]}, "
+                                 f"unlisted {extra[:3]})")
+    for rel, sha in listed.items():
+        if _sha256(root / rel) != sha:
+            raise MemoryLawDataError(f"{root / rel}: checksum mismatch, the file is corrupted or was edited")
+    table = pd.read_csv(root / TABLE)
+    if len(table) != manifest["n_rows"]:
+        raise MemoryLawDataError(f"{root / TABLE}: {len(table)} rows, the manifest says {manifest['n_rows']}")
+    return MemoryLawData(table, long_table(table), manifest, code_hash(), data_digest(root))
+
+
+def stage1_plateau(table: pd.DataFrame) -> pd.DataFrame:
+    """Per point: the stage-1-only test MSE (stage 2 on all the real data) at the largest m1 its
+    search tried, and its ratio to the full-data error -- where the stage-1 curve flattens."""
+    rows = []
+    for row in table.drop_duplicates(["r", "d", "width", "n_train", "seed"]).itertuples():
+        trace = {int(k): v for k, v in json.loads(row.stage1_trace).items()}
+        m1 = max(trace)
+        rows.append({"r": row.r, "d": row.d, "width": row.width, "n_train": row.n_train, "seed": row.seed,
+                     "m1": m1, "mse": trace[m1], "full_mse": row.full_mse, "ratio": trace[m1] / row.full_mse})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# The paper-scale claims
+# ----------------------------------------------------------------------------------------------
+
+def _floor10(x: float) -> float:
+    return 10.0 ** math.floor(math.log10(x))
+
+
+def _bound_ratios(grid: Mapping[str, Any]) -> dict[str, float]:
+    """The smallest factor by which r^2 d + L lies below the network L(d+2) and the data
+    n(d+1) over the sizes of the grid (what the bound itself promises, constants 1)."""
+    sizes = []
+    for param in LINES.values():
+        for v in grid[f"{param}_grid"] or [grid[param]]:
+            sizes.append({**{k: grid[k] for k in LINES.values()}, param: v})
+    net = min(s["width"] * (s["d"] + 2) / (s["r"] ** 2 * s["d"] + s["width"]) for s in sizes)
+    data = min(s["n_per_d2"] * s["d"] ** 2 * (s["d"] + 1) / (s["r"] ** 2 * s["d"] + s["width"]) for s in sizes)
+    return {"network": net, "data": data}
+
+
+def _targets(grid: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, float]], str]:
+    """The grid's targets: every label, the absolute ones tightest first as (label, MSE), and the
+    relative one the r claim uses (the first relative target, else the first target)."""
+    parsed = parse_targets(grid["targets"])
+    fixed = sorted(((label, v) for label, kind, v in parsed if kind == "abs"), key=lambda t: t[1])
+    relative = next((label for label, kind, _ in parsed if kind == "rel"), parsed[0][0])
+    return [label for label, _, _ in parsed], fixed, relative
+
+
+def paper_checks(grid: Mapping[str, Any]) -> dict[str, CheckSpec]:
+    """The checks of the paper-scale claims, keyed ``<quantity>@<target>``, with thresholds from
+    the bound r^2 d + L (its exponents, the +-FLAT band of no growth, its own distance from the
+    network and the data on this grid, rounded down to a power of ten) and from the targets'
+    ratio -- none tuned on the data."""
+    labels, fixed, relative = _targets(grid)
+    ratios = _bound_ratios(grid)
+    flat = f"no growth: within +-{FLAT:g}"
+    checks: dict[str, CheckSpec] = {}
+    for t, _ in fixed:
+        for line in ("n", "L"):
+            name = f"exponent of the certified points in {line} ({show(t)})"
+            checks[f"{line}_lo@{t}"] = CheckSpec(name, ">=", -FLAT, flat)
+            checks[f"{line}_hi@{t}"] = CheckSpec(name, "<=", FLAT, flat)
+        checks[f"network@{t}"] = CheckSpec(
+            f"network L(d+2) / distilled floats, smallest over sizes ({show(t)})", ">=", _floor10(ratios["network"]),
+            f"network: r^2 d + L is >= {ratios['network']:.0f}x below L(d+2) on this grid, rounded down to a power "
+            f"of ten", geometric=True)
+        checks[f"data@{t}"] = CheckSpec(
+            f"data n(d+1) / distilled floats, smallest over sizes ({show(t)})", ">=", _floor10(ratios["data"]),
+            f"data: r^2 d + L is >= {ratios['data']:.0f}x below n(d+1) on this grid, rounded down to a power of "
+            f"ten", geometric=True)
+    for t in labels:
+        checks[f"d_hi@{t}"] = CheckSpec(f"exponent of the certified points in d ({show(t)})", "<=", FLAT,
+                                        f"points in d: (r^2 d + L)/(d + 1) does not grow with d (exponent <= 0, "
+                                        f"+{FLAT:g})")
+    name = f"exponent of the certified points in r ({show(relative)})"
+    checks[f"r_lo@{relative}"] = CheckSpec(name, ">=", FLAT, f"growth in r: beyond +{FLAT:g}")
+    checks[f"r_hi@{relative}"] = CheckSpec(name, "<=", 2.0, "the r^2 of r^2 d + L: at most 2")
+    if len(fixed) >= 2:
+        (lt, et), (ll, el) = fixed[0], fixed[-1]
+        name = f"points at {show(lt)} / points at {show(ll)}, geometric mean over sizes"
+        checks["eps_lo"] = CheckSpec(name, ">=", 1.0, "a tighter target never needs fewer points", geometric=True)
+        checks["eps_hi"] = CheckSpec(name, "<=", el / et, f"eps: {el / et:g} = the ratio of the targets, what a "
+                                     f"rate growing like 1/eps would need", geometric=True)
+    return checks
+
+
+def paper_statements(grid: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(id, sentence) of each paper-scale claim (ids C3.P1 ...).
+
+    The paper's rate is the memory that reaches a fixed accuracy, so the claims on n, L and the
+    memory ratios are made at the absolute targets; the one on r at the relative target, because a
+    fixed accuracy stops being reachable as r grows (the full-data error grows with r).  A target
+    counts at a size only where it lies at least PLATEAU times above the full-data error.
+    """
+    labels, fixed, relative = _targets(grid)
+    checks = paper_checks(grid)
+    rng = lambda param: f"{min(grid[param + '_grid']):g} to {max(grid[param + '_grid']):g}"  # noqa: E731
+    at = " and ".join(show(t) for t, _ in fixed)
+    where = f"at the sizes where it lies >= {PLATEAU:g}x above the full-data error"
+    out = []
+    if fixed:
+        out += [("C3.P1", f"At a fixed test error ({at}, {where}) the number of certified points does not grow with "
+                          f"the real data: over n = {rng('n_per_d2')} d^2 its exponent lies within +-{FLAT:g}."),
+                ("C3.P2", f"At a fixed test error ({at}, {where}) it does not grow with the width: over L = "
+                          f"{rng('width')} its exponent lies within +-{FLAT:g}.")]
+    out += [
+        ("C3.P3", f"At every target ({where}) the number of certified points does not grow with d (d = {rng('d')}, "
+                  f"exponent <= {FLAT:g}): the floats grow only through the d + 1 floats of each point."),
+        ("C3.P4", f"To reach {show(relative)} it grows with r (r = {rng('r')}) with an exponent between {FLAT:g} and "
+                  f"the 2 that r^2 d + L allows."),
+    ]
+    if fixed:
+        t = fixed[0][0]
+        out.append(("C3.P5", f"At a fixed test error ({at}, {where}) the distilled set stores at least "
+                             f"{checks[f'network@{t}'].threshold:g}x fewer floats than the trained network and "
+                             f"{checks[f'data@{t}'].threshold:g}x fewer than the real data."))
+    if "eps_lo" in checks:
+        (lt, _), (ll, _) = fixed[0], fixed[-1]
+        out.append(("C3.P6", f"A tighter target needs more points, but fewer than 1/eps would: from {show(ll)} to "
+                             f"{show(lt)} ({where}) the number of points grows by a factor between 1 and "
+                             f"{checks['eps_hi'].threshold:g}."))
+    return out
+
+
+def _line_ready(data: MemoryLawData, line: str, grid: Mapping[str, Any]) -> Precondition:
+    """The line was measured over the grid's whole range with at least MIN_SEEDS repetitions per size."""
+    param = LINES[line]
+    t = data.table[data.table.line == line]
+    want = sorted(grid[f"{param}_grid"])
+    have = sorted(t[param].unique().tolist())
+    per_size = t.groupby(param).seed.nunique()
+    seeds = int(per_size.min()) if len(per_size) else 0
+    return Precondition(f"{line} line measured at {want}, >= {MIN_SEEDS} repetitions each",
+                        have == want and seeds >= MIN_SEEDS,
+                        f"{line} at {have or 'none'}, {seeds} repetitions{'' if data.complete else ' (pilot data)'}")
+
+
+def _fit_rows(data: MemoryLawData, line: str, target: str) -> pd.DataFrame:
+    """The rows of one line and target that a slope may use: the sizes where the target lies above
+    the stage-1 plateau (``memory.above_plateau``)."""
+    rows = data.long[(data.long.line == line) & (data.long.target == target)]
+    return rows[above_plateau(rows)]
+
+
+def _fittable(rows: pd.DataFrame, line: str) -> bool:
+    """At least MIN_SIZES sizes over at least a MIN_RANGE-fold range: enough for a slope."""
+    xs = rows[X_OF[line]].unique()
+    return len(xs) >= MIN_SIZES and float(xs.max()) >= MIN_RANGE * float(xs.min())
+
+
+def _fit_precondition(data: MemoryLawData, line: str, targets: Sequence[str]) -> tuple[Precondition, list[str]]:
+    """Which of ``targets`` lie above the plateau at enough sizes of the line to fit a slope."""
+    ok, detail = [], []
+    for t in targets:
+        rows = _fit_rows(data, line, t)
+        if _fittable(rows, line):
+            ok.append(t)
+        detail.append(f"{show(t)} at {line} = {sorted(rows[LINES[line]].unique().tolist()) or 'none'}")
+    name = f"a target >= {PLATEAU:g}x the full-data error at >= {MIN_SIZES} {line} values over >= {MIN_RANGE:g}x"
+    return Precondition(name, bool(ok), "; ".join(detail)), ok
+
+
+def paper_measures(data: MemoryLawData, grid: Optional[Mapping[str, Any]] = None) -> dict[str, list[float]]:
+    """Per repetition (seed), the quantity behind each check of ``paper_checks`` (same keys), on the
+    sizes where its target lies above the stage-1 plateau; a slope only where enough such sizes
+    remain (``_fittable``), a ratio over every such size where a certified set was found."""
+    grid = grid_definition() if grid is None else grid
+    labels, fixed, _ = _targets(grid)
+    keys = ["r", "d", "width", "n_train", "seed"]
+    usable = data.long[above_plateau(data.long)]
+    out: dict[str, list[float]] = {}
+    for t in labels:
+        for line in ("n", "L", "d", "r"):
+            rows = _fit_rows(data, line, t)
+            slopes = seed_slopes(rows, X_OF[line], "points") if _fittable(rows, line) else []
+            out[f"{line}_lo@{t}"], out[f"{line}_hi@{t}"] = list(slopes), list(slopes)
+        found = usable[(usable.target == t) & usable.floats.notna()].drop_duplicates(keys)
+        out[f"network@{t}"] = _per_seed(found.assign(q=found.network_floats / found.floats), "q")
+        out[f"data@{t}"] = _per_seed(found.assign(q=found.data_floats / found.floats), "q")
+    if len(fixed) >= 2:
+        a = usable[usable.target == fixed[0][0]].drop_duplicates(keys).set_index(keys).points
+        b = usable[usable.target == fixed[-1][0]].drop_duplicates(keys).set_index(keys).points
+        ratio = (a / b).dropna()  # the sizes where both targets lie above the plateau
+        logs = np.log(ratio[ratio > 0]).groupby(level="seed").mean()
+        out["eps_lo"] = [float(np.exp(v)) for v in logs]
+        out["eps_hi"] = list(out["eps_lo"])
+    return out
+
+
+def _per_seed(t: pd.DataFrame, column: str) -> list[float]:
+    return [float(v) for v in t.groupby("seed", sort=True)[column].min()]
+
+
+def paper_claims(data: MemoryLawData, grid: Optional[Mapping[str, Any]] = None) -> list[Claim]:
+    """The paper-scale claims with their verdicts on the committed data.
+
+    The claims, their thresholds and the ranges they need come from the grid definition (the
+    full paper-scale grid by default), never from the data.  A line's claim applies where the
+    data covers that line's whole range with MIN_SEEDS repetitions per size (so pilot data is
+    outside every claim's regime), in the paper's setting (``memory.regime``), and each target
+    counts only at the sizes where it lies above the stage-1 plateau (``PLATEAU`` times the
+    full-data error): a line's slope at a target needs MIN_SIZES such sizes over a MIN_RANGE-fold
+    range, else that target is left out of the claim (and with no target left, the claim is
+    outside its regime).
+    """
+    grid = grid_definition() if grid is None else grid
+    labels, fixed, relative = _targets(grid)
+    checks, values, reg = paper_checks(grid), paper_measures(data, grid), regime(data.table, grid)
+    statements = dict(paper_statements(grid))
+    ready = {line: _line_ready(data, line, grid) for line in LINES}
+    check = lambda key: checks[key].check(values.get(key, []))  # noqa: E731
+
+    def line_claim(cid: str, line: str, targets: Sequence[str], sides: Sequence[str]) -> Claim:
+        fit, ok = _fit_precondition(data, line, targets)
+        chosen = ok or list(targets)
+        return Claim(cid, statements[cid], tuple(check(f"{line}_{side}@{t}") for t in chosen for side in sides),
+                     reg + (ready[line], fit))
+
+    out = []
+    if fixed:
+        out += [line_claim("C3.P1", "n", [t for t, _ in fixed], ("lo", "hi")),
+                line_claim("C3.P2", "L", [t for t, _ in fixed], ("lo", "hi"))]
+    out += [line_claim("C3.P3", "d", labels, ("hi",)), line_claim("C3.P4", "r", [relative], ("lo", "hi"))]
+    if "C3.P5" in statements:
+        ratios = tuple(check(f"{q}@{t}") for t, _ in fixed for q in ("network", "data"))
+        out.append(Claim("C3.P5", statements["C3.P5"], ratios, reg + tuple(ready.values())))
+    if "C3.P6" in statements:
+        out.append(Claim("C3.P6", statements["C3.P6"], (check("eps_lo"), check("eps_hi")),
+                         reg + tuple(ready.values())))
+    return out
+
+
+def exponent_reading(measured: Interval, factor: str, verdict: str) -> str:
+    """A sentence placing an exponent's interval against linear (1) and quadratic (2) growth."""
+    est, lo, hi = measured.estimate, measured.lo, measured.hi
+    if not math.isfinite(est):
+        return (f"In {factor} the exponent of the points is not measured here: fewer than {MIN_SIZES} sizes over a "
+                f"{MIN_RANGE:g}-fold range lie above the stage-1 plateau.")
+    if not measured.defined:
+        return f"In {factor} the exponent of the points is {est:.2f}, with no interval (a single repetition)."
+    where = ("below 1: slower than linear" if hi < 1 else
+             "about linear: its interval contains 1 and lies below 2" if lo <= 1 <= hi < 2 else
+             "compatible with both linear and quadratic growth" if lo <= 1 and hi >= 2 else
+             "between linear and quadratic" if 1 < lo and hi < 2 else
+             "compatible with the quadratic growth of the bound" if lo <= 2 <= hi else
+             "faster than the r^2 of the bound")
+    text = (f"In {factor} the number of points grows with exponent {est:.2f} [{lo:.2f}, {hi:.2f}] (95% t-interval "
+            f"over repetitions): {where}")
+    return text + (" (a reading of pilot data, not a verdict)." if verdict == "outside regime" else ".")
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+
+def _status(root: Path) -> int:
+    data = load(root)
+    m = data.manifest
+    print(f"{root}: {'complete' if data.complete else 'PILOT'} grid, {m['n_points']} points, seeds {m['seeds']}, "
+          f"made by {data.origin()}; {'STALE' if data.stale else 'current'} (code hash "
+          f"{m['code_hash'][:12]}, now {data.current_hash[:12]}); digest {data.digest}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ddlib.experiments.memory_law",
+                                     description="The committed paper-scale data of notebook 03.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    regen = sub.add_parser("regenerate", help="compute the grid into the data folder (resumable)")
+    regen.add_argument("--pilot", action="store_true", help="the pilot grid (2 repetitions, cheap points)")
+    regen.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    regen.add_argument("--backend", choices=["local", "inline", "dask"], default="local")
+    regen.add_argument("--no-progress", action="store_true")
+    status = sub.add_parser("status", help="what is committed: complete or pilot, stale or current, digest")
+    for p in (regen, status):
+        p.add_argument("--root", type=Path, default=DATA_DIR, help=f"data folder (default {DATA_DIR})")
+    args = parser.parse_args(argv)
+    if args.command == "status":
+        return _status(args.root)
+    m = regenerate(pilot=args.pilot, root=args.root, backend=args.backend, workers=args.workers,
+                   progress=not args.no_progress)
+    print(f"memory_law: {m['n_points']} points in {m['wall_time_s']:.0f} s "
+          f"({m['point_time_s']['total']:.0f} point-seconds); digest {data_digest(args.root)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

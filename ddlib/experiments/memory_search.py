@@ -1,0 +1,265 @@
+"""The minimal certified distilled set of one task size and repetition: the point function of
+notebook 03's grids (``memory_point``) and the stage-1 curve behind it.
+
+This module is everything that computes a committed data point of the memory law, and nothing
+else: the data's code hash (``ddlib.experiments.memory_law.code_hash``) covers it and the ddlib
+modules it imports, so an edit to the analysis, the claims or the command line leaves the
+committed data current, and an edit to the search, the learner or the distillers marks it stale.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ..data import Data
+from ..distillers import FAILED_MATCHING_LOSS, InitialDraw, match_gradients, match_performance
+from ..learners import TwoStageLearner, ridge_from_statistics, stage1_gradient, stage2_statistics
+from ..metrics import test_mse
+from ..theory import memory_report
+from ..validation import check_float, check_int
+from .repetitions import repetition
+
+__all__ = ["SearchResult", "minimal_size", "parse_targets", "show", "certified_search", "memory_point",
+           "stage1_curve_point"]
+
+
+# ----------------------------------------------------------------------------------------------
+# The search for a minimal size
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    """The smallest size found to succeed (None if none up to ``max_size``) and every probe made."""
+
+    size: Optional[int]
+    probes: dict[int, bool] = field(default_factory=dict)
+
+    @property
+    def n_probes(self) -> int:
+        return len(self.probes)
+
+
+def minimal_size(succeeds: Callable[[int], bool], *, max_size: int, start: int = 1) -> SearchResult:
+    """Smallest integer m in [start, max_size] with ``succeeds(m)``, for a monotone predicate.
+
+    Doubling from ``start`` brackets the answer (a failing m, a succeeding 2m), then bisection on
+    the integers narrows the bracket to one: about 2 log2(m*) probes, each size probed at most
+    once.  For a predicate that is not monotone, the result is a size that succeeds whose
+    predecessor was probed and failed (or ``start``).
+
+    Args:
+        succeeds: the success predicate (e.g. test MSE <= target at size m).
+        max_size: the largest size tried; the last doubling step is clipped to it.
+        start: the smallest size tried.
+
+    Returns:
+        SearchResult with ``size`` (None when even ``max_size`` fails) and ``probes`` {m: success}.
+    """
+    start = check_int("start", start, min_value=1)
+    max_size = check_int("max_size", max_size, min_value=start)
+    probes: dict[int, bool] = {}
+
+    def probe(m: int) -> bool:
+        if m not in probes:
+            probes[m] = bool(succeeds(m))
+        return probes[m]
+
+    lo, hi = start - 1, start  # invariant: lo fails (or is below start), hi is the next candidate
+    while not probe(hi):
+        if hi >= max_size:
+            return SearchResult(None, probes)
+        lo, hi = hi, min(2 * hi, max_size)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if probe(mid):
+            hi = mid
+        else:
+            lo = mid
+    return SearchResult(hi, probes)
+
+
+# ----------------------------------------------------------------------------------------------
+# One grid point: m1*, m2* and memory for one repetition
+# ----------------------------------------------------------------------------------------------
+
+def parse_targets(spec: str) -> list[tuple[str, str, float]]:
+    """Targets of the search from a spec like ``"rel:4,abs:0.1"``: (label, kind, value) each.
+
+    ``rel:c`` is c times the full-data learner's test MSE (c >= 1); ``abs:e`` is a normalised
+    test MSE e in (0, 1).  Labels (``rel4``, ``abs0.1``) name the result columns.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"targets must be a non-empty string like 'rel:4,abs:0.1', got {spec!r}")
+    out = []
+    for part in spec.split(","):
+        kind, _, value = part.strip().partition(":")
+        if kind not in ("rel", "abs"):
+            raise ValueError(f"a target is 'rel:FACTOR' or 'abs:MSE', got {part.strip()!r}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"target {part.strip()!r}: {value!r} is not a number") from None
+        if kind == "rel":
+            check_float("relative target", v, min_value=1.0)
+        else:
+            check_float("absolute target", v, strictly_positive=True, max_value=1.0)
+        out.append((f"{kind}{v:g}", kind, v))
+    if len({label for label, _, _ in out}) != len(out):
+        raise ValueError(f"targets must be distinct, got {spec!r}")
+    return out
+
+
+def show(label: str) -> str:
+    """A target label as the spec writes it: ``abs0.1`` -> ``abs:0.1``."""
+    return label[:3] + ":" + label[3:]
+
+
+class _Probes:
+    """The test MSE of every distilled set one repetition's search asks for, each computed once.
+
+    Every size draws its initial points from one ``InitialDraw`` (the first m points of the same
+    K permutations), exactly as ``distill`` at that size with the repetition's distillation seed,
+    and every probe is scored on the same test sample; so sizes compare like with like, and a
+    pair (m1, m2) scores what ``distill(..., m1, m2)`` would.
+    """
+
+    def __init__(self, p, *, steps1: int, steps2: int, lr: float, restarts: int, n_test: int, prefix: int) -> None:
+        self.p, self.steps1, self.steps2, self.lr, self.n_test = p, steps1, steps2, lr, n_test
+        self.learner = TwoStageLearner()
+        self.data = Data(p.X, p.y)
+        self.draw = InitialDraw.draw(p.X.shape[0], restarts, p.seeds["distill"], prefix=prefix)
+        self.G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y, self.learner.chunk_size)
+        self.full_mse = self.mse(self.learner.fit(p.net, self.data))
+        self._s1: dict[int, tuple[Data, float, Any, Any]] = {}
+        self.stage1_mse: dict[int, float] = {}  # S1 of size m1, then the ridge on all the real data
+        self.pair_mse: dict[tuple[int, int], float] = {}  # S1 of size m1, S2 of size m2
+
+    def mse(self, trained) -> float:
+        return test_mse(trained, self.p.task, self.n_test, seed=self.p.seeds["test"])
+
+    def stage1(self, m1: int) -> tuple[Data, float, Any, Any]:
+        """S1 of size m1, its matching loss, the W1 it trains and the real data's statistics for W1."""
+        if m1 not in self._s1:
+            res = match_gradients(self.p.net, self.G_D, self.draw.stage1(self.data, m1), steps=self.steps1, lr=self.lr)
+            W1 = self.learner.stage1(self.p.net, *res.best())
+            stats = stage2_statistics(W1, self.p.net.stage2_bias, *self.data, self.learner.chunk_size)
+            self._s1[m1] = (res.best(), res.best_loss, W1, stats)
+        return self._s1[m1]
+
+    def with_real_stage2(self, m1: int) -> float:
+        if m1 not in self.stage1_mse:
+            S1, _, W1, stats = self.stage1(m1)
+            a = ridge_from_statistics(stats, self.learner.ridge)
+            net = self.p.net
+            self.stage1_mse[m1] = self.mse(net.replace(W=W1, a=a, b=net.stage2_bias.clone()))
+        return self.stage1_mse[m1]
+
+    def distilled(self, m1: int, m2: int) -> float:
+        if (m1, m2) not in self.pair_mse:
+            S1, _, W1, stats = self.stage1(m1)
+            S2 = match_performance(self.p.net, W1, stats, self.draw.stage2(self.data, m2), steps=self.steps2,
+                                   lr=self.lr, ridge=self.learner.ridge).best()
+            self.pair_mse[(m1, m2)] = self.mse(self.learner.fit(self.p.net, S1, S2))
+        return self.pair_mse[(m1, m2)]
+
+
+def certified_search(probes: _Probes, target: float, *, m1_max: int, m2_max: int,
+                     m1_factors: tuple[int, ...] = (1, 2, 4)) -> dict[str, Any]:
+    """The smallest certified distilled set for ``target``: the pair (m1, m2) whose own test MSE
+    reaches it, with the fewest points m1 + m2 among the stage-1 sizes tried.
+
+    m1* is the smallest m1 whose S1, with the ridge fitted on all the real data, reaches the target
+    (stage 2 out of the question): no fully distilled set with fewer stage-1 points can.  For m1 in
+    (1, 2, 4) x m1* the smallest m2 that reaches the target with that S1 is searched; at m1* itself
+    stage 1 has spent most of the error budget, so a larger S1 often needs far fewer S2 points.
+    A larger m1 is not tried once m1 alone is no smaller than the best total found.  Every m1
+    tried is also scored with the ridge on all the real data (one more test evaluation on an S1
+    already matched): the stage-1 plateau beyond m1* that the page reads the targets against.
+    """
+    s1 = minimal_size(lambda m: probes.with_real_stage2(m) <= target, max_size=m1_max)
+    best: Optional[tuple[int, int]] = None
+    if s1.size is not None:
+        for m1 in sorted({min(f * s1.size, m1_max) for f in m1_factors}):
+            if best is not None and m1 >= sum(best):
+                break
+            probes.with_real_stage2(m1)  # the stage-1-only error at this m1 too (the plateau beyond m1*)
+            s2 = minimal_size(lambda m, m1=m1: probes.distilled(m1, m) <= target, max_size=m2_max)
+            if s2.size is not None and (best is None or m1 + s2.size < sum(best)):
+                best = (m1, s2.size)
+    return {"m1_star": s1.size, "cert_m1": best[0] if best else None, "cert_m2": best[1] if best else None,
+            "points": sum(best) if best else None,
+            "mse": probes.pair_mse[best] if best else None,
+            "stage1_failed": bool(s1.size is not None and probes.stage1(best[0] if best else s1.size)[1]
+                                  > FAILED_MATCHING_LOSS)}
+
+
+def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_per_d2: int = 4,
+                 steps1: int = 300, steps2: int = 200, lr: float = 0.05, restarts: int = 3,
+                 n_test: int = 10_000, targets: str = "rel:4,abs:0.1", m1_max: int = 128,
+                 m2_max: int = 512) -> dict[str, Any]:
+    """The smallest certified distilled sets of one repetition, for ``ddlib.sweep.run_sweep``.
+
+    The problem (task, theta0, n_train = n_per_d2 * d^2 real points) comes from ``seed`` like any
+    repetition.  For every target of ``targets`` (``parse_targets``), ``certified_search`` finds
+    the pair (m1, m2) with the fewest points whose own distilled learner reaches it.  All targets
+    share the probes (a size's test MSE does not depend on the target).
+
+    Returns:
+        A flat dict: n_train, full_mse; per target label T: target_T (the MSE to reach), m1_star_T,
+        cert_m1_T, cert_m2_T, points_T (m1 + m2), floats_T ((m1 + m2)(d + 1)), mse_T (the
+        certified pair's test MSE) and stage1_failed_T (None where no pair reached the target up
+        to m1_max / m2_max); the memory references r^2 d + L, the network L(d + 2) and the data
+        n(d + 1); the probe traces (JSON {m1: mse} and {"m1,m2": mse}); the derived seeds.
+    """
+    r = check_int("r", r, min_value=1)
+    d = check_int("d", d, min_value=r)
+    width = check_int("width", width, min_value=2, even=True)
+    n_train = check_int("n_per_d2", n_per_d2, min_value=1) * d * d
+    m1_max = check_int("m1_max", m1_max, min_value=1, max_value=n_train)
+    m2_max = check_int("m2_max", m2_max, min_value=1, max_value=n_train)
+    parsed = parse_targets(targets)
+    p = repetition(0, seed, d=d, r=r, width=width, n_train=n_train, link=link).problem
+    probes = _Probes(p, steps1=steps1, steps2=steps2, lr=lr, restarts=restarts, n_test=n_test,
+                     prefix=max(m1_max, m2_max))
+    ref = memory_report(m1=0, m2=0, d=d, r=r, width=width, n=n_train)
+    out: dict[str, Any] = {"n_train": n_train, "full_mse": probes.full_mse}
+    for label, kind, value in parsed:
+        target = value * probes.full_mse if kind == "rel" else value
+        found = certified_search(probes, target, m1_max=m1_max, m2_max=m2_max)
+        floats = None if found["points"] is None else found["points"] * (d + 1)
+        out.update({f"target_{label}": target, f"m1_star_{label}": found["m1_star"],
+                    f"cert_m1_{label}": found["cert_m1"], f"cert_m2_{label}": found["cert_m2"],
+                    f"points_{label}": found["points"], f"floats_{label}": floats, f"mse_{label}": found["mse"],
+                    f"stage1_failed_{label}": found["stage1_failed"] if found["points"] else None})
+    out.update({"r2d_plus_L": ref["r2d_plus_L"], "network_floats": ref["network"], "data_floats": ref["data"],
+                "stage1_trace": json.dumps(probes.stage1_mse),
+                "pair_trace": json.dumps({f"{a},{b}": v for (a, b), v in probes.pair_mse.items()}),
+                **{f"seed_{k}": v for k, v in p.seeds.items()}})
+    return out
+
+
+def stage1_curve_point(*, r: int, d: int, width: int, m1: int, seed: int, link: str = "he2",
+                       n_per_d2: int = 4, steps1: int = 300, lr: float = 0.05, restarts: int = 3,
+                       n_test: int = 10_000) -> dict[str, Any]:
+    """Test MSE of stage 1 on m1 gradient-matched points + the ridge on all the real data.
+
+    The curve in m1 behind m1*: it shows where a target sits on it (the problem, the stage-1
+    sets and the test sample are those of ``memory_point`` with the same arguments).
+
+    Returns:
+        {"n_train", "full_mse", "mse" (at m1), "matching_loss", "seed_distill", "seed_test"}.
+    """
+    r = check_int("r", r, min_value=1)
+    d = check_int("d", d, min_value=r)
+    n_train = check_int("n_per_d2", n_per_d2, min_value=1) * d * d
+    m1 = check_int("m1", m1, min_value=1, max_value=n_train)
+    p = repetition(0, seed, d=d, r=r, width=width, n_train=n_train, link=link).problem
+    probes = _Probes(p, steps1=steps1, steps2=0, lr=lr, restarts=restarts, n_test=n_test, prefix=m1)
+    return {"n_train": n_train, "full_mse": probes.full_mse, "mse": probes.with_real_stage2(m1),
+            "matching_loss": probes.stage1(m1)[1], "seed_distill": p.seeds["distill"], "seed_test": p.seeds["test"]}
+
+
+# ----------------------------------------------------------------------------------------------
+# The grid: one line per factor through the base point, each line a ddlib.sweep run
+# ----------------------------------------------------------------------------------------------
