@@ -56,6 +56,8 @@ def run_local(experiment: str, todo: Iterable[tuple[str, dict]], tracker: Tracke
     and innocent neighbours are not.  ``n_hint`` (the number of points, if known) caps the
     default pool size.
     """
+    # One function on purpose (longer than most): the pool, the in-flight futures, the queue and the
+    # suspects are one piece of state that every branch below updates together.
     workers = workers or default_workers(n_hint if n_hint is not None else os.cpu_count() or 1)
     source = iter(todo)
     exhausted = False
@@ -159,6 +161,8 @@ def run_dask(experiment: str, todo: Iterable[tuple[str, dict]], tracker: Tracker
     failed attempt.  Note: a Dask scheduler runs whatever its clients send: anyone who can reach
     it can run code on its workers.
     """
+    # One function on purpose: the client, the cluster it may own and the futures it submits share
+    # one lifetime, closed in the ``finally`` below.
     try:
         from distributed import Client, LocalCluster, as_completed
         from distributed.scheduler import KilledWorker

@@ -179,6 +179,8 @@ def run_sweep(fn: Callable[..., dict] | str | None, grid: Grid, results_dir: str
         SweepFolderError: ``results_dir`` is not a folder this sweep may write to.
         SchedulerUnreachable: no dask scheduler answered within ``connect_timeout``.
     """
+    # Long for a reason: it checks every argument before touching the results folder, then runs the
+    # store's whole life (prepare, resume, run, gather, manifest) under the folder's lock.
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be a ddlib.sweep.Grid, got {type(grid).__name__}")
     if fn is None:
