@@ -1,7 +1,8 @@
 """Notebook 01's experiment: the tables' shape and seeds, determinism, stage-1-only distillation,
 the shared-noise direction on a matrix built to have it, the rank-k truncation, the distilled
-stage-1 points carrying span(U), and the claims' verdicts on synthetic tables (holds, does not
-hold, outside regime) beside the reported denoising comparison."""
+stage-1 points carrying span(U), the further links (aniso, quad, the he3 control) run on the same
+repetitions' seeds, and the claims' verdicts on synthetic tables (holds, does not hold, outside
+regime) beside the reported denoising comparison."""
 from __future__ import annotations
 
 import inspect
@@ -12,14 +13,17 @@ import pytest
 import torch
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.encoding import (CHECKS, PROFILES, EncodingTables, best_rank_approximation, claims,
-                                        denoising_checks, measures, run, run_encoding, shared_noise_direction,
-                                        statements, summarise)
+from ddlib.experiments.encoding import (CHECKS, CONTROL, PROFILES, EncodingTables, best_rank_approximation,
+                                        claim_plan, claims, denoising_checks, further_links, link_values, measures,
+                                        run, run_encoding, shared_noise_direction, statements, summarise)
 from ddlib.claims import VERDICTS
 from ddlib.experiments.problem import derived_seeds
+from ddlib.tasks import Link, register_link, unregister_link
+from ddlib.theory import he3_noise_alignment, he3_noise_energy
 
 TINY = dict(d=8, r=2, width=32, n_train=1000, m1=4, m2=6, link="he2", n_seeds=2, steps1=60, steps2=10, lr=0.05,
-            restarts=2, n_subsets=3, n_points_shown=10, n_test=500, denoise_n_grid=[500, 1000], denoise_m1_grid=[4])
+            restarts=2, n_subsets=3, n_points_shown=10, n_test=500, denoise_n_grid=[500, 1000], denoise_m1_grid=[4],
+            links=["aniso", "quad", "he3"])
 SEED_COLUMNS = {"repetition", "base_seed", *(f"seed_{s}" for s in derived_seeds(0))}
 
 
@@ -51,7 +55,7 @@ def test_points_spectra_and_denoising_tables_have_their_columns(tables):
 
 
 def test_seeds_are_recorded_and_derived_from_the_base_seed(tables):
-    for t in (tables.sets, tables.points, tables.spectra, tables.denoising):
+    for t in (tables.sets, tables.points, tables.spectra, tables.denoising, tables.links):
         assert sorted(t.base_seed.unique()) == [3, 4]
         for base, g in t.groupby("base_seed"):
             for name, value in derived_seeds(int(base)).items():
@@ -60,7 +64,7 @@ def test_seeds_are_recorded_and_derived_from_the_base_seed(tables):
 
 def test_same_seed_gives_the_same_tables(tables):
     again = run_encoding(**TINY, seed=3)
-    for name in ("sets", "points", "spectra", "denoising"):
+    for name in ("sets", "points", "spectra", "denoising", "links"):
         pd.testing.assert_frame_equal(getattr(again, name), getattr(tables, name))
 
 
@@ -103,6 +107,11 @@ def test_every_profile_resolves_and_names_only_run_encoding_parameters():
         assert set(P) - {"profile"} == accepted
 
 
+def test_every_check_has_one_value_per_repetition_on_the_real_experiment(tables):
+    values = measures(tables, TINY)
+    assert set(values) == set(CHECKS) and all(len(v) == TINY["n_seeds"] for v in values.values())
+
+
 def test_full_data_row_carries_the_learners_test_mse_and_s1_the_truncation_cosine(tables):
     s = tables.sets
     assert s[s.source == "full data"].test_mse.between(0, 2).all()
@@ -129,36 +138,101 @@ def test_best_rank_approximation_keeps_the_top_singular_triplets():
 
 
 def test_he3_runs_without_a_population_first_layer():
-    t = run_encoding(**{**TINY, "link": "he3", "n_seeds": 1, "denoise_n_grid": [1000]}, seed=0)
+    P = {**TINY, "link": "he3", "n_seeds": 1, "denoise_n_grid": [1000], "links": ["he2"]}
+    t = run_encoding(**P, seed=0)
     pop = t.sets[t.sets.source == "population"]
     assert pop.alignment.isna().all() and (t.sets[t.sets.source == "S1"].cos_pop == 0).all()
     assert t.spectra[t.spectra.matrix == "G_pop (population)"].relative.isna().all()
-    assert {c.verdict for c in claims(t, {**TINY, "link": "he3", "n_seeds": 1})} == {"outside regime"}
+    verdicts = {c.id: c.verdict for c in claims(t, P)}
+    assert list(verdicts) == ["C1.1", "C1.2", "C1.3", "C1.4"]  # he2 as the further link: an encoding claim
+    assert {verdicts[c] for c in ("C1.1", "C1.2", "C1.3")} == {"outside regime"}
+    assert verdicts["C1.4"] == "inconclusive"  # one repetition: no interval
+
+
+# ------------------------------------------------------------------------------- further links
+def test_further_links_skip_the_headline_link_and_repeats_and_refuse_unknown_names():
+    assert further_links("he2", ["aniso", "he2", "quad", "aniso", "he3"]) == ["aniso", "quad", "he3"]
+    assert further_links("quad", ["quad"]) == []
+    with pytest.raises(ValueError, match="link must be one of"):
+        further_links("he2", ["he4"])
+    with pytest.raises(TypeError, match="links must be a list"):
+        further_links("he2", "aniso")
+
+
+def test_further_links_run_on_the_same_repetitions_seeds_without_stage_2(tables):
+    links = tables.links
+    assert list(dict.fromkeys(links.link)) == ["aniso", "quad", "he3"]
+    counts = links.groupby(["link", "repetition"]).source.value_counts().unstack()
+    assert (counts[["S1", "full data", "population"]] == 1).all().all()
+    assert (counts["random m1 subset"] == TINY["n_subsets"]).all() and "S2" not in counts
+    # Same U, theta0 and inputs as the headline: the real points' energy in span(U) is the link's too.
+    full = links[links.source == "full data"].set_index(["link", "repetition"]).energy
+    head = tables.sets[tables.sets.source == "full data"].set_index("repetition").energy
+    for link in ("aniso", "quad", "he3"):
+        assert list(full[link]) == pytest.approx(list(head))
+
+
+def test_he3_rows_carry_the_closed_form_pure_noise_share_and_no_infinite_data_layer(tables):
+    links = tables.links
+    he3, other = links[links.link == "he3"], links[links.link != "he3"]
+    assert (he3.noise_energy == he3_noise_energy(TINY["d"], TINY["r"])).all()
+    assert (he3.noise_alignment == he3_noise_alignment(TINY["d"], TINY["r"])).all()
+    assert other.noise_energy.isna().all() and other.noise_alignment.isna().all()
+    assert he3[he3.source == "population"].alignment.isna().all()
+    pop = other[other.source == "population"]
+    assert pop.alignment.between(0.5, 1).all() and (pop.largest_angle_deg < 45).all()
+
+
+def test_link_values_give_one_value_per_repetition_and_none_for_a_link_not_run(tables):
+    values = link_values(tables, "quad")
+    assert all(len(v) == TINY["n_seeds"] for k, v in values.items() if k != "noise")
+    assert values["noise"] == []  # no closed-form noise share for quad
+    assert len(link_values(tables, "he3")["noise"]) == TINY["n_seeds"]
+    assert all(v == [] for v in link_values(tables, "he2").values())
 
 
 # ------------------------------------------------------------------------------- claims
 P_SYN = {**TINY, "d": 32, "r": 2, "m1": 8, "n_train": 8000, "n_seeds": 3}
+LINK_DEFAULTS = {"aniso": dict(energy=0.5, align=(0.88, 0.83, 0.28)), "quad": dict(energy=0.5, align=(0.86, 0.81, 0.3)),
+                 "he3": dict(energy=0.17, align=(0.4, 0.4, 0.33), full_mse=0.7)}
+
+
+def _rows(k, *, link, energy, align, full_mse=0.01, angles=(80.0, 80.0, 1.0), noise=math.nan):
+    """One repetition's S1 / full data / random subsets / population rows of one link."""
+    j = 0.01 * k
+    base = dict(repetition=k, link=link, chance_energy=2 / 32, chance_alignment=0.25, noise_energy=noise)
+    return ([dict(base, source="S1", subset=0, energy=energy + j, alignment=align[0] + j, cos_pop=0.82 + j,
+                  cos_pop_trunc=0.83, test_mse=math.nan, largest_angle_deg=angles[0] + 10 * j),
+             dict(base, source="full data", subset=0, energy=0.06, alignment=align[1], cos_pop=0.8,
+                  cos_pop_trunc=math.nan, test_mse=full_mse + j / 10, largest_angle_deg=angles[1] + 10 * j),
+             dict(base, source="population", subset=0, energy=math.nan, alignment=0.99, cos_pop=1.0,
+                  cos_pop_trunc=math.nan, test_mse=math.nan, largest_angle_deg=angles[2] + j)]
+            + [dict(base, source="random m1 subset", subset=i, energy=0.06, alignment=align[2] + 0.01 * i,
+                    cos_pop=0.05, cos_pop_trunc=math.nan, test_mse=math.nan, largest_angle_deg=85.0)
+               for i in range(3)])
 
 
 def synthetic(*, energy=0.6, align=(0.9, 0.85, 0.25), trunc=(0.82, 0.83), full_mse=0.01, reps=3,
-              denoise=((2000, 8, -0.1), (8000, 8, 0.05))) -> EncodingTables:
+              denoise=((2000, 8, -0.1), (8000, 8, 0.05)), links=None) -> EncodingTables:
     """Tables shaped like ``run_encoding``'s, with the quantities the checks read set by hand:
     S1's energy, the alignments of S1 / full data / random subsets, S1's cosine with G_pop and its
-    truncation's, the full-data test MSE, and (n, m1, distilled minus truncation) rows."""
-    sets, den = [], []
+    truncation's, the full-data test MSE, (n, m1, distilled minus truncation) rows, and per
+    further link (``links``: link -> keyword arguments of ``_rows``, over ``LINK_DEFAULTS``) the
+    same rows with the largest principal angles (S1, full data, infinite data) and he3's
+    closed-form noise share."""
+    sets, den, further = [], [], []
+    links = {k: {**v, **(links or {}).get(k, {})} for k, v in LINK_DEFAULTS.items()}
     for k in range(reps):
         j = 0.01 * k
-        base = dict(repetition=k, chance_energy=2 / 32, chance_alignment=0.25)
-        sets += [dict(base, source="S1", subset=0, energy=energy + j, alignment=align[0] + j, cos_pop=trunc[0] + j,
-                      cos_pop_trunc=trunc[1], test_mse=math.nan),
-                 dict(base, source="full data", subset=0, energy=0.06, alignment=align[1], cos_pop=0.8,
-                      cos_pop_trunc=math.nan, test_mse=full_mse + j / 10)]
-        sets += [dict(base, source="random m1 subset", subset=i, energy=0.06, alignment=align[2] + 0.01 * i,
-                      cos_pop=0.05, cos_pop_trunc=math.nan, test_mse=math.nan) for i in range(3)]
+        rows = _rows(k, link="he2", energy=energy, align=align, full_mse=full_mse)
+        rows[0].update(cos_pop=trunc[0] + j, cos_pop_trunc=trunc[1])
+        sets += rows
         den += [dict(repetition=k, n=n, source="distilled", points=a, cos_pop=0.8 + diff + j, cos_pop_trunc=0.8)
                 for n, a, diff in denoise]
+        for link, kw in links.items():
+            further += _rows(k, link=link, **{"noise": 0.2 if link == "he3" else math.nan, **kw})
     empty = pd.DataFrame()
-    return EncodingTables(pd.DataFrame(sets), empty, empty, pd.DataFrame(den))
+    return EncodingTables(pd.DataFrame(sets), empty, empty, pd.DataFrame(den), pd.DataFrame(further))
 
 
 def verdicts(tables, **P):
@@ -170,6 +244,9 @@ def test_measures_give_one_value_per_repetition_for_every_check():
     assert set(values) == set(CHECKS) and all(len(v) == 3 for v in values.values())
     assert values["energy"][0] == pytest.approx(0.6 / (2 / 32))
     assert values["truncation"][0] == pytest.approx(-0.01)
+    assert values["energy_quad"][0] == pytest.approx(0.5 / (2 / 32))
+    assert values["weakest_full"][0] == pytest.approx(0.0) and values["weakest_pop"][0] == pytest.approx(79.0)
+    assert values["noise_hi"] == values["noise_lo"] and values["noise_hi"][0] == pytest.approx(0.17 / 0.2)
 
 
 def test_every_claim_holds_on_tables_that_meet_every_threshold():
@@ -181,6 +258,12 @@ def test_every_claim_holds_on_tables_that_meet_every_threshold():
     (dict(align=(0.6, 0.85, 0.25)), "C1.2"),         # W1 from S1 far below the full-data W1
     (dict(align=(0.9, 0.85, 0.8)), "C1.2"),          # no better than random points
     (dict(trunc=(0.7, 0.83)), "C1.3"),               # far below the rank-m1 truncation
+    (dict(links={"aniso": dict(energy=0.08)}), "C1.4"),                 # aniso's S1 near chance
+    (dict(links={"quad": dict(align=(0.5, 0.81, 0.3))}), "C1.5"),       # quad's W1 far below the full data's
+    (dict(links={"quad": dict(angles=(80.0, 60.0, 1.0))}), "C1.6"),     # S1 loses more than the data
+    (dict(links={"quad": dict(angles=(5.0, 5.0, 1.0))}), "C1.6"),       # the weakest direction is recovered
+    (dict(links={"he3": dict(energy=0.9)}), "C1.7"),                    # he3's S1 far above the noise share
+    (dict(links={"he3": dict(energy=0.02)}), "C1.7"),                   # ... or far below it
 ])
 def test_a_claim_does_not_hold_when_its_quantity_is_on_the_wrong_side(change, cid):
     v = verdicts(synthetic(**change))
@@ -190,7 +273,52 @@ def test_a_claim_does_not_hold_when_its_quantity_is_on_the_wrong_side(change, ci
 @pytest.mark.parametrize("P", [dict(link="he3"), dict(m1=1), dict()])
 def test_claims_are_outside_regime_off_information_exponent_2_below_r_points_or_without_learning(P):
     tables = synthetic(full_mse=0.9) if not P else synthetic()
-    assert set(verdicts(tables, **P).values()) == {"outside regime"}
+    v = verdicts(tables, **P)
+    assert {v[c] for c in ("C1.1", "C1.2", "C1.3")} == {"outside regime"}
+
+
+def test_further_link_claims_are_outside_regime_where_their_own_learner_does_not_learn_or_m1_is_below_r():
+    v = verdicts(synthetic(links={"aniso": dict(full_mse=0.8)}))
+    assert v["C1.4"] == "outside regime" and v["C1.5"] == "holds"
+    v = verdicts(synthetic(), m1=1)
+    assert all(v[c] == "outside regime" for c in ("C1.4", "C1.5", "C1.6")) and v["C1.7"] == "holds"
+    assert verdicts(synthetic(), r=1)["C1.6"] == "outside regime"  # no weakest direction apart from the strongest
+
+
+def test_claim_plan_follows_the_further_links_and_their_information_exponent():
+    assert [(k, lk) for _, k, lk in claim_plan(P_SYN)] == [
+        ("energy", "he2"), ("alignment", "he2"), ("truncation", "he2"), ("encoding", "aniso"), ("encoding", "quad"),
+        ("weakest", "quad"), ("control", "he3")]
+    plan = claim_plan({**P_SYN, "link": "quad", "links": ["he3", "he2"]})
+    assert [(cid, k, lk) for cid, k, lk in plan][3:] == [("C1.4", "control", "he3"), ("C1.5", "encoding", "he2")]
+    assert [cid for cid, *_ in claim_plan({**P_SYN, "links": []})] == ["C1.1", "C1.2", "C1.3"]
+
+
+def test_a_control_link_without_a_closed_form_noise_share_is_outside_regime():
+    register_link(Link("odd3", lambda Z: (Z[:, 0] ** 3 - 3 * Z[:, 0]) / math.sqrt(6), 3,
+                       lambda r: torch.zeros(r, r, dtype=torch.float64)))
+    try:
+        P = {**P_SYN, "links": ["odd3"]}
+        text = dict(statements(P))
+        assert "Negative control (odd3" in text["C1.4"]
+        assert verdicts(synthetic(), **P)["C1.4"] == "outside regime"
+    finally:
+        unregister_link("odd3")
+
+
+def test_a_readers_link_of_exponent_2_is_checked_against_the_headline_thresholds():
+    tables = synthetic()
+    tables = EncodingTables(tables.sets, tables.points, tables.spectra, tables.denoising,
+                            pd.concat([tables.links, tables.sets.assign(link="he2b")]))
+    register_link(Link("he2b", lambda Z: (Z * Z - 1).sum(1) / math.sqrt(2 * Z.shape[1]), 2,
+                       lambda r: math.sqrt(2.0 / r) * torch.eye(r, dtype=torch.float64)))
+    try:
+        cls = claims(tables, {**P_SYN, "links": ["he2b"]})
+        assert [c.verdict for c in cls][-1] == "holds"
+        assert [k.threshold for k in cls[-1].checks] == [CHECKS[k].threshold for k in
+                                                         ("energy", "align_full", "align_random")]
+    finally:
+        unregister_link("he2b")
 
 
 def test_one_repetition_leaves_claims_inconclusive():
@@ -206,17 +334,22 @@ def test_denoising_comparison_is_reported_one_sided_per_n_and_m1():
 
 def test_statements_quote_the_sizes_and_thresholds():
     text = dict(statements(P_SYN))
-    assert list(text) == ["C1.1", "C1.2", "C1.3"]
+    assert list(text) == ["C1.1", "C1.2", "C1.3", "C1.4", "C1.5", "C1.6", "C1.7"]
+    assert f"{CHECKS['energy_aniso'].threshold:g}x" in text["C1.4"] and "aniso" in text["C1.4"]
+    assert "condition number 10" in text["C1.5"] and f"{CHECKS['weakest_full'].threshold:g} degrees" in text["C1.6"]
+    assert f"{he3_noise_energy(32, 2):.3f}" in text["C1.7"] and CONTROL in text["C1.7"]
     assert f"{CHECKS['energy'].threshold:g}x" in text["C1.1"] and "8,000" in text["C1.2"]
     assert "rank-8" in text["C1.3"] and f"{-CHECKS['truncation'].threshold:g}" in text["C1.3"]
 
 
 def test_claims_run_on_the_real_experiment_and_summarise_reports_the_denoising_comparison(tables):
     assert run is run_encoding
-    assert [c.id for c in claims(tables, {**TINY, "seed": 3})] == ["C1.1", "C1.2", "C1.3"]
+    assert [c.id for c in claims(tables, {**TINY, "seed": 3})] == [f"C1.{i}" for i in range(1, 8)]
     head = summarise(tables)
     assert set(head["by_source"]) == {"S1", "S2", "full data", "population", "random m1 subset"}
+    assert list(head["links"]) == ["aniso", "quad", "he3"]
+    assert set(head["links"]["he3"]["S1"]) >= {"energy", "alignment", "noise_energy", "noise_alignment"}
     assert "test_mse" in head["by_source"]["full data"] and "test_mse" not in head["by_source"]["S1"]
     assert [(row["n"], row["m1"]) for row in head["denoising"]] == [(500, 4), (1000, 4)]
     assert all(row["comparison"] == ">=" and row["verdict"] in VERDICTS for row in head["denoising"])
-    assert list(tables.as_tables()) == ["sets", "points", "spectra", "denoising"]
+    assert list(tables.as_tables()) == ["sets", "points", "spectra", "denoising", "links"]

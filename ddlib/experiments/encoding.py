@@ -2,7 +2,11 @@
 energy lies in span(U), how well the W1 they produce aligns with U, what the points look like in
 U-coordinates, the spectra of the stage-1 gradients, and how close the distilled stage-1 gradient
 comes to the population gradient beside the best rank-m1 approximation of the real-data gradient
-it was distilled from (the null of "distillation denoises")."""
+it was distilled from (the null of "distillation denoises").  The encoding claims are run again on
+further links (``links``) on the same repetitions' seeds: ``aniso``; ``quad``, whose spread spectrum
+of H adds a claim on its weakest direction (principal angles beside the infinite-data first
+layer's); and ``he3``, the negative control, against the closed-form pure-noise share of
+``ddlib.theory``."""
 from __future__ import annotations
 
 import math
@@ -17,17 +21,19 @@ from ..claims import CheckSpec, Claim, Precondition
 from ..distillers import distill_stage1, distill_state
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, principal_angles, test_mse
-from ..tasks import MultiIndexTask
-from ..theory import population_first_layer, population_stage1_gradient
+from ..tasks import QUAD_CONDITION, MultiIndexTask, get_link
+from ..theory import he3_noise_alignment, he3_noise_energy, population_first_layer, population_stage1_gradient
 from ..validation import check_int
-from .repetitions import repetitions
+from .repetitions import repetition, repetitions
 
-__all__ = ["PROFILES", "CHECKS", "DENOISING", "EncodingTables", "run", "run_encoding", "shared_noise_direction",
-           "best_rank_approximation", "summarise", "measures", "denoising_checks", "regime", "statements", "claims"]
+__all__ = ["PROFILES", "CHECKS", "DENOISING", "LEARNS", "CALIBRATED_LINKS", "WEAKEST", "CONTROL", "EncodingTables",
+           "run", "run_encoding", "further_links", "shared_noise_direction", "best_rank_approximation", "summarise",
+           "measures", "link_values", "denoising_checks", "regime", "claim_plan", "statements", "claims"]
 
 _BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=5, steps1=300,
              steps2=200, lr=0.05, restarts=3, n_subsets=5, n_points_shown=300, n_test=5000,
-             denoise_n_grid=[2000, 8000, 32000], denoise_m1_grid=[8, 16])
+             denoise_n_grid=[2000, 8000, 32000], denoise_m1_grid=[8, 16],
+             links=["aniso", "quad", "he3"])
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {**_BASE, "d": 16, "width": 256, "n_train": 3000, "m1": 8, "m2": 16, "n_seeds": 3,
               "steps1": 150, "steps2": 100, "n_points_shown": 200, "n_test": 2000,
@@ -55,16 +61,22 @@ class EncodingTables:
             distilled gradient's cosine with the real one it matched, and (``cos_pop_trunc``) the
             cosine with G_pop of the best rank-m1 approximation of that real gradient: the null a
             denoising claim must beat.
+        links: the ``sets`` rows of the further links (column ``link``), on the same repetitions'
+            seeds (same U, theta0 and inputs; the labels differ): sources ``S1``, ``full data``,
+            ``random m1 subset`` and ``population`` (no stage 2), with the closed forms the link
+            has (``noise_energy``, ``noise_alignment``: what pure sampling noise gives, for ``he3``).
     """
 
     sets: pd.DataFrame
     points: pd.DataFrame
     spectra: pd.DataFrame
     denoising: pd.DataFrame
+    links: pd.DataFrame
 
     def as_tables(self) -> dict[str, pd.DataFrame]:
-        """The four tables by name, ``sets`` first (``provenance.write_notebook_results``)."""
-        return {"sets": self.sets, "points": self.points, "spectra": self.spectra, "denoising": self.denoising}
+        """The five tables by name, ``sets`` first (``provenance.write_notebook_results``)."""
+        return {"sets": self.sets, "points": self.points, "spectra": self.spectra, "denoising": self.denoising,
+                "links": self.links}
 
 
 def shared_noise_direction(G: torch.Tensor, X: torch.Tensor, y: torch.Tensor, r: int) -> float:
@@ -93,10 +105,12 @@ def _describe(task: MultiIndexTask, G_pop: torch.Tensor, *, points: Optional[tor
               G: Optional[torch.Tensor] = None,
               real: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> dict[str, float]:
     """The measurements of one source; NaN where the source has no such object.  ``real`` (the
-    real data) is given where G's shared noise direction is of interest (S1 and full data)."""
+    real data) is given where the shared noise direction mean(y x) is of interest (S1 and full
+    data): as G's singular direction r + 1, and as W1's r-th, the slot of the weakest direction."""
     nan = float("nan")
     out = dict.fromkeys(["energy", "start_energy", "displacement_energy", "displacement_ratio", "alignment",
-                         "smallest_angle_deg", "largest_angle_deg", "cos_pop", "shared_noise_cos"], nan)
+                         "smallest_angle_deg", "largest_angle_deg", "cos_pop", "shared_noise_cos",
+                         "weak_slot_noise_cos"], nan)
     if points is not None:
         out["energy"] = energy_in_subspace(points, task)
     if start is not None:
@@ -111,6 +125,9 @@ def _describe(task: MultiIndexTask, G_pop: torch.Tensor, *, points: Optional[tor
         out["cos_pop"] = gradient_cosine(G, G_pop)
     if real is not None and task.r < min(G.shape):
         out["shared_noise_cos"] = shared_noise_direction(G, *real, task.r)
+    if real is not None and W1 is not None and bool(W1.any()):
+        # Which direction holds W1's r-th (weakest) singular slot: |cos| with the shared noise mean(y x).
+        out["weak_slot_noise_cos"] = shared_noise_direction(W1, *real, task.r - 1)
     return out
 
 
@@ -142,33 +159,72 @@ def best_rank_approximation(G: torch.Tensor, k: int) -> torch.Tensor:
     return (U[:, :k] * S[:k]) @ Vh[:k]
 
 
-def _headline(p, learner: TwoStageLearner, G_pop: torch.Tensor, G_D: torch.Tensor, *, m1: int, m2: int,
-              n_subsets: int, n_test: int, distill_options: dict[str, Any]):
-    """One repetition at the headline sizes: the distillation state and the ``sets`` rows."""
+def _reference_rows(p, learner: TwoStageLearner, G_pop: torch.Tensor, G_D: torch.Tensor, *, m1: int,
+                    n_subsets: int, n_test: int) -> list[dict[str, Any]]:
+    """The ``sets`` rows of the references of one repetition: the full-data learner (with its test
+    MSE), the infinite-data first layer rownorm(-G_pop) (zero rows, hence NaN, for ``he3``) and
+    ``n_subsets`` random real m1-subsets used as stage-1 data."""
     task, net = p.task, p.net
-    state = distill_state(net, p.X, p.y, m1, m2, learner=learner, seed=p.seeds["distill"], task=task,
-                          **distill_options)
-    ds = state.distilled
-    (X1, y1), (X2, _) = ds.stage1, ds.stage2
-    G_S = stage1_gradient(net.W, net.a, net.b, X1, y1, None)
     full = learner.fit(net, (p.X, p.y))
-    W_pop = None if task.link == "he3" else population_first_layer(net, task)  # G_pop = 0 for he3
-    real = (p.X, p.y)
-    rows = [{"source": "S1", "subset": 0, "n_points": m1, "cos_pop_trunc": gradient_cosine(
-                 best_rank_approximation(G_D, m1), G_pop),
-             **_describe(task, G_pop, points=X1, start=state.stage1.best_start().X, W1=state.W1, G=G_S, real=real)},
-            {"source": "S2", "subset": 0, "n_points": m2,
-             **_describe(task, G_pop, points=X2, start=state.stage2.best_start().X)},
-            {"source": "full data", "subset": 0, "n_points": p.X.shape[0],
+    rows = [{"source": "full data", "subset": 0, "n_points": p.X.shape[0],
              "test_mse": test_mse(full, task, n_test, seed=p.seeds["test"]),
-             **_describe(task, G_pop, points=p.X, W1=full.W, G=G_D, real=real)},
-            {"source": "population", "subset": 0, "n_points": 0, **_describe(task, G_pop, W1=W_pop, G=G_pop)}]
+             **_describe(task, G_pop, points=p.X, W1=full.W, G=G_D, real=(p.X, p.y))},
+            {"source": "population", "subset": 0, "n_points": 0,
+             **_describe(task, G_pop, W1=population_first_layer(net, task), G=G_pop)}]
     for j in range(n_subsets):
         Xr, yr = random_subset(p.X, p.y, m1, seed=p.seeds["subset"] + j)
         rows.append({"source": "random m1 subset", "subset": j, "n_points": m1,
                      **_describe(task, G_pop, points=Xr, W1=learner.stage1(net, Xr, yr),
                                  G=stage1_gradient(net.W, net.a, net.b, Xr, yr, None))})
-    return state, G_S, rows
+    return rows
+
+
+def _s1_row(p, G_pop: torch.Tensor, G_D: torch.Tensor, S1, start: torch.Tensor, W1: torch.Tensor,
+            m1: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    """S1's stage-1 gradient and its ``sets`` row (with the cosine with G_pop of the rank-m1
+    truncation of the real gradient beside its own)."""
+    task, net = p.task, p.net
+    G_S = stage1_gradient(net.W, net.a, net.b, *S1, None)
+    return G_S, {"source": "S1", "subset": 0, "n_points": m1,
+                 "cos_pop_trunc": gradient_cosine(best_rank_approximation(G_D, m1), G_pop),
+                 **_describe(task, G_pop, points=S1[0], start=start, W1=W1, G=G_S, real=(p.X, p.y))}
+
+
+def _headline(p, learner: TwoStageLearner, G_pop: torch.Tensor, G_D: torch.Tensor, *, m1: int, m2: int,
+              n_subsets: int, n_test: int, distill_options: dict[str, Any]):
+    """One repetition at the headline sizes: the distillation state, G_S and the ``sets`` rows."""
+    task, net = p.task, p.net
+    state = distill_state(net, p.X, p.y, m1, m2, learner=learner, seed=p.seeds["distill"], task=task,
+                          **distill_options)
+    ds = state.distilled
+    G_S, s1 = _s1_row(p, G_pop, G_D, ds.stage1, state.stage1.best_start().X, state.W1, m1)
+    s2 = {"source": "S2", "subset": 0, "n_points": m2,
+          **_describe(task, G_pop, points=ds.stage2[0], start=state.stage2.best_start().X)}
+    return state, G_S, [s1, s2] + _reference_rows(p, learner, G_pop, G_D, m1=m1, n_subsets=n_subsets,
+                                                  n_test=n_test)
+
+
+def _closed_forms(task: MultiIndexTask) -> dict[str, float]:
+    """What pure sampling noise gives for ``he3`` (G_pop = 0): the energy share of the real
+    gradient in span(U) and the alignment of its first layer (``ddlib.theory``); NaN otherwise."""
+    he3 = task.link == "he3"
+    return {"noise_energy": he3_noise_energy(task.d, task.r) if he3 else float("nan"),
+            "noise_alignment": he3_noise_alignment(task.d, task.r) if he3 else float("nan")}
+
+
+def _further_link(p, learner: TwoStageLearner, *, m1: int, n_subsets: int, n_test: int, steps: int, lr: float,
+                  restarts: int) -> list[dict[str, Any]]:
+    """One repetition on a further link: stage 1 of ``gm+kip`` alone (``distill_stage1``, the S1
+    ``distill`` would give for the same seed) and the references -- what the encoding claims
+    read; stage 2 is not run."""
+    G_pop = population_stage1_gradient(p.net, p.task)
+    G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y, learner.chunk_size)
+    res = distill_stage1(p.net, p.X, p.y, m1, steps=steps, lr=lr, restarts=restarts, seed=p.seeds["distill"],
+                         learner=learner, G_D=G_D)
+    S1 = res.best()
+    _, s1 = _s1_row(p, G_pop, G_D, S1, res.best_start().X, learner.stage1(p.net, *S1), m1)
+    rows = [s1] + _reference_rows(p, learner, G_pop, G_D, m1=m1, n_subsets=n_subsets, n_test=n_test)
+    return [{**_closed_forms(p.task), "stage1_matching_loss": res.best_loss, **row} for row in rows]
 
 
 def _denoising(p, learner: TwoStageLearner, G_pop: torch.Tensor, G_D: torch.Tensor, S1, *, m1: int,
@@ -199,9 +255,24 @@ def _denoising(p, learner: TwoStageLearner, G_pop: torch.Tensor, G_D: torch.Tens
     return rows
 
 
+_LINK_COLUMNS = ["link", "repetition", "source", "subset", "energy", "alignment", "smallest_angle_deg",
+                 "largest_angle_deg", "test_mse", "chance_energy", "chance_alignment", "noise_energy",
+                 "noise_alignment"]
+
+
+def further_links(link: str, links: list[str]) -> list[str]:
+    """The further links to run beside the headline ``link``: ``links`` in order, each registered
+    (ValueError otherwise, listing them), without ``link`` itself and without repeats."""
+    if not isinstance(links, (list, tuple)):
+        raise TypeError(f"links must be a list of link names, got {type(links).__name__}")
+    for name in links:
+        get_link(name)
+    return [name for name in dict.fromkeys(links) if name != link]
+
+
 def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, link: str, n_seeds: int,
                  steps1: int, steps2: int, lr: float, restarts: int, n_subsets: int, n_points_shown: int,
-                 n_test: int, denoise_n_grid: list[int], denoise_m1_grid: list[int], seed: int,
+                 n_test: int, denoise_n_grid: list[int], denoise_m1_grid: list[int], links: list[str], seed: int,
                  progress: bool = False) -> EncodingTables:
     """Distil each repetition's real data with ``gm+kip`` and measure what the points encode.
 
@@ -212,7 +283,9 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
     ``cos_pop_trunc``, the cosine with G_pop of the best rank-m1 approximation of the real gradient.
     ``denoising`` distils stage 1 alone (``ddlib.distillers.distill_stage1``, the same S1 as
     ``distill``) from the first n real points of the repetition's draw for every n of
-    ``denoise_n_grid`` and m1 of ``denoise_m1_grid``.
+    ``denoise_n_grid`` and m1 of ``denoise_m1_grid``.  ``links`` holds the rows of the further
+    links (``further_links``), each run on the same repetitions' seeds: stage 1 alone and the
+    references, no stage 2, no spectra, no denoising grid.
 
     Args:
         d, r, width, n_train, m1, m2, link: the problem and the headline distilled sizes.
@@ -222,6 +295,8 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
         n_points_shown: real points stored in ``points`` beside the distilled ones.
         n_test: fresh test points for the full-data learner's test MSE.
         denoise_n_grid, denoise_m1_grid: sizes of the denoising comparison.
+        links: further links run beside ``link`` (registered names; ``link`` itself and repeats
+            are skipped).
         seed: base seed.
         progress: show a tqdm bar.
 
@@ -233,9 +308,10 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
     if not denoise_n_grid or not denoise_m1_grid:
         raise ValueError(f"denoise_n_grid and denoise_m1_grid must be non-empty lists, got "
                          f"{denoise_n_grid!r} and {denoise_m1_grid!r}")
+    others = further_links(link, links)
     learner = TwoStageLearner()
     options = dict(steps1=steps1, steps2=steps2, lr=lr, restarts=restarts)
-    sets, points, spectra, denoising = [], [], [], []
+    sets, points, spectra, denoising, further = [], [], [], [], []
     for rep in repetitions(seed=seed, n_seeds=n_seeds, d=d, r=r, width=width, n_train=n_train, link=link,
                            progress=progress):
         p = rep.problem
@@ -264,7 +340,14 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
         denoising += [{**dcommon, **row} for row in _denoising(
             p, learner, G_pop, G_D, S1, m1=m1, n_grid=denoise_n_grid, m1_grid=denoise_m1_grid, steps=steps1, lr=lr,
             restarts=restarts)]
-    return EncodingTables(pd.DataFrame(sets), pd.DataFrame(points), pd.DataFrame(spectra), pd.DataFrame(denoising))
+        for other in others:
+            again = repetition(rep.index, seed, d=d, r=r, width=width, n_train=n_train, link=other)
+            further += [{**again.record(m1=m1, m2=m2), "chance_energy": r / d, "chance_alignment": math.sqrt(r / d),
+                         "test_mse": float("nan"), "cos_pop_trunc": float("nan"), **row}
+                        for row in _further_link(again.problem, learner, m1=m1, n_subsets=n_subsets, n_test=n_test,
+                                                 steps=steps1, lr=lr, restarts=restarts)]
+    return EncodingTables(pd.DataFrame(sets), pd.DataFrame(points), pd.DataFrame(spectra), pd.DataFrame(denoising),
+                          pd.DataFrame(further, columns=list(further[0]) if further else _LINK_COLUMNS))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,8 +355,10 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
 # ----------------------------------------------------------------------------------------------
 
 run = run_encoding
-INFORMATION_EXPONENT_2 = ("he2", "aniso")  # links one gradient step can learn (he3 cannot)
 LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
+CALIBRATED_LINKS = ("aniso", "quad")  # further links with their own calibrated encoding checks (``_spec``)
+WEAKEST = ("quad",)  # further links whose weakest direction of H gets its own claim (spread spectrum)
+CONTROL = "he3"  # the further link with a closed-form pure-noise share (``ddlib.theory.he3_noise_energy``)
 CHECKS: dict[str, CheckSpec] = {
     "energy": CheckSpec("energy of S1 in span(U) / chance r/d", ">=", 3.0,
                         "energy relative to chance r/d, the share of an isotropic point"),
@@ -283,6 +368,32 @@ CHECKS: dict[str, CheckSpec] = {
                               "a random real subset of the same m1 points (mean over subsets)"),
     "truncation": CheckSpec("cos with G_pop: distilled minus rank-m1 truncation of G_D, at n_train", ">=", -0.05,
                             "per-neuron cosine with G_pop of the best rank-m1 approximation of the real gradient"),
+    "energy_aniso": CheckSpec("aniso: energy of S1 in span(U) / chance r/d", ">=", 2.5,
+                              "energy relative to chance r/d, the share of an isotropic point"),
+    "align_full_aniso": CheckSpec("aniso: alignment of W1 from S1 / from all n real points", ">=", 0.9,
+                                  "the full-data learner's first layer"),
+    "align_random_aniso": CheckSpec("aniso: alignment of W1 from S1 / from m1 random real points", ">=", 1.5,
+                                    "a random real subset of the same m1 points (mean over subsets)"),
+    "energy_quad": CheckSpec("quad: energy of S1 in span(U) / chance r/d", ">=", 2.0,
+                             "energy relative to chance r/d, the share of an isotropic point"),
+    "align_full_quad": CheckSpec("quad: alignment of W1 from S1 / from all n real points", ">=", 0.9,
+                                 "the full-data learner's first layer"),
+    "align_random_quad": CheckSpec("quad: alignment of W1 from S1 / from m1 random real points", ">=", 1.5,
+                                   "a random real subset of the same m1 points (mean over subsets)"),
+    "weakest_full": CheckSpec("quad: largest principal angle to U, W1 from S1 minus from all n real points (deg)",
+                              "<=", 5.0, "the full-data learner's largest principal angle, paired by repetition"),
+    "weakest_data": CheckSpec("quad: largest principal angle to U, W1 from all n real points minus infinite-data "
+                              "W1 (deg)", ">=", 30.0,
+                              "the infinite-data first layer rownorm(-G_pop) (closed form), paired by repetition"),
+    "weakest_pop": CheckSpec("quad: largest principal angle to U, W1 from S1 minus infinite-data W1 (deg)",
+                             ">=", 30.0,
+                             "the infinite-data first layer rownorm(-G_pop) (closed form), paired by repetition"),
+    "noise_hi": CheckSpec("he3: energy of S1 in span(U) / pure-noise share (r+6)/(d+6)", "<=", 2.5,
+                          "the closed-form share of a pure-noise gradient (ddlib.theory.he3_noise_energy)",
+                          geometric=True),
+    "noise_lo": CheckSpec("he3: energy of S1 in span(U) / pure-noise share (r+6)/(d+6)", ">=", 0.4,
+                          "the closed-form share of a pure-noise gradient (ddlib.theory.he3_noise_energy)",
+                          geometric=True),
 }
 # The denoising comparison along n, in the direction a denoising claim asserts (distilled >=
 # truncated real gradient).  Reported beside the claims, with the verdict it would get, and not
@@ -291,18 +402,62 @@ DENOISING = CheckSpec("cos with G_pop: distilled minus rank-m1 truncation of G_D
                       "the best rank-m1 approximation of the real gradient on the same n points")
 
 
+def _spec(key: str, link: str) -> CheckSpec:
+    """The check ``key`` on a further ``link``: its own calibrated spec where there is one (the
+    default links), the headline's otherwise (a reader's link; the thresholds are relative)."""
+    return CHECKS.get(f"{key}_{link}", CHECKS[key])
+
+
 def _by_repetition(sets: pd.DataFrame, source: str) -> pd.DataFrame:
     return sets[sets.source == source].groupby("repetition").mean(numeric_only=True)
 
 
+def _finite(values: pd.Series) -> list[float]:
+    return [float(x) for x in values if math.isfinite(x)]
+
+
+def _encoding_values(sets: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per repetition, the encoding quantities of one link's rows: S1's energy over chance, and
+    the alignment of S1's W1 over the full-data learner's and over the random subsets' (mean)."""
+    s1, full = _by_repetition(sets, "S1"), _by_repetition(sets, "full data")
+    rand = _by_repetition(sets, "random m1 subset")
+    return {"energy": s1.energy / s1.chance_energy, "align_full": s1.alignment / full.alignment,
+            "align_random": s1.alignment / rand.alignment}
+
+
+_LINK_VALUES = ("energy", "align_full", "align_random", "weakest_full", "weakest_data", "weakest_pop", "noise")
+
+
+def link_values(tables: EncodingTables, link: str) -> dict[str, list[float]]:
+    """Per repetition, every quantity a claim on the further ``link`` reads: the encoding ones
+    (``energy``, ``align_full``, ``align_random``), the paired differences of the largest principal
+    angle to U, in degrees (``weakest_full``: S1 minus full data; ``weakest_data`` and
+    ``weakest_pop``: full data and S1 minus the infinite-data W1), and S1's energy over the
+    closed-form pure-noise share (``noise``; he3 only).  Empty lists for a link that was not run."""
+    rows = tables.links[tables.links.link == link] if len(tables.links) else tables.links
+    if rows.empty:
+        return {k: [] for k in _LINK_VALUES}
+    s1, full, pop = (_by_repetition(rows, s) for s in ("S1", "full data", "population"))
+    values = {**_encoding_values(rows), "weakest_full": s1.largest_angle_deg - full.largest_angle_deg,
+              "weakest_data": full.largest_angle_deg - pop.largest_angle_deg,
+              "weakest_pop": s1.largest_angle_deg - pop.largest_angle_deg, "noise": s1.energy / s1.noise_energy}
+    return {k: _finite(v) for k, v in values.items()}
+
+
 def measures(tables: EncodingTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
     """Per repetition, the quantity behind each check of ``CHECKS`` (non-finite values, e.g. an
-    alignment ratio for a first layer of zeros, are left out)."""
-    s1, full = _by_repetition(tables.sets, "S1"), _by_repetition(tables.sets, "full data")
-    rand = _by_repetition(tables.sets, "random m1 subset")
-    values = {"energy": s1.energy / s1.chance_energy, "align_full": s1.alignment / full.alignment,
-              "align_random": s1.alignment / rand.alignment, "truncation": s1.cos_pop - s1.cos_pop_trunc}
-    return {k: [float(x) for x in v if math.isfinite(x)] for k, v in values.items()}
+    alignment ratio for a first layer of zeros, are left out; a further link that was not run
+    gives an empty list)."""
+    s1 = _by_repetition(tables.sets, "S1")
+    values = {k: _finite(v) for k, v in _encoding_values(tables.sets).items()}
+    values["truncation"] = _finite(s1.cos_pop - s1.cos_pop_trunc)
+    for link in CALIBRATED_LINKS:
+        values.update({f"{k}_{link}": v for k, v in link_values(tables, link).items()
+                       if f"{k}_{link}" in CHECKS})
+    weakest, control = link_values(tables, WEAKEST[0]), link_values(tables, CONTROL)
+    values.update({k: weakest[k] for k in _KEYS["weakest"]})
+    values.update(noise_hi=control["noise"], noise_lo=control["noise"])
+    return values
 
 
 def denoising_checks(tables: EncodingTables) -> pd.DataFrame:
@@ -319,47 +474,125 @@ def denoising_checks(tables: EncodingTables) -> pd.DataFrame:
 
 def summarise(tables: EncodingTables) -> dict[str, Any]:
     """Headline numbers: per source, the mean over repetitions of energy, alignment, largest
-    principal angle, cosine with G_pop (and its truncation's) and test MSE; and the reported
-    denoising comparison per (n, m1), with its interval and the verdict it would get."""
+    principal angle, cosine with G_pop (and its truncation's) and test MSE; the same per further
+    link (with the smallest angle and the closed forms); and the reported denoising comparison
+    per (n, m1), with its interval and the verdict it would get."""
     columns = ["energy", "alignment", "largest_angle_deg", "cos_pop", "cos_pop_trunc", "test_mse"]
-    by_source = tables.sets.groupby("source")[columns].mean()
-    return {"by_source": {src: {c: float(v) for c, v in row.items() if math.isfinite(v)}
-                          for src, row in by_source.iterrows()},
+
+    def means(table: pd.DataFrame, cols: list[str]) -> dict[str, dict[str, float]]:
+        by_source = table.groupby("source")[cols].mean()
+        return {src: {c: float(v) for c, v in row.items() if math.isfinite(v)} for src, row in by_source.iterrows()}
+
+    link_columns = ["energy", "alignment", "smallest_angle_deg", "largest_angle_deg", "test_mse", "noise_energy",
+                    "noise_alignment"]
+    return {"by_source": means(tables.sets, columns),
+            "links": {link: means(g, link_columns) for link, g in tables.links.groupby("link", sort=False)}
+            if len(tables.links) else {},
             "denoising": [{"n": row.n, "m1": row.m1, **row.check.as_dict()}
                           for row in denoising_checks(tables).itertuples()]}
 
 
-def regime(tables: EncodingTables, P: Mapping[str, Any]) -> tuple[Precondition, ...]:
-    """Where the paper's statement applies: a link of information exponent 2, enough real data
-    for the full-data learner to learn, and at least r stage-1 points (fewer span fewer than r
-    directions: ``ddlib.theory.span_bound``)."""
-    full = float(_by_repetition(tables.sets, "full data").test_mse.mean())
-    return (Precondition(f"link of information exponent 2 ({', '.join(INFORMATION_EXPONENT_2)})",
-                         P["link"] in INFORMATION_EXPONENT_2, f"link = {P['link']}"),
-            Precondition(f"the full-data learner learns (test MSE <= {LEARNS})", full <= LEARNS,
-                         f"full-data test MSE {full:.3g} at n = {P['n_train']}"),
+def _regime(link: str, full_mse: float, P: Mapping[str, Any]) -> tuple[Precondition, ...]:
+    exponent = get_link(link).information_exponent
+    return (Precondition("link of information exponent 2", exponent == 2, f"link = {link} (exponent {exponent})"),
+            Precondition(f"the full-data learner learns (test MSE <= {LEARNS})", full_mse <= LEARNS,
+                         f"full-data test MSE {full_mse:.3g} on {link} at n = {P['n_train']}"),
             Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}"))
+
+
+def _full_mse(sets: pd.DataFrame) -> float:
+    full = sets[sets.source == "full data"].test_mse if len(sets) else pd.Series(dtype=float)
+    return float(full.mean()) if len(full) else float("nan")
+
+
+def regime(tables: EncodingTables, P: Mapping[str, Any], link: Optional[str] = None) -> tuple[Precondition, ...]:
+    """Where the paper's statement applies, for the headline link (or a further ``link``): a link
+    of information exponent 2, enough real data for the full-data learner to learn, and at least
+    r stage-1 points (fewer span fewer than r directions: ``ddlib.theory.span_bound``)."""
+    if link is None or link == P["link"]:
+        return _regime(P["link"], _full_mse(tables.sets), P)
+    return _regime(link, _full_mse(tables.links[tables.links.link == link] if len(tables.links) else tables.links), P)
+
+
+def claim_plan(P: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(id, kind, link) of every claim at these parameters: the headline's three, then for each
+    further link an encoding claim (information exponent 2; and a weakest-direction claim for the
+    links of ``WEAKEST``) or a negative-control claim (information exponent >= 3)."""
+    kinds = [("energy", P["link"]), ("alignment", P["link"]), ("truncation", P["link"])]
+    for link in further_links(P["link"], P["links"]):
+        if get_link(link).information_exponent == 2:
+            kinds += [("encoding", link)] + ([("weakest", link)] if link in WEAKEST else [])
+        else:
+            kinds.append(("control", link))
+    return [(f"C1.{i}", kind, link) for i, (kind, link) in enumerate(kinds, 1)]
+
+
+_KEYS = {"energy": ("energy",), "alignment": ("align_full", "align_random"), "truncation": ("truncation",),
+         "encoding": ("energy", "align_full", "align_random"),
+         "weakest": ("weakest_data", "weakest_pop", "weakest_full"),
+         "control": ("noise_hi", "noise_lo")}
+_ABOUT = {"aniso": "unequal directions and a He4 term", "quad": f"H of condition number {QUAD_CONDITION:g}"}
+
+
+def _statement(kind: str, link: str, P: Mapping[str, Any]) -> str:
+    C, m1, n = CHECKS, P["m1"], f"{P['n_train']:,}"
+    if kind == "energy":
+        return (f"The {m1} distilled stage-1 points hold at least {C['energy'].threshold:g}x the chance share r/d of "
+                f"their energy in span(U).")
+    if kind == "alignment":
+        return (f"The first layer learned from the {m1} distilled points is aligned with span(U) at least "
+                f"{C['align_full'].threshold:g} as well as the one learned from all {n} real points, and at least "
+                f"{C['align_random'].threshold:g}x better than one learned from {m1} random real points.")
+    if kind == "truncation":
+        return (f"The distilled stage-1 gradient comes close to the best rank-{m1} approximation of the real gradient "
+                f"it matches: its per-neuron cosine with the population gradient is at most "
+                f"{-C['truncation'].threshold:g} below that approximation's, at n = {n}.")
+    if kind == "encoding":
+        about = f" ({_ABOUT[link]})" if link in _ABOUT else ""
+        return (f"On the {link} link{about} too, the {m1} distilled stage-1 points hold at least "
+                f"{_spec('energy', link).threshold:g}x the chance share r/d of their energy in span(U), and the first "
+                f"layer they give is aligned with span(U) at least {_spec('align_full', link).threshold:g} as well as "
+                f"the full-data learner's and at least {_spec('align_random', link).threshold:g}x better than "
+                f"{m1} random real points'.")
+    if kind == "weakest":
+        return (f"On {link}, neither the full-data learner nor the distilled points recover the weakest direction of "
+                f"H from {n} real points: the largest principal angle to U of either first layer is at least "
+                f"{C['weakest_pop'].threshold:g} degrees above the infinite-data learner's; distillation inherits "
+                f"that loss without adding to it: S1's angle is at most {C['weakest_full'].threshold:g} degrees above "
+                f"the full-data learner's.")
+    share = f" = {he3_noise_energy(P['d'], P['r']):.3f}" if link == CONTROL else ""
+    return (f"Negative control ({link}, information exponent {get_link(link).information_exponent}: the population "
+            f"gradient is zero, so one step has no span(U) to find): the {m1} distilled stage-1 points hold the "
+            f"share of their energy in span(U) that sampling noise puts there, within a factor "
+            f"{C['noise_hi'].threshold:g} of the closed-form pure-noise share (r+6)/(d+6){share}.")
 
 
 def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(id, sentence) of each claim at these parameters (the page's claim block)."""
-    C = CHECKS
-    return [
-        ("C1.1", f"The {P['m1']} distilled stage-1 points hold at least {C['energy'].threshold:g}x the chance share "
-                 f"r/d of their energy in span(U)."),
-        ("C1.2", f"The first layer learned from the {P['m1']} distilled points is aligned with span(U) at least "
-                 f"{C['align_full'].threshold:g} as well as the one learned from all {P['n_train']:,} real points, "
-                 f"and at least {C['align_random'].threshold:g}x better than one learned from {P['m1']} random "
-                 f"real points."),
-        ("C1.3", f"The distilled stage-1 gradient comes close to the best rank-{P['m1']} approximation of the real "
-                 f"gradient it matches: its per-neuron cosine with the population gradient is at most "
-                 f"{-C['truncation'].threshold:g} below that approximation's, at n = {P['n_train']:,}."),
-    ]
+    return [(cid, _statement(kind, link, P)) for cid, kind, link in claim_plan(P)]
+
+
+def _control_regime(link: str) -> tuple[Precondition, ...]:
+    return (Precondition(f"a closed-form pure-noise share is known (link {CONTROL})", link == CONTROL,
+                         f"link = {link}"),)
 
 
 def claims(tables: EncodingTables, P: Mapping[str, Any]) -> list[Claim]:
     """The claims of notebook 01, with their verdicts on these tables."""
-    values, reg = measures(tables, P), regime(tables, P)
-    keys = {"C1.1": ("energy",), "C1.2": ("align_full", "align_random"), "C1.3": ("truncation",)}
-    return [Claim(cid, text, tuple(CHECKS[k].check(values[k]) for k in keys[cid]), reg)
-            for cid, text in statements(P)]
+    headline = measures(tables, P)
+    out = []
+    for cid, kind, link in claim_plan(P):
+        if kind in ("energy", "alignment", "truncation"):
+            checks = tuple(CHECKS[k].check(headline[k]) for k in _KEYS[kind])
+            reg = regime(tables, P)
+        else:
+            values = link_values(tables, link)
+            specs = [(_spec(k, link) if kind == "encoding" else CHECKS[k], "noise" if kind == "control" else k)
+                     for k in _KEYS[kind]]
+            checks = tuple(spec.check(values[v]) for spec, v in specs)
+            reg = _control_regime(link) if kind == "control" else regime(tables, P, link)
+            if kind == "weakest":
+                reg += (Precondition("r >= 2 (H has a weakest direction apart from its strongest)", P["r"] >= 2,
+                                     f"r = {P['r']}"),)
+        out.append(Claim(cid, _statement(kind, link, P), checks, reg))
+    return out
