@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from .claims import Claim, verdict_table
 
-__all__ = ["glue_numbers", "glue_text", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
+__all__ = ["glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
            "parameter_table", "is_default_run", "conditional", "verdict_summary", "NOTEBOOK_PAGES"]
 
 # The claim pages, in the book's order, and the results file each writes.
@@ -61,6 +61,19 @@ def glue_text(key: str, text: str) -> str:
         raise ValueError(f"glue keys cannot contain ':', got {key!r}")
     glue(key, _markdown(text), display=False)
     return text
+
+
+def glue_verdict_counts(prefix: str, claims: Iterable[Claim]) -> dict[str, int]:
+    """Glue how many claims there are and how many hold, fail, are inconclusive or out of regime
+    (``<prefix>n_claims``, ``<prefix>n_holds``, ``<prefix>n_fails``, ``<prefix>n_inconclusive``,
+    ``<prefix>n_outside``): plain integers, which other pages (the introduction) can glue."""
+    claims = list(claims)
+    counts = {"n_claims": len(claims)}
+    for key, verdict in (("n_holds", "holds"), ("n_fails", "does not hold"), ("n_inconclusive", "inconclusive"),
+                         ("n_outside", "outside regime")):
+        counts[key] = sum(c.verdict == verdict for c in claims)
+    glue_numbers(counts, prefix=prefix)
+    return counts
 
 
 def is_default_run(explicit: Mapping[str, Any], seed: int, default_seed: int = 0) -> bool:
