@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.algorithms import (BASELINES, CHECKS, METHODS, PROFILES, AlgorithmTables, claims,
-                                          matching_gradient_gap, measures, run, run_algorithms, statements, summarise)
+from ddlib.experiments.algorithms import (BASELINES, CHECKS, METHODS, PROFILES, REAL_POINTS, SYNTHETIC,
+                                          AlgorithmTables, claims, matching_gradient_gap, measures, run, run_algorithms,
+                                          statements, summarise)
 from ddlib.experiments.problem import derived_seeds, make_problem
 from ddlib.learners import TwoStageLearner
 
@@ -42,7 +43,15 @@ def test_table_has_every_method_once_per_repetition_and_the_extra_m1_pair(result
     assert sorted(at_m1.method) == sorted(list(METHODS) + METHODS_T2)
     assert sorted(table[table.m1 == 2].method) == ["GM Frobenius + KIP", "GM cos + KIP"]
     assert set(BASELINES) <= set(at_m1.method)
-    assert set(at_m1[at_m1.method.isin(BASELINES)].family) == {"baseline"}
+    assert set(at_m1[at_m1.method.isin(BASELINES)].family) == {"real points", "synthetic"}
+    assert set(REAL_POINTS) | set(SYNTHETIC) == set(BASELINES)
+
+
+def test_every_baseline_stores_the_distillers_floats(result):
+    table = result.table
+    at_m1 = table[(table.m1 == TINY["m1"]) & table.method.isin(BASELINES)]
+    assert (at_m1.memory_floats == (TINY["m1"] + TINY["m2"]) * (TINY["d"] + 1)).all()
+    assert (at_m1.wall_time_s >= 0).all()
 
 
 def test_table_has_the_documented_columns_and_seeds(result):
@@ -125,6 +134,7 @@ def _synthetic(n: int = 5, scale: dict | None = None, tm_steps: int = 2, m1: int
     in ``scale``), gradient norms, the meta losses and the T-step rows, over n repetitions."""
     base = {"full data": 0.01, "GM cos + KIP": 0.03, "GM Frobenius + KIP": 0.03, "TM T=1 + KIP": 0.03,
             "GM cos + real stage 2": 0.15, "meta-gradient": 0.01, "random": 1.0, "k-center": 1.1, "herding": 1.2,
+            "greedy selection": 0.9, "spectral": 0.1, "moment matching + KIP": 0.04, "moment matching + labels": 0.08,
             "full data (T=2)": 0.5, "GM cos + KIP (T=2)": 0.1, "TM T=2 + KIP": 0.9}
     norm = {"GM cos + KIP": 20.0, "GM Frobenius + KIP": 0.85}
     rows = []
@@ -155,6 +165,9 @@ def test_synthetic_claims_do_not_hold_when_the_ranking_breaks():
     verdicts = {c.id: c.verdict for c in claims(tables, P_SYN)}
     assert verdicts["C4.2"] == verdicts["C4.3"] == verdicts["C4.6"] == "does not hold"
     assert verdicts["C4.1"] == "holds"
+    # A synthetic baseline far ahead of GM cos + KIP breaks C4.6 through its second check.
+    c46 = claims(_synthetic(scale={"spectral": 0.05}), P_SYN)[5]
+    assert c46.verdict == "does not hold" and [k.verdict for k in c46.checks] == ["holds", "does not hold"]
 
 
 def test_synthetic_claims_are_outside_regime_without_their_preconditions():
