@@ -11,7 +11,7 @@ NBVAL  := build/nbval
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: env test unit notebooks-smoke book check-site update-mathjax clean
+.PHONY: env test unit notebooks-smoke book check-site paper calibrate reexecute update-mathjax clean
 
 env: $(STAMP)
 
@@ -60,6 +60,21 @@ update-mathjax:
 	cd build/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) > /dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
 	cp build/mathjax/package/es5/tex-svg-full.js build/mathjax/package/LICENSE book/_static/mathjax/
 	sha256sum book/_static/mathjax/tex-svg-full.js
+
+# The paper-scale data of notebook 03 (data/memory_law/): the full grid of the memory law, resumable,
+# about 2 CPU-hours (see data/memory_law/README.md). `make book` never recomputes it.
+paper: env
+	$(PY) -m ddlib.experiments.memory_law regenerate --workers 2
+
+# The calibration records (ddlib/experiments/calibration/*.json): every claim's quantities on 10
+# repetitions from base seed 1000, which the book and CI never run; thresholds are set from them.
+calibrate: env
+	$(PY) -m ddlib.experiments.calibration
+
+# The re-execution matrix (booksite/reexecution.py): every notebook re-run at reader parameters, at
+# both profiles; its table (book/_generated/reexecution.md) is shown on the reproduce page.
+reexecute: env
+	$(PY) -m booksite.reexecution --jobs 2
 
 clean:
 	rm -rf _build build runs notebooks/results
