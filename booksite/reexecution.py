@@ -69,10 +69,10 @@ MATRIX: tuple[Run, ...] = (
     _run("02_generalization", "book", "other seeds", seed=5),
     _run("03_memory", "smoke", "a single repetition", n_seeds=1),
     _run("03_memory", "smoke", "other seeds", seed=3),
-    _run("04_algorithms", "smoke", "larger input dimension", d=24),
+    _run("04_algorithms", "smoke", "smaller input dimension", d=24),
     _run("04_algorithms", "smoke", "smaller stage-1 set", m1=4),
     _run("04_algorithms", "book", "other seeds", seed=4),
-    _run("05_boundaries", "smoke", "larger input dimension", d=24),
+    _run("05_boundaries", "smoke", "smaller input dimension", d=24),
     _run("05_boundaries", "smoke", "other seeds", seed=6),
     _run("05_boundaries", "book", "other seeds", seed=8),
 )

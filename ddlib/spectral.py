@@ -139,7 +139,7 @@ def spectral_points(X: torch.Tensor, y: torch.Tensor, r: Optional[int] = None, *
         m1, seed: "directions" only.
 
     Returns:
-        (X1, y1): 2r points for "eigen", m1 for "directions".
+        The points and labels (X1, y1), 2r points for "eigen" and m1 for "directions".
     """
     _check_variant(variant, m1, seed)
     return _points(spectral_basis(X, y, r), variant, m1, seed)

@@ -202,7 +202,7 @@ for _link in _BUILTIN:
 class LinkMoments:
     """Monte-Carlo moments of a link on z ~ N(0, I_r), each with its standard error: what a new
     link should satisfy (mean 0, variance 1, the closed-form latent Hessian: ``hessian_z`` is the
-    largest |Stein estimate - closed form| over the entries, in standard errors)."""
+    largest ``|Stein estimate - closed form|`` over the entries, in standard errors)."""
 
     mean: float
     mean_se: float

@@ -173,12 +173,12 @@ def span_bound(m1: int, r: int) -> float:
 
 
 def he3_gradient_energy(d: int, width: int, n: int) -> float:
-    """E|G_D|_F^2 of the ``he3`` stage-1 gradient at theta0 on n points: width (d + 6) / (2n).
+    """``E||G_D||_F^2`` of the ``he3`` stage-1 gradient at theta0 on n points: ``width (d + 6) / (2n)``.
 
     For an odd link the population gradient is 0 and G_D is a mean of n centred terms
-    -a_j y_i relu'(w_j . x_i) x_i, so E|G_j|^2 = E[y^2 relu'(w.x) |x|^2] / n.  The weight
-    y^2 |x|^2 is even in x and relu'(t) + relu'(-t) = 1, so the step halves it exactly:
-    E[y^2 |x|^2] / 2 = (7 + d - 1) / 2 (7 along u_1, 1 along each other direction, as in
+    ``-a_j y_i relu'(w_j . x_i) x_i``, so ``E||G_j||^2 = E[y^2 relu'(w.x) ||x||^2] / n``.  The weight
+    ``y^2 ||x||^2`` is even in x and ``relu'(t) + relu'(-t) = 1``, so the step halves it exactly:
+    ``E[y^2 ||x||^2] / 2 = (7 + d - 1) / 2`` (7 along u_1, 1 along each other direction, as in
     ``he3_noise_energy``).  A gradient with any signal would sit above it.
     """
     d = _count("d", d, 1)

@@ -248,3 +248,13 @@ def test_a_committed_point_recomputes_bit_for_bit(committed):
         assert memory_point(**cheapest["point"]) == cheapest["result"]
     finally:
         torch.set_num_threads(threads)
+
+
+def test_the_code_form_ignores_documentation_and_layout_but_not_code():
+    from ddlib.experiments.memory_law import code_form
+
+    base = code_form('def f(x):\n    """Doc."""\n    # a comment\n    return x + 1\n')
+    assert code_form('def f(x):\n    """Other words."""\n\n    return x+1\n') == base
+    assert code_form('def f(x):\n    return x + 1\n') == base
+    assert code_form('def f(x):\n    return x + 2\n') != base
+    assert code_form('def f(y):\n    return y + 1\n') != base

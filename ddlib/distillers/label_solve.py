@@ -4,11 +4,11 @@ With W1 and the stage-2 inputs X2 (m points) fixed, the ridge fitted on (X2, y2)
 labels: ``a = B y2``, with ``B = Phi^T (Phi Phi^T / m + lam I)^-1 / m`` (dual) or
 ``(Phi^T Phi / m + lam I)^-1 Phi^T / m`` (primal; the same matrix by the push-through identity),
 ``Phi = relu(X2 W1^T + b2)`` and ``lam = ridge mean(Phi^2)``, which does not depend on y2.  The
-real-data loss of that ridge is therefore a quadratic in y2 (``ddlib.learners.stage2_statistics``):
+real-data loss of that ridge is therefore a quadratic in y2 (``ddlib.learners.stage2_statistics``)::
 
-    L(y2) = y2^T (B^T K B) y2 - 2 y2^T B^T mu + |y|^2/n,    K = Phi_D^T Phi_D / n,  mu = Phi_D^T y / n,
+    L(y2) = y2^T (B^T K B) y2 - 2 y2^T B^T mu + ||y||^2/n,    K = Phi_D^T Phi_D / n,  mu = Phi_D^T y / n,
 
-the least-squares problem ``min |Phi_D B y2 - y_D|^2 / n``.  Its minimisers solve the normal
+the least-squares problem ``min ||Phi_D B y2 - y_D||^2 / n``.  Its minimisers solve the normal
 equations ``(B^T K B) y2 = B^T mu``; ``optimal_labels`` returns the minimum-norm one (eigenvalues
 of the m x m PSD matrix ``B^T K B`` below ``rcond`` times the largest are treated as zero).  The
 KIP loss at those labels is the lowest any labels reach on these inputs: what "label learning"
@@ -78,7 +78,7 @@ def optimal_labels(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, 
         rcond: relative eigenvalue cutoff of ``B^T K B`` (default m x the dtype's eps).
 
     Returns:
-        (m,) or (K, m): the minimum-norm optimal labels.
+        The minimum-norm optimal labels, of shape (m,) or (K, m).
     """
     net = detached_net(net)
     W1 = net.check_first_layer("W1", W1)

@@ -2,13 +2,13 @@
 
 Distribution matching makes the synthetic set reproduce statistics of the real data instead of
 the learner's gradient.  Here the statistic is the one the learner's first step reads, the
-label-weighted second moment (Stein: its expectation is the task's expected Hessian H):
+label-weighted second moment (Stein: its expectation is the task's expected Hessian H)::
 
-    M(S) = (1/m) sum_i y_i (x_i x_i^T - I),    loss = |M(S) - M(D)|_F^2 / |M(D)|_F^2,
+    M(S) = (1/m) sum_i y_i (x_i x_i^T - I),    loss = ||M(S) - M(D)||_F^2 / ||M(D)||_F^2,
 
 with M(D) = ``ddlib.moments.empirical_hessian`` of the real data.  It does not involve theta0:
 a set matching M(D) is tied to no initialisation.  The gradient is explicit: with
-``R = 2 (M(S) - M(D)) / |M(D)|_F^2`` (symmetric), ``dloss/dx_i = (2/m) y_i R x_i`` and
+``R = 2 (M(S) - M(D)) / ||M(D)||_F^2`` (symmetric), ``dloss/dx_i = (2/m) y_i R x_i`` and
 ``dloss/dy_i = (x_i^T R x_i - tr R) / m`` (``tests/test_moment_matching.py`` checks it against
 autograd).  ``distill_moments`` composes it with stage 2 -- KIP, or fixed real inputs with the
 closed-form optimal labels (``label_solve``) -- on the same initial draw as ``distill``.

@@ -93,7 +93,7 @@ def shared_noise_direction(G: torch.Tensor, X: torch.Tensor, y: torch.Tensor, r:
         r: rank of U.
 
     Returns:
-        The |cosine| (1: that singular direction is exactly mean(y x)).
+        The absolute cosine (1 when that singular direction is exactly mean(y x)).
     """
     v = (y[:, None] * X).mean(0)
     direction = torch.linalg.svd(G, full_matrices=False).Vh[r]

@@ -7,9 +7,10 @@ that regenerates it, the checksum-verified reader the page uses, and the paper-s
 The data lives in ``data/memory_law/`` (see its README.md): the sweep's per-point files
 (``sweep/points/*.json``, each checksummed), the stacked table ``memory_law.csv`` and
 ``manifest.json`` (grid, seeds, provenance, wall times, the sha256 of every data file, and the
-*code hash*: sha256 over the source of every ddlib module ``ddlib.experiments.memory_search`` (the
-point function and its search) imports,
-directly or not, plus the grid definition).  The book never recomputes it: the page reads it with
+*code hash*: sha256 over the code of every ddlib module ``ddlib.experiments.memory_search`` (the
+point function and its search) imports, directly or not -- each module's syntax tree without its
+docstrings, so an edit to documentation, comments or layout leaves the data current and any edit
+to what runs marks it stale -- plus the grid definition).  The book never recomputes it: the page reads it with
 ``load`` (a missing or corrupted file raises) and says when the code hash no longer matches the
 current code (stale data, with the version and commit that made it).
 """
@@ -40,7 +41,8 @@ from .memory import (LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, 
 from .parameters import resolve_parameters
 from .scaling import FLAT, seed_slopes
 
-__all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "import_closure", "code_hash", "data_digest", "regenerate",
+__all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "import_closure", "code_form", "code_hash", "data_digest",
+           "regenerate",
            "MemoryLawData", "MemoryLawDataError", "load", "paper_checks", "paper_statements", "paper_claims",
            "stage1_plateau", "exponent_reading", "show"]
 
@@ -133,13 +135,27 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+def code_form(source: str) -> str:
+    """What a module computes, as text: its syntax tree (``ast.dump``) without docstrings.  Comments,
+    blank lines, layout and documentation do not change it; any change to what runs does."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=True, include_attributes=False)
+
+
 def code_hash(grid: Optional[Mapping[str, Any]] = None) -> str:
-    """sha256 over the source of ``import_closure()`` (path and bytes of each file) and the grid
+    """sha256 over ``code_form`` of every module of ``import_closure()`` (with its path) and the grid
     definition (the full grid by default): what the committed data is a function of."""
     digest = hashlib.sha256()
     for name in import_closure():
         path = _module_file(name)
-        digest.update(path.relative_to(PACKAGE.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        form = code_form(path.read_text(encoding="utf8"))
+        digest.update(path.relative_to(PACKAGE.parent).as_posix().encode() + b"\0" + form.encode() + b"\0")
     digest.update(_canonical(dict(grid if grid is not None else grid_definition())).encode())
     return digest.hexdigest()
 

@@ -206,7 +206,7 @@ def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_
     share the probes (a size's test MSE does not depend on the target).
 
     Returns:
-        A flat dict: n_train, full_mse; per target label T: target_T (the MSE to reach), m1_star_T,
+        A flat dict of n_train, full_mse; per target label T, target_T (the MSE to reach), m1_star_T,
         cert_m1_T, cert_m2_T, points_T (m1 + m2), floats_T ((m1 + m2)(d + 1)), mse_T (the
         certified pair's test MSE) and stage1_failed_T (None where no pair reached the target up
         to m1_max / m2_max); the memory references r^2 d + L, the network L(d + 2) and the data

@@ -95,7 +95,7 @@ def fit_slopes(table: pd.DataFrame, x_of: Mapping[str, str], quantities: Sequenc
         by: further grouping columns (e.g. the target), kept in the result.
 
     Returns:
-        One row per (line, by..., quantity): line, x, by..., quantity, slope, lo, hi, n_groups,
+        One row per (line, by..., quantity), with columns line, x, by..., quantity, slope, lo, hi, n_groups,
         n_rows, n_dropped (lines or groups with fewer than two usable x values are skipped).
     """
     rows = []
@@ -126,7 +126,7 @@ def fit_two_term(table: pd.DataFrame, y: str = "floats") -> dict[str, float]:
     """Non-negative c1, c2 minimising the relative error of ``y`` ~ c1 r^2 d + c2 L.
 
     The fit uses the mean of ``y`` per task size (r, d, L, n) over its repetitions.  Returns c1,
-    c2, the largest and median relative error |fit / y - 1| over sizes, and n_sizes.
+    c2, the largest and median relative error ``|fit / y - 1|`` over sizes, and n_sizes.
     """
     sizes = [c for c in ("r", "d", "width", "n_train") if c in table.columns]
     data = (table[pd.to_numeric(table[y], errors="coerce") > 0].drop_duplicates([*sizes, "seed"])
@@ -182,7 +182,7 @@ def reading(slopes: pd.DataFrame, table: pd.DataFrame, x_of: Mapping[str, str], 
         names: line name -> the symbol used in the text (default: the line name).
 
     Returns:
-        {"per_line": {line: {...}}, "exceeded": [lines], "not_tight": [lines], "text": str}.
+        A dict with keys "per_line" ({line: {...}}), "exceeded" and "not_tight" (lists of lines) and "text".
     """
     allowed = BOUND_EXPONENTS[quantity]
     names = dict(names or {})
