@@ -6,7 +6,8 @@ labels: ``a = B y2``, with ``B = Phi^T (Phi Phi^T / m + lam I)^-1 / m`` (dual) o
 ``Phi = relu(X2 W1^T + b2)`` and ``lam = ridge mean(Phi^2)``, which does not depend on y2.  The
 real-data loss of that ridge is therefore a quadratic in y2 (``ddlib.learners.stage2_statistics``)::
 
-    L(y2) = y2^T (B^T K B) y2 - 2 y2^T B^T mu + ||y||^2/n,    K = Phi_D^T Phi_D / n,  mu = Phi_D^T y / n,
+    L(y2) = y2^T (B^T K B) y2 - 2 y2^T B^T mu + ||y||^2/n,
+    K = Phi_D^T Phi_D / n,  mu = Phi_D^T y / n,
 
 the least-squares problem ``min ||Phi_D B y2 - y_D||^2 / n``.  Its minimisers solve the normal
 equations ``(B^T K B) y2 = B^T mu``; ``optimal_labels`` returns the minimum-norm one (eigenvalues

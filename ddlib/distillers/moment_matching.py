@@ -4,7 +4,8 @@ Distribution matching makes the synthetic set reproduce statistics of the real d
 the learner's gradient.  Here the statistic is the one the learner's first step reads, the
 label-weighted second moment (Stein: its expectation is the task's expected Hessian H)::
 
-    M(S) = (1/m) sum_i y_i (x_i x_i^T - I),    loss = ||M(S) - M(D)||_F^2 / ||M(D)||_F^2,
+    M(S) = (1/m) sum_i y_i (x_i x_i^T - I),
+    loss = ||M(S) - M(D)||_F^2 / ||M(D)||_F^2,
 
 with M(D) = ``ddlib.moments.empirical_hessian`` of the real data.  It does not involve theta0:
 a set matching M(D) is tied to no initialisation.  The gradient is explicit: with

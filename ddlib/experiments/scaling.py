@@ -182,7 +182,7 @@ def reading(slopes: pd.DataFrame, table: pd.DataFrame, x_of: Mapping[str, str], 
         names: line name -> the symbol used in the text (default: the line name).
 
     Returns:
-        A dict with keys "per_line" ({line: {...}}), "exceeded" and "not_tight" (lists of lines) and "text".
+        A dict with keys "per_line" (per line, a dict of its reading), "exceeded" and "not_tight" (lists of lines) and "text".
     """
     allowed = BOUND_EXPONENTS[quantity]
     names = dict(names or {})
