@@ -61,7 +61,8 @@ async (options) => {
 
   // 3. TeX delimiters in visible text outside math output and code: maths nobody typeset.
   const skip = "script, style, noscript, template, textarea, pre, code, kbd, samp, .highlight, mjx-container, mjx-assistive-mml";
-  const texPattern = /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\s][^$]*\\[A-Za-z]+[^$]*\$/;
+  // (the last alternative: a short $...$ span, e.g. "$r$" left in a glued sentence; the book has no prices)
+  const texPattern = /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\s][^$]*\\[A-Za-z]+[^$]*\$|\$[A-Za-z0-9\\^_{}][^$\n]{0,60}\$/;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;

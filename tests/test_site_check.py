@@ -76,6 +76,7 @@ PAGES = {
     "good": _page(GOOD),
     "raw_tex": _page('<p>Rate <span class="math">\\(\\tilde\\Theta(r^2 d + L)\\)</span>.</p>', mathjax=False),
     "tex_error": _page('<p>Bad <span class="math">\\(x^^2\\)</span>.</p>'),
+    "dollar_tex": _page('<p>The set grows at most linearly in $r$, slower than $r^2$.</p>'),
     "broken_image": _page('<p><img src="_static/missing.png" alt="missing figure"></p>'),
     "wide_table": _page('<table class="dataframe" id="results"><tr>'
                         + "".join(f"<td style='white-space:nowrap'>column_{i}_value</td>" for i in range(12))
@@ -134,6 +135,13 @@ def test_raw_tex_fails_naming_the_math_node(results):
     r = results["raw_tex"]
     assert _kinds(r) == {"raw-tex"}, _messages(r)
     assert "span.math" in _messages(r) and "\\tilde\\Theta(r^2 d + L)" in _messages(r)
+
+
+def test_dollar_maths_left_in_the_text_fails(results):
+    # A glued sentence rendered as plain Markdown keeps its $...$: nobody typeset it.
+    r = results["dollar_tex"]
+    assert _kinds(r) == {"raw-tex"}, _messages(r)
+    assert "linearly in $r$" in _messages(r)
 
 
 def test_a_tex_error_fails(results):
