@@ -17,20 +17,11 @@ import pytest
 from ddlib.cli import main
 from ddlib.io import write_json
 from ddlib.sweep import Grid, run_sweep
+from tests.myst import MYST_HEADER
 
 TESTS_DIR = Path(__file__).resolve().parent
 
-TINY = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+TINY = MYST_HEADER + """
 ```{code-cell} ipython3
 :tags: [parameters]
 

@@ -12,19 +12,11 @@ from ddlib.io import read_json, write_json
 from ddlib.runner import (ClaimOutcome, RunnerError, notebook_parameters, parameter_specs, parse_value, prepare_notebook,
                           read_claims, run_notebook)
 
+from tests.myst import MYST_HEADER
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_generalization.md"
 
-TINY_NOTEBOOK = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+TINY_NOTEBOOK = MYST_HEADER + """
 # tiny
 
 ```{code-cell} ipython3
@@ -104,17 +96,7 @@ def test_failing_notebook_gives_exit_code_1(tmp_path, tiny, capsys):
 
 
 # ----------------------------------------------------------------------------- values are data
-CLAIMS_NOTEBOOK = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+CLAIMS_NOTEBOOK = MYST_HEADER + """
 # claims
 
 ```{code-cell} ipython3
