@@ -42,11 +42,14 @@ def test_coresets_return_m_distinct_real_points_with_their_labels(make):
     assert torch.equal(y_m, y[idx])
 
 
-@pytest.mark.parametrize("make", [
-    lambda X, y, m: random_subset(X, y, m, seed=0),
-    lambda X, y, m: kcenter_coreset(X, y, m, seed=0),
-    lambda X, y, m: herding_coreset(X, y, m),
-], ids=["random", "k-center", "herding"])
+# The three selection baselines, called the same way (seeded where they draw).
+CORESETS = [lambda X, y, m: random_subset(X, y, m, seed=0),
+            lambda X, y, m: kcenter_coreset(X, y, m, seed=0),
+            lambda X, y, m: herding_coreset(X, y, m)]
+CORESET_IDS = ["random", "k-center", "herding"]
+
+
+@pytest.mark.parametrize("make", CORESETS, ids=CORESET_IDS)
 def test_coresets_never_return_one_row_twice_even_when_rows_are_duplicated(make):
     # Rows carry their index as label: three copies of one point, two of another.  k-center sees
     # distance 0 everywhere once both points are chosen, and then takes the unchosen rows in order.
@@ -141,11 +144,7 @@ def test_herding_defaults_to_the_inputs_as_features_and_is_deterministic():
     assert torch.equal(a[0], herding_coreset(X, y, 6)[0])
 
 
-@pytest.mark.parametrize("make", [
-    lambda X, y, m: random_subset(X, y, m, seed=0),
-    lambda X, y, m: kcenter_coreset(X, y, m, seed=0),
-    lambda X, y, m: herding_coreset(X, y, m),
-], ids=["random", "k-center", "herding"])
+@pytest.mark.parametrize("make", CORESETS, ids=CORESET_IDS)
 def test_coresets_reject_m_outside_one_to_n(make):
     X, y = _data(n=10)
     with pytest.raises(ValueError, match="m must be >= 1, got 0"):
