@@ -30,8 +30,8 @@ from ..metrics import alignment, gradient_cosine, test_mse
 from ..networks import TwoLayerNet
 from ..selection import select
 from ..spectral import spectral_set
-from ..tasks import get_link
 from .problem import Problem
+from .regime import enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetitions
 
 __all__ = ["PROFILES", "Budget", "Baseline", "BASELINES", "REAL_POINTS", "SYNTHETIC", "SELECT_POOL", "METHODS",
@@ -368,7 +368,6 @@ def summarise(tables: AlgorithmTables, m1: int) -> dict[str, dict[str, dict[str,
 # Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
 # ----------------------------------------------------------------------------------------------
 
-LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
 _FROB = "test MSE, GM Frobenius / GM cos"
 _NORM = "synthetic / real stage-1 gradient norm, GM Frobenius"
 CHECKS: dict[str, CheckSpec] = {
@@ -443,12 +442,8 @@ def regime(tables: AlgorithmTables, P: Mapping[str, Any]) -> dict[str, tuple[Pre
     and ``t_step`` (positive, and a learner of T > 1 steps)."""
     table = tables.table
     full = float(table[table.method == "full data"].test_mse.mean())
-    exponent = get_link(P["link"]).information_exponent  # 2: one gradient step can learn the link (he3: 3)
-    positive = (Precondition("a link of information exponent 2", exponent == 2,
-                             f"link = {P['link']} (information exponent {exponent})"),
-                Precondition(f"the full-data learner learns (test MSE <= {LEARNS})", full <= LEARNS,
-                             f"full-data test MSE {full:.3g} at n = {P['n_train']}"),
-                Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}"))
+    positive = (learnable_link(P["link"]), full_data_learns(full, f"at n = {P['n_train']}"),
+                enough_stage1_points(P["m1"], P["r"]))
     steps = Precondition("a learner of T > 1 stage-1 steps", P["tm_steps"] > 1, f"tm_steps = {P['tm_steps']}")
     return {"none": (), "positive": positive, "t_step": positive + (steps,)}
 

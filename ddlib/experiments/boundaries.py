@@ -24,6 +24,7 @@ from ..networks import TwoLayerNet
 from ..theory import he3_gradient_energy, he3_noise_energy, noise_excess_risk, population_stage1_gradient, span_bound
 from ..validation import check_float, check_int
 from .problem import Problem
+from .regime import enough_stage1_points, full_data_learns
 from .repetitions import repetition, summarise as summarise_columns
 
 __all__ = ["PROFILES", "CHECKS", "FRESH_THETA0_OFFSET", "BoundaryTables", "run", "run_boundaries",
@@ -258,7 +259,6 @@ def summarise(tables: BoundaryTables) -> dict[str, Any]:
 # Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
 # ----------------------------------------------------------------------------------------------
 
-LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
 _HE3_SPAN = "he3 real gradient: share in span(U) / (r + 6)/(d + 6)"
 _HE3_ENERGY = "he3 real gradient: |G_D|^2 / L(d + 6)/(2n)"
 _NOISE_FULL = "full data: increment of the clean test MSE / sigma^2 L/n"
@@ -362,9 +362,8 @@ def regime(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Prec
     point in the small-m1 grid)."""
     links, small = tables.links, tables.small_m1
     full = float(links[(links.link == "he2") & (links.noise == 0) & (links.method == "full")].test_mse.mean())
-    learns = Precondition(f"the full-data learner learns he2 (test MSE <= {LEARNS})", full <= LEARNS,
-                          f"he2 full-data test MSE {full:.3g} at n = {P['n_train']}")
-    enough = Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}")
+    learns = full_data_learns(full, f"on he2 at n = {P['n_train']}", "on he2")
+    enough = enough_stage1_points(P["m1"], P["r"])
     sigma = max([0.0] + [float(s) for s in P["noise_grid"]])
     noisy = Precondition("a label noise sigma > 0 in the grid", sigma > 0, f"noise_grid = {P['noise_grid']}")
     others = [w for w in target_widths(P["width"], P["width_factors"]) if w != P["width"]]

@@ -24,6 +24,7 @@ from ..metrics import alignment, energy_in_subspace, gradient_cosine, principal_
 from ..tasks import QUAD_CONDITION, MultiIndexTask, get_link
 from ..theory import he3_noise_alignment, he3_noise_energy, population_first_layer, population_stage1_gradient
 from ..validation import check_int
+from .regime import LEARNS, enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetition, repetitions
 
 __all__ = ["PROFILES", "CHECKS", "DENOISING", "LEARNS", "CALIBRATED_LINKS", "WEAKEST", "CONTROL", "EncodingTables",
@@ -355,7 +356,6 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
 # ----------------------------------------------------------------------------------------------
 
 run = run_encoding
-LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
 CALIBRATED_LINKS = ("aniso", "quad")  # further links with their own calibrated encoding checks (``_spec``)
 WEAKEST = ("quad",)  # further links whose weakest direction of H gets its own claim (spread spectrum)
 CONTROL = "he3"  # the further link with a closed-form pure-noise share (``ddlib.theory.he3_noise_energy``)
@@ -493,11 +493,8 @@ def summarise(tables: EncodingTables) -> dict[str, Any]:
 
 
 def _regime(link: str, full_mse: float, P: Mapping[str, Any]) -> tuple[Precondition, ...]:
-    exponent = get_link(link).information_exponent
-    return (Precondition("link of information exponent 2", exponent == 2, f"link = {link} (exponent {exponent})"),
-            Precondition(f"the full-data learner learns (test MSE <= {LEARNS})", full_mse <= LEARNS,
-                         f"full-data test MSE {full_mse:.3g} on {link} at n = {P['n_train']}"),
-            Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}"))
+    return (learnable_link(link), full_data_learns(full_mse, f"on {link} at n = {P['n_train']}"),
+            enough_stage1_points(P["m1"], P["r"]))
 
 
 def _full_mse(sets: pd.DataFrame) -> float:

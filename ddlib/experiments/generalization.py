@@ -25,11 +25,11 @@ from ..distillers import distill
 from ..effective import LearningCurve, compression, effective_size
 from ..learners import TwoStageLearner
 from ..metrics import alignment, energy_in_subspace, test_mse
-from ..tasks import get_link
 from ..theory import memory_report
 from ..tuning import tune_ridge, validation_split
 from .algorithms import BASELINES, REAL_POINTS, Budget
 from .problem import Problem
+from .regime import enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetitions, summarise as summarise_columns
 
 __all__ = ["PROFILES", "CHECKS", "OPTIONAL_CHECKS", "DISTILLED", "CLOSEST", "REAL_POINTS", "LINE_METHODS",
@@ -205,7 +205,6 @@ def summarise(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, A
 # Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
 # ----------------------------------------------------------------------------------------------
 
-LEARNS = 0.5  # the full-data learner "learns" when its test MSE is at most half the zero predictor's
 CLOSEST = "moment matching + KIP"  # the closest baseline: the distilled set's stage 2, another stage 1
 _EQUAL = "at the same floats, each ridge tuned on the same validation split"
 _ON_OTHERS = ", other links"  # in a claim, replaced by the link's name
@@ -292,12 +291,8 @@ def regime(tables: GeneralizationTables, P: Mapping[str, Any], link: str | None 
     link = P["link"] if link is None else link
     t = tables.table
     full = float(t[(t.method == "full data") & (t.link == link)].test_mse.mean())
-    exponent = get_link(link).information_exponent
-    return (Precondition("a link of information exponent 2", exponent == 2,
-                         f"link = {link} (information exponent {exponent})"),
-            Precondition(f"the full-data learner learns (test MSE <= {LEARNS})", full <= LEARNS,
-                         f"full-data test MSE {full:.3g} on {link} at n = {P['n_train']}"),
-            Precondition("m1 >= r", P["m1"] >= P["r"], f"m1 = {P['m1']}, r = {P['r']}"))
+    return (learnable_link(link), full_data_learns(full, f"on {link} at n = {P['n_train']}"),
+            enough_stage1_points(P["m1"], P["r"]))
 
 
 def _versus_sentence(link: str, size: str, c: Mapping[str, float]) -> str:
