@@ -204,3 +204,11 @@ def test_synthetic_claims_are_outside_regime_without_their_preconditions():
     assert m1_below_r["C5.1"] == m1_below_r["C5.8"] == "holds"
     no_noise = {c.id: c.verdict for c in claims(_synthetic(), {**P_SYN, "noise_grid": []})}
     assert no_noise["C5.4"] == no_noise["C5.5"] == "outside regime"
+
+
+def test_noise_ratio_needs_a_resolved_full_data_increment():
+    # The full data's increment straddles 0 over the repetitions: a ratio to it can take any sign
+    # (here it would be large and negative for some repetitions), so C5.5 does not apply.
+    verdicts = {c.id: c.verdict for c in claims(_synthetic(noise_inc=(0.0, 0.05)), P_SYN)}
+    assert verdicts["C5.5"] == "outside regime"
+    assert verdicts["C5.4"] != "outside regime"  # the increment against sigma^2 L / n is still checked

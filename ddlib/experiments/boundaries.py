@@ -21,6 +21,7 @@ from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_st
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, test_mse
 from ..networks import TwoLayerNet
+from ..stats import mean_interval
 from ..theory import he3_gradient_energy, he3_noise_energy, noise_excess_risk, population_stage1_gradient, span_bound
 from ..validation import check_float, check_int
 from .problem import Problem
@@ -292,7 +293,7 @@ CHECKS: dict[str, CheckSpec] = {
 }
 # The checks of each claim, and the kind of regime it needs (``regime``), in the order of ``statements``.
 _CLAIMS = ((("he3_span_lo", "he3_span_hi", "he3_energy_lo", "he3_energy_hi"), "none"), (("he3_full",), "he2_learns"),
-           (("he3_distilled",), "none"), (("noise_full_lo", "noise_full_hi"), "noise"), (("noise_distilled",), "noise"),
+           (("he3_distilled",), "none"), (("noise_full_lo", "noise_full_hi"), "noise"), (("noise_distilled",), "noise_ratio"),
            (("transfer_fresh", "transfer_ridge"), "positive"), (("transfer_width",), "widths"), (("span",), "span"))
 
 
@@ -358,7 +359,8 @@ def regime(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Prec
     """The preconditions of each kind of claim: ``none`` (the he3 closed forms, and a distilled
     set against its own learner, apply at any size), ``he2_learns`` (the he2 full-data learner
     learns), ``positive`` (it learns and m1 >= r: the paper's regime), ``noise`` (positive, and
-    a sigma > 0 in the grid), ``widths`` (positive, and a width L' != L) and ``span`` (an m1 < r
+    a sigma > 0 in the grid), ``noise_ratio`` (noise, and the full data's increment resolved above
+    zero), ``widths`` (positive, and a width L' != L) and ``span`` (an m1 < r
     point in the small-m1 grid)."""
     links, small = tables.links, tables.small_m1
     full = float(links[(links.link == "he2") & (links.noise == 0) & (links.method == "full")].test_mse.mean())
@@ -371,8 +373,17 @@ def regime(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Prec
     below = bool(len(small)) and bool((small.m1 < small.r).any())
     span = Precondition("an m1 < r point in the small-m1 grid", below,
                         f"m1 grid {P['m1_small_grid']}, r grid {P['r_small_grid']}")
+    # A ratio of increments means something only where the denominator is resolved: the full
+    # data's increment must be above zero over the repetitions (a small sigma drowns in the
+    # seed-to-seed spread, and a ratio to about zero can take any sign).
+    inc = _noise_increments(links)
+    full_inc = mean_interval(inc["full"].tolist()) if inc is not None and len(inc) > 1 else None
+    resolved = Precondition("the full data's increment is resolved (its 95% interval lies above 0)",
+                            full_inc is not None and full_inc.lo > 0,
+                            "fewer than two repetitions or no sigma > 0" if full_inc is None else
+                            f"increment {full_inc.estimate:.3g} [{full_inc.lo:.3g}, {full_inc.hi:.3g}]")
     return {"none": (), "he2_learns": (learns,), "positive": (learns, enough), "noise": (learns, enough, noisy),
-            "widths": (learns, enough, widths), "span": (span,)}
+            "noise_ratio": (learns, enough, noisy, resolved), "widths": (learns, enough, widths), "span": (span,)}
 
 
 def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
