@@ -170,10 +170,12 @@ class CheckSpec:
     geometric: bool = False
 
     def check(self, values: Sequence[float], level: float = DEFAULT_LEVEL) -> Check:
-        """The ``Check`` of these per-repetition values (an inconclusive one when there are none)."""
+        """The ``Check`` of these per-repetition values: an inconclusive one when there are none, or
+        when a repetition's value is undefined (NaN or infinite) -- dropping it could bias the
+        interval towards the repetitions where the quantity happens to exist."""
         values = [float(v) for v in values]
-        if not values:
-            interval = Interval(math.nan, math.nan, math.nan, 0, level, "none")
+        if not values or not all(math.isfinite(v) for v in values):
+            interval = Interval(math.nan, math.nan, math.nan, len(values), level, "none")
         elif self.geometric:
             interval = geometric_interval(values, level)
         else:

@@ -90,3 +90,10 @@ def test_enforce_applies_only_at_default_parameters_and_names_the_offenders():
         enforce([holds, unsure], profile="book", defaults=True)
     assert enforce([fails], profile="book", defaults=False) == "1 does not hold"  # reported, not raised
     assert enforce([fails], profile="paper", defaults=True) == "1 does not hold"
+
+
+def test_check_spec_is_inconclusive_when_a_repetition_is_undefined():
+    # Dropping the NaN would leave [3.0, 3.2], which holds: the check must not pick its repetitions.
+    for values in ([3.0, float("nan"), 3.2], [3.0, float("inf"), 3.2]):
+        check = CheckSpec("q", ">=", 2.0, "b").check(values)
+        assert check.verdict == "inconclusive" and check.measured.n == 3

@@ -10,8 +10,9 @@ import pytest
 from ddlib.experiments import resolve_parameters
 from ddlib.experiments.algorithms import BASELINES
 from ddlib.experiments.generalization import (CHECKS, CLOSEST, DISTILLED, LINE_METHODS, OPTIONAL_CHECKS, PROFILES,
-                                              GeneralizationTables, claims, curve_sizes, effective_sizes, measures,
-                                              run, run_generalization, statements, summarise, validation_size)
+                                              GeneralizationTables, _compression_check, claims, curve_sizes,
+                                              effective_sizes, measures, run, run_generalization, statements,
+                                              summarise, validation_size)
 from ddlib.experiments.problem import derived_seeds
 
 TINY = dict(d=8, r=2, width=128, n_train=2500, validation_share=0.2, m1=6, m2=12, link="he2", other_links=["quad"],
@@ -160,3 +161,17 @@ def test_a_censored_effective_size_counts_at_the_end_of_the_curve():
     mid = effective_sizes(_synthetic(links=("he2",)), "he2", DISTILLED, 8, 32)
     assert mid.side.isna().all() and (mid.n_eq == mid.n_bound).all()
     assert mid.n_eq.between(1000, 4000).all()
+
+
+def test_a_set_worse_than_the_whole_curve_gets_no_compression_from_the_curves_start():
+    # Worse than the full-data learner at the smallest n: n_eq is only bounded above by that n, so
+    # the compression check must not count it (it would err in the set's favour).
+    tables = _synthetic(scale={DISTILLED: 50.0}, links=("he2",))
+    eff = effective_sizes(tables, "he2", DISTILLED, 8, 32)
+    assert set(eff.side) == {"below"} and eff.compression.isna().all()
+    # Bounds above the threshold say nothing (inconclusive, never "holds"); bounds wholly below it
+    # fail the claim, since the true compressions are lower still.
+    high = eff.assign(compression_bound=[100.0, 110.0, 120.0][:len(eff)] + [100.0] * max(0, len(eff) - 3))
+    assert _compression_check(high).verdict == "inconclusive"
+    low = eff.assign(compression_bound=[1.0 + 0.1 * k for k in range(len(eff))])
+    assert _compression_check(low).verdict == "does not hold"
