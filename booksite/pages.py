@@ -22,7 +22,10 @@ def _files(node: Any) -> Iterator[str]:
 
 def toc_pages(toc: Path) -> list[str]:
     """Docnames of the book (root first, suffix dropped), e.g. ``['book/intro', 'book/setting', ...]``."""
-    data = yaml.safe_load(Path(toc).read_text())
+    try:
+        data = yaml.safe_load(Path(toc).read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{toc}: not valid YAML ({' '.join(str(exc).split())[:160]})") from None
     if not isinstance(data, dict) or "root" not in data:
         raise ValueError(f"{toc}: no 'root' entry, not a jupyter-book table of contents")
     names = [str(data["root"])] + list(_files(data))

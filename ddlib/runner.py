@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .claims import VERDICTS  # the four verdicts a notebook can report
+from .validation import one_line
 from .values import (ANY, InvalidValue, TypeSpec, check_type, check_value, coerce_cli_value, parse_annotation,
                      render_assignments, short_repr)
 from .values import parse_value as _parse_value
@@ -80,7 +81,7 @@ def _read(path: Path):
         return jupytext.read(path)
     except Exception as exc:  # nbformat, json, yaml and jupytext raise many types
         raise RunnerError(f"{path}: not a readable notebook ({type(exc).__name__}: "
-                          f"{_one_line(exc, 200)})") from exc
+                          f"{one_line(exc, 200)})") from exc
 
 
 def _parameters_cell(nb) -> Any:
@@ -215,13 +216,13 @@ def prepare_notebook(path: str | Path, output: str | Path, parameters: Mapping[s
     """Convert ``path`` to ``.ipynb`` at ``output`` with ``parameters`` injected (not executed).
 
     Every name and value is checked first (``check_parameters``); nothing is written if one is
-    refused.
+    refused, nor when ``output`` is the source notebook itself.
     """
     import jupytext
     import nbformat
     from papermill.iorw import load_notebook_node
 
-    path, output = Path(path), Path(output)
+    path, output = Path(path), _not_the_source(Path(path), Path(output))
     parameters = check_parameters(path, parameters)
     nb = _read(path)
     _writable_folder(output.parent, "output folder")
@@ -241,11 +242,6 @@ def results_json(path: str | Path, output_dir: str | Path, parameters: Mapping[s
     results_dir = parameters.get("results_dir")
     folder = output_dir / results_dir if isinstance(results_dir, str) else output_dir
     return folder / f"{Path(path).stem}.json"
-
-
-def _one_line(text: Any, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_claims(path: str | Path) -> list[ClaimOutcome] | None:
@@ -272,7 +268,7 @@ def read_claims(path: str | Path) -> list[ClaimOutcome] | None:
             plain = None
         if isinstance(plain, dict) and "verdicts" not in plain:
             return None
-        raise NotebookFailed(f"cannot trust the verdicts of {path}: {_one_line(exc)}") from None
+        raise NotebookFailed(f"cannot trust the verdicts of {path}: {one_line(exc)}") from None
     if not isinstance(record, dict) or "verdicts" not in record:
         return None
     verdicts = record["verdicts"]
@@ -285,8 +281,17 @@ def read_claims(path: str | Path) -> list[ClaimOutcome] | None:
                 and isinstance(v.get("line"), str)):
             raise NotebookFailed(f"{path}: verdicts[{i}] must be a dict with 'id' (str), 'verdict' (one of "
                                  f"{list(VERDICTS)}) and 'line' (str), got {short_repr(v)}")
-        claims.append(ClaimOutcome(_one_line(v["id"], 80), v["verdict"], _one_line(v["line"])))
+        claims.append(ClaimOutcome(one_line(v["id"], 80), v["verdict"], one_line(v["line"])))
     return claims
+
+
+def _not_the_source(source: Path, target: Path) -> Path:
+    """``target``, unless it is the source notebook itself (re-running an executed notebook in
+    its own folder would overwrite it): then a RunnerError saying to pick another folder."""
+    if Path(target).resolve() == Path(source).resolve():
+        raise RunnerError(f"the output would overwrite the notebook being run ({source}): choose another "
+                          f"--output-dir")
+    return Path(target)
 
 
 def run_notebook(path: str | Path, output_dir: str | Path, parameters: Mapping[str, Any],
@@ -310,13 +315,13 @@ def run_notebook(path: str | Path, output_dir: str | Path, parameters: Mapping[s
     check_parameters(path, parameters)
     _check_kernel(kernel_name)
     _writable_folder(output_dir, "output folder")
+    executed = _not_the_source(path, output_dir / f"{path.stem}.ipynb")
     prepared = prepare_notebook(path, output_dir / f"{path.stem}.input.ipynb", parameters)
-    executed = output_dir / f"{path.stem}.ipynb"
     try:
         papermill.execute_notebook(str(prepared), str(executed), cwd=str(output_dir),
                                    kernel_name=kernel_name, progress_bar=progress)
     except PapermillExecutionError as exc:
-        evalue = _one_line(exc.evalue, 240)
+        evalue = one_line(exc.evalue, 240)
         raise NotebookFailed(f"the notebook failed in cell [{exc.exec_count}]: {exc.ename}"
                              f"{': ' + evalue if evalue else ''} (executed notebook: {executed})") from exc
     finally:

@@ -182,6 +182,7 @@ def _grid_probes(tmp: Path) -> list[tuple[str, str, str, int, str]]:
         ("tabs", "tabs.yaml", "params:\n\td: [1]\nseeds: [0]\n", 2, "not valid YAML"),
         ("two-documents", "two.yaml", "seeds: [0]\n---\nseeds: [1]\n", 2, "not valid YAML"),
         ("duplicate-key", "dup.yaml", "seeds: [0]\nseeds: [1]\n", 2, "appears twice"),
+        ("duplicate-key-json", "dup.json", '{"experiment": "learner_point", "seeds": [0], "seeds": [1]}', 2, "appears twice"),
         ("deep-yaml", "deep.yaml", "seeds: [0]\nx: " + "[" * 5000 + "]" * 5000 + "\n", 2, "nested more than"),
         ("deep-json", "deep.json", '{"seeds": [0], "x": ' + "[" * 100_000 + "]" * 100_000 + "}", 2, "nested more than"),
         ("json-nan", "nan.json", '{"seeds": [0], "fixed": {"x": NaN}}', 2, "NaN is not allowed"),

@@ -71,6 +71,18 @@ def test_unknown_profile_is_refused(tmp_path, tiny):
         prepare_notebook(tiny, tmp_path / "x.ipynb", {"profile": "huge"})
 
 
+def test_a_run_never_overwrites_the_notebook_it_runs(tmp_path, tiny, capsys):
+    import nbformat
+
+    executed = tmp_path / "tiny.ipynb"
+    prepare_notebook(tiny, executed, {"seed": 1})
+    before = executed.read_bytes()
+    for extra in ([], ["--prepare-only"]):  # re-running an executed notebook in its own folder
+        assert main(["run", str(executed), "-p", "seed", "2", "--output-dir", str(tmp_path), *extra]) == 2
+        assert "would overwrite the notebook being run" in capsys.readouterr().err
+    assert executed.read_bytes() == before and nbformat.read(executed, as_version=4).cells
+
+
 def test_prepare_injects_parameters_after_the_tagged_cell(tmp_path):
     import nbformat
 

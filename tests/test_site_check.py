@@ -226,6 +226,14 @@ def test_cli_without_a_built_site_says_so(tmp_path, capsys):
 
 # --- the book's configuration -------------------------------------------------------------------
 
+def test_a_malformed_toc_is_one_line_naming_it(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("root: intro\nparts: [\n")
+    with pytest.raises(ValueError, match=r"_toc.yml: not valid YAML") as info:
+        toc_pages(toc)
+    assert "\n" not in str(info.value)
+
+
 def _config() -> dict:
     return yaml.safe_load((ROOT / "_config.yml").read_text())
 
