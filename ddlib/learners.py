@@ -290,7 +290,12 @@ class TwoStageLearner:
         return W
 
     def stage2(self, net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Second-layer weights a by ridge on relu(X W1^T + stage2_bias) (differentiable in W1, X, y)."""
+        """Second-layer weights a by ridge on relu(X W1^T + stage2_bias).
+
+        Differentiable in W1, X and y only on the direct path (n <= ``chunk_size`` or n < width);
+        beyond it the solve goes through the streamed ``stage2_statistics``, which holds no
+        graph.  To differentiate through stage 2 use ``ridge_solve`` on the features, as the
+        meta-gradient distiller does."""
         check_net(net)
         W1 = net.check_first_layer("W1", W1, detach=False)
         X, y = net.check_data("stage-2 data (X, y)", (X, y), detach=False)
