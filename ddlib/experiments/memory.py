@@ -175,9 +175,11 @@ def config_summary(long: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 # A target must lie at least PLATEAU times above the full-data learner's error: past the cliff at
-# m1 ~ r the stage-1-only error flattens at 2-3 times that error (measured on seed 2000, outside
-# the book's and the paper grid's seeds; the page shows the committed grid's own plateau), and a
-# target on the plateau makes m1* follow test noise rather than the task.
+# m1 ~ r the stage-1-only error flattens a little above that error, and a target on the plateau
+# makes m1* follow test noise rather than the task.  The value was set on seed 2000 (outside the
+# book's and the paper grid's seeds), where the plateau lay at 2-3 times the full-data error.  On
+# the committed grid the plateau is mostly lower (the page shows its median and range; a few sizes
+# reach above 3), so 3 leaves most sizes a margin and excludes those few.
 PLATEAU = 3.0
 CHECKS: dict[str, CheckSpec] = {
     "found": CheckSpec("share of task sizes where a certified set reaches the target", ">=", 1.0,
