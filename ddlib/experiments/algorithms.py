@@ -170,9 +170,12 @@ class _Evaluator:
         self.W_full: dict[int, torch.Tensor] = {}  # the full data's W_T, per learner T
 
     def __call__(self, method: str, learner: TwoStageLearner, stage1: Data, stage2: Data, wall: float,
-                 matching_loss: float = float("nan"), m1: int | None = None, **extra: Any) -> dict:
+                 matching_loss: float = float("nan"), m1: int | None = None, *,
+                 trained: TwoLayerNet | None = None, **extra: Any) -> dict:
+        """The row of ``method``: ``learner`` trained on (stage1, stage2) -- or ``trained``, that
+        network already fitted (the timed full-data fit is not redone) -- and measured."""
         p = self.p
-        trained = learner.fit(p.net, stage1, stage2)
+        trained = learner.fit(p.net, stage1, stage2) if trained is None else trained
         is_full = stage1[0] is p.X
         if is_full:
             self.W_full[learner.stage1_steps] = trained.W
@@ -261,8 +264,8 @@ def _one_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float
     """The one-step learner's rows of one repetition (``METHODS``, in order) and its T = 1
     equivalence record."""
     p, rows = ev.p, []
-    _, wall = _timed(lambda: one_step.fit(p.net, real))
-    rows.append(ev("full data", one_step, real, real, wall))
+    full, wall = _timed(lambda: one_step.fit(p.net, real))
+    rows.append(ev("full data", one_step, real, real, wall, trained=full))
     gm_state, gm_wall = distill_timed(learner=one_step, state=True)
     gm = gm_state.distilled
     rows.append(gm_row := ev.distilled("GM cos + KIP", gm, one_step, gm_wall))
@@ -270,7 +273,8 @@ def _one_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float
     rows.append(ev.distilled("GM Frobenius + KIP", frob, one_step, wall))
     tm1_state, wall = distill_timed(learner=one_step, method="tm+kip", state=True)
     rows.append(tm_row := ev.distilled("TM T=1 + KIP", tm1_state.distilled, one_step, wall))
-    eq = trajectory_equivalence(gm_state, tm1_state, p.net, real, one_step, gm_row["test_mse"], tm_row["test_mse"])
+    eq = trajectory_equivalence(gm_state, tm1_state, p.net, real, one_step, gm_row["test_mse"], tm_row["test_mse"],
+                                G_D=ev.G_D)
     # The same S1 with m2 random real points for the ridge: what KIP's stage 2 adds (not timed
     # on its own: its stage 1 is the GM cos run's).
     real_s2 = random_subset(p.X, p.y, m2, seed=p.seeds["subset"])
@@ -292,8 +296,8 @@ def _t_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float]]
     """The T-step learner's rows: full data, GM cos + KIP, TM + KIP, and (a diagnostic: is stage 1
     the loss?) the TM stage-1 set with all n real points for stage 2."""
     T = learner.stage1_steps
-    _, wall = _timed(lambda: learner.fit(ev.p.net, real))
-    rows = [ev(f"full data (T={T})", learner, real, real, wall)]
+    full, wall = _timed(lambda: learner.fit(ev.p.net, real))
+    rows = [ev(f"full data (T={T})", learner, real, real, wall, trained=full)]
     gm, wall = distill_timed(learner=learner)
     rows.append(ev.distilled(f"GM cos + KIP (T={T})", gm, learner, wall))
     tm, wall = distill_timed(learner=learner, method="tm+kip")
@@ -311,13 +315,15 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def matching_gradient_gap(net: TwoLayerNet, real: Data, learner: TwoStageLearner, X: torch.Tensor,
-                          y: torch.Tensor) -> float:
+                          y: torch.Tensor, *, G_D: torch.Tensor | None = None,
+                          W_T: torch.Tensor | None = None) -> float:
     """The T = 1 identity, checked where it is exact: at K synthetic sets (X (K, m, d), y (K, m)),
     the largest difference between the gradient (in X and in y) of the trajectory-matching loss
     (autograd through the learner's step) and that of the cosine matching loss (closed form),
-    relative to the largest entry of the latter."""
-    G_D = stage1_gradient(net.W, net.a, net.b, *real)
-    W_T = expert_trajectory(net, *real, learner)[-1]
+    relative to the largest entry of the latter.  ``G_D`` (the real stage-1 gradient) and
+    ``W_T`` (the expert's end point) are computed from ``real`` unless given."""
+    G_D = stage1_gradient(net.W, net.a, net.b, *real) if G_D is None else G_D
+    W_T = expert_trajectory(net, *real, learner)[-1] if W_T is None else W_T
     _, (gX, gy) = matching_value_and_grad(net, G_D, X, y, "cos")
     Xr, yr = X.detach().clone().requires_grad_(True), y.detach().clone().requires_grad_(True)
     loss = trajectory_matching_loss(student_trajectory(net, Xr, yr, learner)[-1], W_T, net.W).sum()
@@ -326,7 +332,7 @@ def matching_gradient_gap(net: TwoLayerNet, real: Data, learner: TwoStageLearner
 
 
 def trajectory_equivalence(gm, tm, net: TwoLayerNet, real: Data, learner: TwoStageLearner, mse_gm: float,
-                           mse_tm: float) -> dict[str, float]:
+                           mse_tm: float, *, G_D: torch.Tensor | None = None) -> dict[str, float]:
     """How T = 1 trajectory matching compares with cosine gradient matching started from the same
     initial points (``DistillState``s of one seed): the gap between their gradients at the
     starting points and at gradient matching's end points (``matching_gradient_gap``); the share
@@ -334,13 +340,15 @@ def trajectory_equivalence(gm, tm, net: TwoLayerNet, real: Data, learner: TwoSta
     difference) and the largest difference over restarts; whether both kept the same restart
     (their losses differ by n_dead / 2L, which may rank restarts differently), the kept sets'
     difference, the largest deviation of the restart-loss gaps (x 2L) from a whole number of dead
-    neurons, and the two test MSEs."""
+    neurons, and the two test MSEs.  ``G_D``: the real stage-1 gradient, if already computed."""
     a, b = gm.stage1, tm.stage1
+    G_D = stage1_gradient(net.W, net.a, net.b, *real) if G_D is None else G_D
+    W_T = expert_trajectory(net, *real, learner)[-1]  # one expert run serves both comparisons
     per_restart = [max(_relative(a.X[k], b.X[k]), _relative(a.y[k], b.y[k])) for k in range(a.count)]
     same = torch.tensor([v <= POINTS_AGREE for v in per_restart])
     dead = ((a.loss - b.loss) * 2 * net.width)[same]  # whole numbers where both ended at the same points
-    return {"gradient_difference": max(matching_gradient_gap(net, real, learner, a.X0, a.y0),
-                                       matching_gradient_gap(net, real, learner, a.X, a.y)),
+    return {"gradient_difference": max(matching_gradient_gap(net, real, learner, a.X0, a.y0, G_D=G_D, W_T=W_T),
+                                       matching_gradient_gap(net, real, learner, a.X, a.y, G_D=G_D, W_T=W_T)),
             "restarts_agreeing": sum(v <= POINTS_AGREE for v in per_restart) / len(per_restart),
             "relative_point_difference": max(per_restart), "same_restart": a.best_index == b.best_index,
             "kept_point_difference": per_restart[a.best_index] if a.best_index == b.best_index else float("nan"),
