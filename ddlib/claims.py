@@ -209,14 +209,20 @@ def enforce(claims: Iterable[Claim], *, profile: str, defaults: bool) -> str:
 
     At the default parameters of a notebook, no claim may be "does not hold" at the ``smoke``
     profile (CI, nbval), and every claim must "hold" at the ``book`` profile (the site's build
-    fails otherwise).  At any other parameters nothing is enforced: the verdicts are reported.
+    fails otherwise).  The defaults are chosen inside every claim's regime, so at the smoke
+    profile a claim "outside regime" fails too, and at least one claim must hold: a change that
+    pushed every claim out of its regime or into "inconclusive" would otherwise pass CI unseen.
+    At any other parameters nothing is enforced: the verdicts are reported.
 
     Raises:
         ClaimFailure: the promise is broken (listing each offending claim's line).
     """
     claims = list(claims)
     if defaults and profile == "smoke":
-        bad = [c for c in claims if c.verdict == "does not hold"]
+        bad = [c for c in claims if c.verdict in ("does not hold", "outside regime")]
+        if claims and not bad and not any(c.verdict == "holds" for c in claims):
+            raise ClaimFailure(f"no claim holds at the smoke profile's defaults ({len(claims)} claims, none "
+                               f"holds): the smoke run no longer supports any claim")
     elif defaults and profile == "book":
         bad = [c for c in claims if c.verdict != "holds"]
     else:

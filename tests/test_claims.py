@@ -92,6 +92,17 @@ def test_enforce_applies_only_at_default_parameters_and_names_the_offenders():
     assert enforce([fails], profile="paper", defaults=True) == "1 does not hold"
 
 
+def test_enforce_at_smoke_defaults_refuses_a_run_that_supports_nothing():
+    holds = Claim("A", "s", (Check("q", _iv(1, 0.5, 1.5), "<=", 2),))
+    unsure = Claim("B", "s", (Check("q", _iv(2, 1, 3), "<=", 2),))
+    outside = Claim("C", "s", (Check("q", _iv(1, 0.5, 1.5), "<=", 2),), (Precondition("m1 >= r", False, "m1 = 1"),))
+    with pytest.raises(ClaimFailure, match="claim C outside regime"):
+        enforce([holds, outside], profile="smoke", defaults=True)
+    with pytest.raises(ClaimFailure, match="no claim holds"):
+        enforce([unsure, unsure], profile="smoke", defaults=True)
+    assert enforce([unsure, outside], profile="smoke", defaults=False) == "1 inconclusive, 1 outside regime"
+
+
 def test_check_spec_is_inconclusive_when_a_repetition_is_undefined():
     # Dropping the NaN would leave [3.0, 3.2], which holds: the check must not pick its repetitions.
     for values in ([3.0, float("nan"), 3.2], [3.0, float("inf"), 3.2]):
