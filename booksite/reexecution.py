@@ -56,6 +56,7 @@ def _run(nb: str, profile: str, why: str, **params: object) -> Run:
 MATRIX: tuple[Run, ...] = (
     _run("00_learner", "smoke", "the negative-control link as the main link (out of regime)", link="he3"),
     _run("00_learner", "smoke", "a single repetition (no interval)", n_seeds=1),
+    _run("00_learner", "smoke", "the quad link, of information exponent 2 (in the regime)", link="quad"),
     _run("00_learner", "book", "other seeds", seed=7),
     _run("01_encoding", "smoke", "larger input dimension", d=48),
     _run("01_encoding", "smoke", "three task directions", r=3),
@@ -69,11 +70,13 @@ MATRIX: tuple[Run, ...] = (
     _run("02_generalization", "book", "other seeds", seed=5),
     _run("03_memory", "smoke", "a single repetition", n_seeds=1),
     _run("03_memory", "smoke", "other seeds", seed=3),
+    _run("03_memory", "smoke", "the quad link (in the regime)", link="quad"),
     _run("04_algorithms", "smoke", "smaller input dimension", d=24),
     _run("04_algorithms", "smoke", "smaller stage-1 set", m1=4),
     _run("04_algorithms", "book", "other seeds", seed=4),
     _run("05_boundaries", "smoke", "smaller input dimension", d=24),
     _run("05_boundaries", "smoke", "other seeds", seed=6),
+    _run("05_boundaries", "smoke", "no small-m1 study and a small label noise", m1_small_grid=[], noise_grid=[0.1]),
     _run("05_boundaries", "book", "other seeds", seed=8),
 )
 

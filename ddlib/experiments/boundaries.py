@@ -409,7 +409,8 @@ def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("C5.7", f"S1 encodes span(U), which does not depend on the width: at a fresh theta0' of width L' = "
                  f"{widths} (and L = {P['width']}) the first layer it trains is aligned with span(U) at least "
                  f"{c['transfer_width']:g}x as well as the full-data learner's."),
-        ("C5.8", "Below r stage-1 points the error respects the span bound 1 - m1/r."),
+        ("C5.8", "Below r stage-1 points the error respects the span bound 1 - m1/r (a consistency check: the bound "
+                 "holds by construction for the population error, so only test-sample noise or a bug can fail it)."),
     ]
 
 

@@ -255,7 +255,8 @@ def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
                  f"storing at least {CHECKS['network'].threshold:g}x fewer floats than the trained network "
                  f"and {CHECKS['data'].threshold:g}x fewer than the real data."),
         ("C3.2", "Stage 1 needs at least r distilled points: m1* >= r wherever the target lies below the span "
-                 "bound 1/r."),
+                 "bound 1/r (a consistency check: fewer points span fewer than r directions, so only test-sample "
+                 "noise or a bug can fail it)."),
         ("C3.3", f"Along the r line the number of certified points grows at most linearly in r (exponent <= "
                  f"{CHECKS['r_linear'].threshold:g}), slower than the r^2 that r^2 d + L allows."),
     ]
