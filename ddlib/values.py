@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 __all__ = ["InvalidValue", "TypeSpec", "ANY", "MAX_VALUE_BYTES", "MAX_DEPTH", "MAX_ITEMS", "INT_BOUND",
            "REPR_LIMIT", "short_repr", "parse_value", "check_value", "parse_annotation", "check_type",
-           "coerce_cli_value", "python_literal", "render_assignments"]
+           "coerce_cli_value", "python_literal", "render_assignments", "refuse_duplicate_keys"]
 
 MAX_VALUE_BYTES = 64 * 1024  # one value: bytes of its text (UTF-8) or of its JSON encoding
 MAX_DEPTH = 16               # nesting of lists and dicts in one value
@@ -128,7 +128,9 @@ class _NonFinite(Exception):
     pass
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """``json.loads``'s ``object_pairs_hook`` that refuses a key repeated in one object (JSON
+    itself would keep the last silently): InvalidValue naming the key."""
     out: dict = {}
     for k, v in pairs:
         if k in out:
@@ -161,10 +163,10 @@ def parse_value(text: str, where: str = "value", *, allow_inf: bool = False) -> 
     if allow_inf and text.strip().lower() in _INF_TEXT:
         return _INF_TEXT[text.strip().lower()]
     try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_refuse_duplicates)
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=refuse_duplicate_keys)
     except _NonFinite as exc:
         if allow_inf and str(exc) != "NaN":
-            value = json.loads(text, object_pairs_hook=_refuse_duplicates)
+            value = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
         else:
             raise InvalidValue(f"{where}: numbers must be finite, got {exc} in {short_repr(text)}") from None
     except InvalidValue as exc:  # a duplicate key

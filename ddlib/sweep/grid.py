@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..values import short_repr
+from ..values import InvalidValue, refuse_duplicate_keys, short_repr
 from .registry import check_dotted_name
 
 __all__ = ["Grid", "GridFileError", "SCALAR_TYPES", "MAX_GRID_BYTES", "MAX_GRID_DEPTH", "MAX_GRID_NODES",
@@ -116,17 +116,6 @@ def _refuse_constant(name: str) -> Any:
     raise GridFileError(f"{name} is not allowed in a grid file: values must be finite")
 
 
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """A JSON object, unless a key appears twice (json would keep the last silently, as YAML's
-    loader here refuses to)."""
-    out: dict = {}
-    for key, value in pairs:
-        if key in out:
-            raise GridFileError(f"the key {short_repr(key)} appears twice in one object")
-        out[key] = value
-    return out
-
-
 def load_grid_file(path: str | os.PathLike) -> Any:
     """The data of a ``.yaml``/``.yml`` or ``.json`` grid file, read as data only.
 
@@ -154,13 +143,15 @@ def load_grid_file(path: str | os.PathLike) -> Any:
         raise GridFileError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if suffix == ".json":
         try:
-            spec = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys)
+            spec = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=refuse_duplicate_keys)
         except RecursionError:
             raise GridFileError(f"nested more than {MAX_GRID_DEPTH} levels deep") from None
         except json.JSONDecodeError as exc:
             raise GridFileError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
         except GridFileError:
             raise
+        except InvalidValue as exc:  # a key repeated in one object
+            raise GridFileError(str(exc)) from None
         except ValueError as exc:  # an integer of more than 4300 digits
             raise GridFileError(f"unreadable number ({str(exc)[:80]})") from None
         _check_depth(spec)
