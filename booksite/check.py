@@ -104,6 +104,9 @@ def _failures_from_probe(page: str, probe: dict[str, Any], base: str, html_dir: 
         add("raw-tex", f'math not typeset: {item["element"]} "{item["text"]}"')
     for item in probe["rawText"]:
         add("raw-tex", f'TeX delimiters in the page text: {item["element"]} "{item["text"]}"')
+    for item in probe.get("reprs", []):
+        add("repr", f'a Python object\'s repr in the page text (a glued value pasted with the wrong role?): '
+                    f'{item["element"]} "{item["text"]}"')
     for item in probe["texErrors"]:
         add("tex-error", f'{item["element"]} "{item["text"]}": {item["message"]}')
     for item in probe["images"]:

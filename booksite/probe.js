@@ -7,7 +7,7 @@ async (options) => {
   // content a clipping box may hide; the theme clips inline maths (overflow: hidden), which cuts the
   // 2-5 px that SVG glyphs such as a prime or a subscript overhang, and that is not a wide element.
   const { columnSelector, mathTimeoutMs, imageTimeoutMs, tolerance, scrollTolerance } = options;
-  const report = { mathjax: null, unrendered: [], texErrors: [], rawText: [], images: [],
+  const report = { mathjax: null, unrendered: [], texErrors: [], rawText: [], reprs: [], images: [],
                    column: null, wide: [], overlaps: [], links: [], favicon: null };
 
   const withTimeout = (promise, ms) =>
@@ -63,11 +63,19 @@ async (options) => {
   const skip = "script, style, noscript, template, textarea, pre, code, kbd, samp, .highlight, mjx-container, mjx-assistive-mml";
   // (the last alternative: a short $...$ span, e.g. "$r$" left in a glued sentence; the book has no prices)
   const texPattern = /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\s][^$]*\\[A-Za-z]+[^$]*\$|\$[A-Za-z0-9\\^_{}][^$\n]{0,60}\$/;
+  // 3b. A Python object's repr in the prose: a glued value pasted with the wrong role shows as
+  // "<IPython.core.display.Markdown object>" instead of its text.
+  const reprPattern = /<[A-Za-z_][\w.]* object( at 0x[0-9a-fA-F]+)?>/;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;
-    if (!parent || parent.closest(skip) || !texPattern.test(node.nodeValue)) continue;
-    report.rawText.push({ element: parent.tagName.toLowerCase(), text: snippet(node.nodeValue) });
+    if (!parent || parent.closest(skip)) continue;
+    if (texPattern.test(node.nodeValue)) {
+      report.rawText.push({ element: parent.tagName.toLowerCase(), text: snippet(node.nodeValue) });
+    }
+    if (reprPattern.test(node.nodeValue)) {
+      report.reprs.push({ element: parent.tagName.toLowerCase(), text: snippet(node.nodeValue) });
+    }
   }
 
   // 4. Images: load every one now (lazy ones too), then each must have decoded pixels.

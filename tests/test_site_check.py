@@ -69,7 +69,7 @@ GOOD = """<h1 id="good">A good page</h1>
 <div class="math notranslate nohighlight" id="equation-sum">\\[ \\sum_{i=1}^n x_i \\]</div>
 <p><img src="_static/dot.png" alt="a dot"></p>
 <table><tr><th>d</th><th>m1</th></tr><tr><td>32</td><td>8</td></tr></table>
-<pre>print("short")</pre>
+<pre>print("short")  # &lt;Figure object at 0x7f0&gt; in code output is fine</pre>
 <p><a href="good.html">self</a> <a href="#good">anchor</a> <a href="https://example.org/">outside link</a></p>"""
 
 PAGES = {
@@ -77,6 +77,7 @@ PAGES = {
     "raw_tex": _page('<p>Rate <span class="math">\\(\\tilde\\Theta(r^2 d + L)\\)</span>.</p>', mathjax=False),
     "tex_error": _page('<p>Bad <span class="math">\\(x^^2\\)</span>.</p>'),
     "dollar_tex": _page('<p>The set grows at most linearly in $r$, slower than $r^2$.</p>'),
+    "repr": _page('<p>every factor over a &lt;IPython.core.display.Markdown object&gt; range</p>'),
     "broken_image": _page('<p><img src="_static/missing.png" alt="missing figure"></p>'),
     "wide_table": _page('<table class="dataframe" id="results"><tr>'
                         + "".join(f"<td style='white-space:nowrap'>column_{i}_value</td>" for i in range(12))
@@ -142,6 +143,13 @@ def test_dollar_maths_left_in_the_text_fails(results):
     r = results["dollar_tex"]
     assert _kinds(r) == {"raw-tex"}, _messages(r)
     assert "linearly in $r$" in _messages(r)
+
+
+def test_a_python_repr_in_the_prose_fails(results):
+    # A glued Markdown value pasted with {glue:text} shows its repr instead of its text.
+    r = results["repr"]
+    assert _kinds(r) == {"repr"}, _messages(r)
+    assert "IPython.core.display.Markdown object" in _messages(r)
 
 
 def test_a_tex_error_fails(results):
