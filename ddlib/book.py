@@ -113,7 +113,12 @@ def verdict_block(claims: Iterable[Claim]):
 
 def calibration_block(record: Mapping[str, Any]):
     """The calibration record as a table: per check, its threshold and, per profile, the range of
-    the per-repetition values on the calibration seeds and the margin of the worst one."""
+    the per-repetition values on the calibration seeds, the margin of the worst one, and the
+    verdicts of the calibration repetitions taken in blocks of the profile's ``n_seeds``
+    (``ddlib.experiments.calibration.block_verdicts``)."""
+    from .experiments.calibration import block_verdicts
+
+    blocks = block_verdicts(record) if record.get("notebook") else {}  # a bare record: no blocks
     profiles = list(record["profiles"])
     head = "| check | threshold | " + " | ".join(f"{p}: range (margin)" for p in profiles) + " |\n"
     head += "|---|---|" + "---|" * len(profiles) + "\n"
@@ -125,11 +130,20 @@ def calibration_block(record: Mapping[str, Any]):
             if c.get("min") is None:
                 cells.append("n/a")
             else:
-                cells.append(f"{c['min']:.3g} – {c['max']:.3g} ({100 * c['margin']:+.0f}%)")
+                cell = f"{c['min']:.3g} – {c['max']:.3g} ({100 * c['margin']:+.0f}%)"
+                verdicts = blocks.get(p, {}).get(key)
+                if verdicts:
+                    held = sum(v == "holds" for v in verdicts)
+                    others = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts) if v != "holds")
+                    cell += f"; blocks: {held}/{len(verdicts)} hold" + (f" ({others})" if others else "")
+                cells.append(cell)
         rows += f"| {_cell(spec['name'])} | {spec['comparison']} {spec['threshold']:.3g} | " + " | ".join(cells) + " |\n"
     note = (f"\nCalibration: {record['repetitions']} repetitions from base seed {record['seed']} at each profile "
             f"(seeds the book and CI never run). Margin: distance of the worst repetition from the threshold, "
-            f"relative to the threshold; positive means every calibration repetition is on the claimed side.\n")
+            f"relative to the threshold; positive means every calibration repetition is on the claimed side. "
+            f"Blocks: the calibration repetitions split into disjoint blocks of the profile's number of "
+            f"repetitions, each checked as this page checks its own run; a block that does not hold shows "
+            f"how much a verdict depends on its seeds.\n")
     return _markdown(head + rows + note)
 
 

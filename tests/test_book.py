@@ -7,6 +7,7 @@ import pytest
 from ddlib.book import (calibration_block, claim_block, glue_text, is_default_run, parameter_table, reproduce_box,
                         verdict_block, verdict_summary)
 from ddlib.claims import Check, Claim, Precondition
+from ddlib.experiments.calibration import load_calibration
 from ddlib.io import ArtifactError, write_json
 from ddlib.stats import Interval
 
@@ -34,6 +35,8 @@ def test_calibration_block_shows_range_and_margin_per_profile():
               "profiles": {"book": {"checks": {"gap": {"min": 2.8, "max": 4.8, "margin": 0.2}}}}}
     text = calibration_block(record).data
     assert "| gap | <= 6 | 2.8 – 4.8 (+20%) |" in text and "base seed 1000" in text
+    committed = calibration_block(load_calibration("05_boundaries")).data
+    assert "blocks: 2/2 hold" in committed and "(1 inconclusive)" in committed
 
 
 def test_reproduce_box_has_the_commands_the_parameters_and_the_downloads():

@@ -8,8 +8,8 @@ import importlib
 import pytest
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.calibration import (CALIBRATED_PROFILES, CALIBRATION_SEED, NOTEBOOKS, calibration_path,
-                                           load_calibration, margin)
+from ddlib.experiments.calibration import (CALIBRATED_PROFILES, CALIBRATION_SEED, NOTEBOOKS, block_verdicts,
+                                           calibration_path, load_calibration, margin)
 from ddlib.experiments.problem import derived_seeds
 from ddlib.claims import CheckSpec
 
@@ -53,3 +53,30 @@ def test_margin_is_positive_exactly_when_every_value_is_on_the_claimed_side():
     above = CheckSpec("q", ">=", 2.0, "b")
     assert margin(below, [1.0, 1.5]) == pytest.approx(0.25) and margin(below, [1.0, 2.5]) < 0
     assert margin(above, [3.0, 2.5]) == pytest.approx(0.25) and margin(above, [3.0, 1.0]) < 0
+
+
+def test_block_verdicts_check_each_block_of_n_seeds_as_a_page_would():
+    record = load_calibration("05_boundaries")
+    module = importlib.import_module("ddlib.experiments.boundaries")
+    blocks = block_verdicts(record)
+    for profile in CALIBRATED_PROFILES:
+        k = module.PROFILES[profile]["n_seeds"]
+        for key, verdicts in blocks[profile].items():
+            values = record["profiles"][profile]["checks"][key]["values"]
+            assert len(verdicts) == len(values) // k
+            assert verdicts == [module.CHECKS[key].check(values[i * k:(i + 1) * k]).verdict
+                                for i in range(len(verdicts))]
+    # A doctored record whose second block lies on the wrong side: that block does not hold.
+    doctored = {**record, "profiles": {"book": {"checks": {"he3_full": {
+        "values": [30.0, 31.0, 29.0, 30.5, 29.5, 2.0, 2.1, 1.9, 2.05, 1.95]}}}}}
+    assert block_verdicts(doctored)["book"]["he3_full"] == ["holds", "does not hold"]
+
+
+@pytest.mark.parametrize("name", RECORDED)
+def test_no_calibration_block_fails_its_claim(name):
+    # The promise at both calibrated profiles is at least that no claim fails at the defaults; a
+    # block of calibration seeds that failed would say the promise rests on the book's own seeds.
+    # (Blocks that are merely inconclusive are shown on the page, not hidden: see its record.)
+    for profile, checks in block_verdicts(load_calibration(name)).items():
+        failing = {key: v for key, v in checks.items() if "does not hold" in v}
+        assert not failing, (profile, failing)

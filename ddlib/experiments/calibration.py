@@ -27,7 +27,7 @@ from ..io import read_json, write_json
 from .parameters import resolve_parameters
 
 __all__ = ["CALIBRATION_SEED", "CALIBRATION_REPETITIONS", "CALIBRATED_PROFILES", "NOTEBOOKS",
-           "calibration_path", "load_calibration", "calibrate", "margin"]
+           "calibration_path", "load_calibration", "calibrate", "margin", "block_verdicts"]
 
 CALIBRATION_SEED = 1000      # base seed: the book's and CI's seeds stay far below it
 CALIBRATION_REPETITIONS = 10
@@ -45,6 +45,28 @@ def margin(spec: CheckSpec, values: Sequence[float]) -> float:
     scale = abs(spec.threshold) if spec.threshold != 0 else 1.0
     gap = spec.threshold - worst if spec.comparison == "<=" else worst - spec.threshold
     return gap / scale
+
+
+def block_verdicts(record: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Per profile and check, the verdict of each disjoint block of the profile's ``n_seeds``
+    calibration repetitions, checked as a page checks its own run (same interval, same threshold).
+
+    The margin says how far the worst single repetition lies from the threshold; a page's verdict
+    is an interval over ``n_seeds`` repetitions, so the blocks show what that verdict would have
+    been on other seeds.  Checks whose record is not one value per repetition (several links
+    pooled) are left out.
+    """
+    module = importlib.import_module(f"ddlib.experiments.{NOTEBOOKS[record['notebook']]}")
+    out: dict[str, dict[str, list[str]]] = {}
+    for profile, rec in record["profiles"].items():
+        k = int(module.PROFILES[profile]["n_seeds"])
+        out[profile] = {}
+        for key, c in rec["checks"].items():
+            vals, spec = c.get("values") or [], module.CHECKS.get(key)
+            if spec is None or len(vals) != record["repetitions"] or len(vals) < k:
+                continue
+            out[profile][key] = [spec.check(vals[i:i + k]).verdict for i in range(0, len(vals) - k + 1, k)]
+    return out
 
 
 def calibration_path(notebook: str) -> Path:
