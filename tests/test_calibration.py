@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from ddlib.experiments import resolve_parameters
+from ddlib.experiments import calibration, resolve_parameters
 from ddlib.experiments.calibration import (CALIBRATED_PROFILES, CALIBRATION_SEED, NOTEBOOKS, block_verdicts,
                                            calibration_path, load_calibration, margin)
 from ddlib.experiments.problem import derived_seeds
@@ -80,3 +80,30 @@ def test_no_calibration_block_fails_its_claim(name):
     for profile, checks in block_verdicts(load_calibration(name)).items():
         failing = {key: v for key, v in checks.items() if "does not hold" in v}
         assert not failing, (profile, failing)
+
+
+# ---- sentinels: the records are current by behaviour --------------------------------------------------
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS))
+def test_every_calibration_record_is_current_by_its_sentinel(notebook):
+    """Today's code recomputes the record's first smoke repetition bit for bit (a refactor that
+    changes no number keeps the record current)."""
+    check = calibration.check_sentinel(notebook)
+    assert check.current, check.line()
+
+
+def test_the_sentinel_is_the_first_repetition_of_the_record():
+    for notebook in NOTEBOOKS:
+        record = load_calibration(notebook)
+        smoke = record["profiles"][record["sentinel"]["profile"]]["checks"]
+        for key, values in record["sentinel"]["values"].items():
+            if len(smoke[key]["values"]) == record["repetitions"] and values:
+                assert values[0] == smoke[key]["values"][0], (notebook, key)
+
+
+def test_a_sentinel_is_stale_when_the_code_computes_other_numbers(monkeypatch):
+    real = calibration.sentinel_values
+    monkeypatch.setattr(calibration, "sentinel_values",
+                        lambda nb: {k: [v + 1e-12 for v in vals] for k, vals in real(nb).items()})
+    check = calibration.check_sentinel("00_learner")
+    assert not check.current and "stored" in check.detail

@@ -11,6 +11,12 @@ that its seeds never meet the book's.
 
     python -m ddlib.experiments.calibration 02_generalization      # regenerate one record
     make calibrate                                                  # all of them
+    python -m ddlib.experiments.calibration --status                # current? (sentinels recomputed)
+
+Each record carries a *sentinel*: the first calibration repetition at the smoke profile, run alone.
+The record is current when today's code recomputes that repetition's values bit for bit
+(``check_sentinel``; ``ddlib.experiments.sentinels``), so a refactor that changes no number keeps
+it current without a regeneration.
 """
 from __future__ import annotations
 
@@ -25,13 +31,16 @@ from typing import Any, Callable, Mapping, Sequence
 from ..claims import CheckSpec
 from ..io import read_json, write_json
 from .parameters import resolve_parameters
+from .sentinels import SentinelCheck, recompute
 
 __all__ = ["CALIBRATION_SEED", "CALIBRATION_REPETITIONS", "CALIBRATED_PROFILES", "NOTEBOOKS",
-           "calibration_path", "load_calibration", "calibrate", "margin", "block_verdicts"]
+           "calibration_path", "load_calibration", "calibrate", "margin", "block_verdicts", "sentinel_values",
+           "check_sentinel", "SENTINEL_PROFILE"]
 
 CALIBRATION_SEED = 1000      # base seed: the book's and CI's seeds stay far below it
 CALIBRATION_REPETITIONS = 10
 CALIBRATED_PROFILES = ("smoke", "book")
+SENTINEL_PROFILE = "smoke"   # the sentinel: the first calibration repetition at this profile, run alone
 ROOT = Path(__file__).resolve().parent / "calibration"
 # Notebook name -> the experiment module behind it.
 NOTEBOOKS = {"00_learner": "learner", "01_encoding": "encoding", "02_generalization": "generalization",
@@ -106,7 +115,25 @@ def calibrate(notebook: str, *, profiles: Sequence[str] = CALIBRATED_PROFILES,
                               "margin": margin(spec, vals) if vals else None}
         record["profiles"][profile] = {"parameters": P, "checks": per_check,
                                        "wall_time_s": time.perf_counter() - start}
+    record["sentinel"] = {"profile": SENTINEL_PROFILE, "repetition": 0, "values": sentinel_values(notebook)}
     return record
+
+
+def sentinel_values(notebook: str) -> dict[str, list[float]]:
+    """The sentinel of a notebook's record, computed by today's code: every check's values of the
+    first calibration repetition at ``SENTINEL_PROFILE``, run alone."""
+    module = importlib.import_module(f"ddlib.experiments.{NOTEBOOKS[notebook]}")
+    P = resolve_parameters(module.PROFILES, SENTINEL_PROFILE, seed=CALIBRATION_SEED, n_seeds=1)
+    values = module.measures(_call(module.run, P, False), P)
+    return {key: [float(v) for v in values.get(key, [])] for key in module.CHECKS}
+
+
+def check_sentinel(notebook: str) -> SentinelCheck:
+    """Recompute the sentinel of a notebook's committed record and compare it bit for bit."""
+    expected = load_calibration(notebook).get("sentinel")
+    if not expected:
+        return SentinelCheck(notebook, False, "the record has no sentinel: regenerate it", 0.0)
+    return recompute(notebook, lambda: sentinel_values(notebook), expected["values"])
 
 
 def _call(run: Callable[..., Any], P: Mapping[str, Any], progress: bool) -> Any:
@@ -117,10 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ddlib.experiments.calibration",
                                      description="Regenerate the calibration records of notebooks.")
     parser.add_argument("notebooks", nargs="*", default=list(NOTEBOOKS), help="notebook names (default: all)")
+    parser.add_argument("--status", action="store_true",
+                        help="recompute each record's sentinel and say whether the record is current (exit 1 if not)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.notebooks) - set(NOTEBOOKS))
     if unknown:
         parser.error(f"unknown notebook(s) {unknown}; choose from {sorted(NOTEBOOKS)}")
+    if args.status:
+        checks = [check_sentinel(name) for name in args.notebooks]
+        for check in checks:
+            print(check.line())
+        return 0 if all(c.current for c in checks) else 1
     for name in args.notebooks:
         start = time.perf_counter()
         path = write_json(calibration_path(name), calibrate(name, progress=True))

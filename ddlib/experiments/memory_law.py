@@ -2,22 +2,20 @@
 that regenerates it, the checksum-verified reader the page uses, and the paper-scale claims.
 
     python -m ddlib.experiments.memory_law regenerate   # the full grid, resumable (2 workers: a few hours)
-    python -m ddlib.experiments.memory_law status       # what is committed: complete? stale? digest
+    python -m ddlib.experiments.memory_law status       # complete? current (its sentinels recomputed)? digest
 
 The data lives in ``data/memory_law/`` (see its README.md): the sweep's per-point files
 (``sweep/points/*.json``, each checksummed), the stacked table ``memory_law.csv`` and
-``manifest.json`` (grid, seeds, provenance, wall times, the sha256 of every data file, and the
-*code hash*: sha256 over the code of every ddlib module ``ddlib.experiments.memory_search`` (the
-point function and its search) imports, directly or not -- each module's syntax tree without its
-docstrings, so an edit to documentation, comments or layout leaves the data current and any edit
-to what runs marks it stale -- plus the grid definition).  The book never recomputes it: the page reads it with
-``load`` (a missing or corrupted file raises) and says when the code hash no longer matches the
-current code (stale data, with the version and commit that made it).
+``manifest.json`` (grid, seeds, provenance, wall times, the sha256 of every data file, and its
+*sentinel points*: the cheapest stored point of each line).  The data are current when today's
+code recomputes every sentinel point bit for bit (``check_sentinels``; ``ddlib.experiments.sentinels``),
+so a refactor that changes no number keeps them current and any change to what the points compute
+shows.  The book never recomputes the grid: the page reads it with ``load`` (a missing or corrupted
+file raises) and recomputes one sentinel point live.
 """
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
 import math
@@ -36,13 +34,14 @@ import pandas as pd
 from ..claims import CheckSpec, Claim, Precondition
 from ..io import ArtifactError, read_json, write_json
 from ..stats import Interval
-from .memory import (LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, parse_targets, regime, run_memory,
-                     show)
+from .memory import (LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets, regime,
+                     run_memory, show)
 from .parameters import resolve_parameters
 from .scaling import FLAT, seed_slopes
+from .sentinels import SentinelCheck, recompute
 
-__all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "import_closure", "code_form", "code_hash", "data_digest",
-           "regenerate",
+__all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "data_digest", "regenerate", "choose_sentinels",
+           "check_sentinels",
            "MemoryLawData", "MemoryLawDataError", "load", "paper_checks", "paper_statements", "paper_claims",
            "stage1_plateau", "exponent_reading", "show"]
 
@@ -78,86 +77,8 @@ def grid_definition(pilot: bool = False) -> dict[str, Any]:
     return grid
 
 
-def _module_file(name: str) -> Optional[Path]:
-    """The source file of ddlib module ``name`` (a module or a package's __init__), or None."""
-    parts = name.split(".")
-    if parts[0] != PACKAGE.name:
-        return None
-    base = PACKAGE.joinpath(*parts[1:])
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def _imported(name: str, path: Path) -> set[str]:
-    """The ddlib modules a source file imports anywhere in it (module level or inside functions):
-    ``from .x import``, ``from ..x import``, ``from . import x``, ``from ddlib.x import``, ``import ddlib.x``."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                target = ".".join(parts + ([node.module] if node.module else []))
-            elif node.module and node.module.split(".")[0] == PACKAGE.name:
-                target = node.module
-            else:
-                continue
-            found.add(target)
-            found.update(f"{target}.{a.name}" for a in node.names)  # `from . import x`: x may be a module
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE.name)
-    return {m for m in found if _module_file(m) is not None}
-
-
-def import_closure(module: str = "ddlib.experiments.memory_search") -> list[str]:
-    """Every ddlib module ``module`` imports, directly or through others (read from the source,
-    nothing imported), with the __init__ of every subpackage on the way; the top-level
-    ``ddlib/__init__.py``, which only re-exports, is left out.  Sorted names."""
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        if name in seen or name == PACKAGE.name:
-            continue
-        path = _module_file(name)
-        if path is None:
-            raise ValueError(f"{name} is not a ddlib module")
-        seen.add(name)
-        parts = name.split(".")
-        todo.extend(".".join(parts[:k]) for k in range(2, len(parts)))  # its subpackages' __init__
-        todo.extend(_imported(name, path))
-    return sorted(seen)
-
-
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def code_form(source: str) -> str:
-    """What a module computes, as text: its syntax tree (``ast.dump``) without docstrings.  Comments,
-    blank lines, layout and documentation do not change it; any change to what runs does."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=True, include_attributes=False)
-
-
-def code_hash(grid: Optional[Mapping[str, Any]] = None) -> str:
-    """sha256 over ``code_form`` of every module of ``import_closure()`` (with its path) and the grid
-    definition (the full grid by default): what the committed data is a function of."""
-    digest = hashlib.sha256()
-    for name in import_closure():
-        path = _module_file(name)
-        form = code_form(path.read_text(encoding="utf8"))
-        digest.update(path.relative_to(PACKAGE.parent).as_posix().encode() + b"\0" + form.encode() + b"\0")
-    digest.update(_canonical(dict(grid if grid is not None else grid_definition())).encode())
-    return digest.hexdigest()
 
 
 def _data_files(root: Path) -> list[Path]:
@@ -206,37 +127,94 @@ def _point_times(sweep: Path) -> list[float]:
     return [float(read_json(p)["wall_time_s"]) for p in sorted((sweep / "points").glob("*.json"))]
 
 
+def _point_records(sweep: Path) -> dict[str, dict]:
+    """Every stored point record of a sweep folder, by its key."""
+    return {p.stem: read_json(p) for p in sorted((sweep / "points").glob("*.json"))}
+
+
+def _recompute_point(name: str, record: Mapping[str, Any]) -> SentinelCheck:
+    point = dict(record["point"])
+    return recompute(name, lambda: memory_point(**point), record["result"])
+
+
+def choose_sentinels(table: pd.DataFrame, records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The sentinel points of a grid: on each line of ``table``, the stored point that took the
+    least time to compute (ties: its key).  Returns ``[{"line": ..., "key": ...}]``."""
+    by_point = {tuple(rec["point"][k] for k in (*LINES.values(), "seed")): key for key, rec in records.items()}
+    chosen = []
+    for line in sorted(table.line.unique()):
+        rows = table[table.line == line][[*LINES.values(), "seed"]].drop_duplicates()
+        keys = [by_point[tuple(row)] for row in rows.itertuples(index=False) if tuple(row) in by_point]
+        if keys:
+            chosen.append({"line": str(line),
+                           "key": min(keys, key=lambda k: (float(records[k]["wall_time_s"]), k))})
+    return chosen
+
+
+def check_sentinels(root: Path | str = DATA_DIR, *, limit: Optional[int] = None) -> list[SentinelCheck]:
+    """Recompute the committed sentinel points (the cheapest first; at most ``limit``) with today's
+    code and compare each with its stored result, bit for bit.
+
+    Raises:
+        MemoryLawDataError: the manifest names no sentinel points, or one is missing.
+    """
+    root = Path(root)
+    manifest = read_json(root / MANIFEST)
+    sentinels = manifest.get("sentinels") or []
+    if not sentinels:
+        raise MemoryLawDataError(f"{root / MANIFEST}: no sentinel points; regenerate the data")
+    records = []
+    for s in sentinels:
+        path = root / SWEEP / "points" / f"{s['key']}.json"
+        if not path.is_file():
+            raise MemoryLawDataError(f"{path}: the sentinel point of line {s['line']} is missing")
+        records.append((s["line"], read_json(path)))
+    records.sort(key=lambda lr: float(lr[1]["wall_time_s"]))
+    return [_recompute_point(f"line {line}, point {rec['key']}", rec) for line, rec in records[:limit]]
+
+
+def _stored_points_current(sweep: Path) -> tuple[bool, str]:
+    """Whether today's code recomputes the cheapest point stored in ``sweep`` bit for bit."""
+    records = _point_records(sweep)
+    if not records:
+        return True, "no stored point"
+    key = min(records, key=lambda k: (float(records[k]["wall_time_s"]), k))
+    check = _recompute_point(f"point {key}", records[key])
+    return check.current, check.detail
+
+
 def regenerate(*, pilot: bool = False, root: Path | str = DATA_DIR, backend: str = "local",
                workers: Optional[int] = None, progress: bool = True,
                grid: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
     """Compute the grid (``grid_definition(pilot)``, or ``grid``) into ``root`` (resumable) and
-    write its table and manifest.
+    write its table and manifest, with the grid's sentinel points (``choose_sentinels``).
 
-    Points already stored by a run of the same code (same ``code_hash``) are reused, so an
-    interrupted regeneration resumes and the full grid reuses the pilot's points; points stored
-    by other code are stale and the sweep folder is cleared first.  The manifest says "running"
+    Points already stored are reused when today's code recomputes the cheapest of them bit for
+    bit, so an interrupted regeneration resumes and the full grid reuses the pilot's points;
+    otherwise they are stale and the sweep folder is cleared first.  The manifest says "running"
     until every point is in (``load`` refuses the data meanwhile).
 
     Returns:
         The manifest written.
     """
     root = Path(root)
-    grid, current = dict(grid if grid is not None else grid_definition(pilot)), code_hash()
+    grid = dict(grid if grid is not None else grid_definition(pilot))
     sweep = root / SWEEP
     try:
         previous = read_json(root / MANIFEST)
     except (ArtifactError, OSError):
         previous = None
-    same = previous is not None and previous.get("code_hash") == current
-    if sweep.exists() and not same:
-        why = "no readable manifest" if previous is None else f"code hash {previous.get('code_hash', '?')[:12]}"
-        print(f"memory_law: clearing {sweep} (points of other code: {why}, now {current[:12]})", file=sys.stderr)
-        shutil.rmtree(sweep)
-    earlier = float(previous.get("wall_time_s", 0.0)) if same and sweep.exists() else 0.0
+    same = sweep.exists()
+    if same:
+        same, why = _stored_points_current(sweep)
+        if not same:
+            print(f"memory_law: clearing {sweep} (its points are of other code: {why})", file=sys.stderr)
+            shutil.rmtree(sweep)
+    earlier = float(previous.get("wall_time_s", 0.0)) if same and previous is not None else 0.0
     root.mkdir(parents=True, exist_ok=True)
     complete = _canonical(grid) == _canonical(grid_definition())
-    write_json(root / MANIFEST, {"kind": KIND, "status": "running", "code_hash": current, "grid": grid,
-                                 "complete": complete, "wall_time_s": earlier})
+    write_json(root / MANIFEST, {"kind": KIND, "status": "running", "grid": grid, "complete": complete,
+                                 "wall_time_s": earlier})
     start = time.perf_counter()
     table = run_memory(grid, results_dir=str(sweep), backend=backend, workers=workers, progress=progress)
     wall = time.perf_counter() - start
@@ -244,8 +222,9 @@ def regenerate(*, pilot: bool = False, root: Path | str = DATA_DIR, backend: str
     times = _point_times(sweep)
     files = {p.relative_to(root).as_posix(): _sha256(p) for p in _data_files(root) if p.name != MANIFEST}
     manifest = {
-        "kind": KIND, "status": "done", "code_hash": current, "grid": grid, "complete": complete,
-        "closure": import_closure(), "seeds": sorted(int(s) for s in table.seed.unique()),
+        "kind": KIND, "status": "done", "grid": grid, "complete": complete,
+        "sentinels": choose_sentinels(table, _point_records(sweep)),
+        "seeds": sorted(int(s) for s in table.seed.unique()),
         "n_rows": int(len(table)), "n_points": int(len(table.drop_duplicates([*LINES.values(), "seed"]))),
         "provenance": _machine(), "backend": backend,
         "workers": 1 if backend == "inline" else (workers or os.cpu_count()),
@@ -269,25 +248,21 @@ class MemoryLawData:
     Attributes:
         table: ``run_memory``'s stacked table (one row per line and point).
         long: ``long_table(table)``: one row per line, point and target.
-        manifest: the manifest (grid, provenance, code hash, file checksums).
-        current_hash: the code hash of the code reading it.
+        manifest: the manifest (grid, provenance, sentinel points, file checksums).
         digest: ``data_digest`` of the folder.
+
+    Whether the data are current is decided by recomputing their sentinel points
+    (``check_sentinels``), not here: reading the data costs nothing.
     """
 
     table: pd.DataFrame
     long: pd.DataFrame
     manifest: dict
-    current_hash: str
     digest: str
 
     @property
     def grid(self) -> dict:
         return self.manifest["grid"]
-
-    @property
-    def stale(self) -> bool:
-        """The code that made the data differs from the current code (or the grid definition)."""
-        return self.manifest["code_hash"] != self.current_hash
 
     @property
     def complete(self) -> bool:
@@ -327,7 +302,7 @@ def load(root: Path | str = DATA_DIR) -> MemoryLawData:
     table = pd.read_csv(root / TABLE)
     if len(table) != manifest["n_rows"]:
         raise MemoryLawDataError(f"{root / TABLE}: {len(table)} rows, the manifest says {manifest['n_rows']}")
-    return MemoryLawData(table, long_table(table), manifest, code_hash(), data_digest(root))
+    return MemoryLawData(table, long_table(table), manifest, data_digest(root))
 
 
 def stage1_plateau(table: pd.DataFrame) -> pd.DataFrame:
@@ -582,9 +557,14 @@ def _status(root: Path) -> int:
     data = load(root)
     m = data.manifest
     print(f"{root}: {'complete' if data.complete else 'PILOT'} grid, {m['n_points']} points, seeds {m['seeds']}, "
-          f"made by {data.origin()}; {'STALE' if data.stale else 'current'} (code hash "
-          f"{m['code_hash'][:12]}, now {data.current_hash[:12]}); digest {data.digest}")
-    return 0
+          f"made by {data.origin()}; digest {data.digest}")
+    checks = check_sentinels(root)
+    for check in checks:
+        print("  sentinel " + check.line())
+    stale = [c for c in checks if not c.current]
+    print(f"{root}: {'STALE' if stale else 'current'}: {len(checks) - len(stale)} of {len(checks)} sentinel points "
+          f"recomputed bit for bit")
+    return 1 if stale else 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -596,7 +576,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     regen.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     regen.add_argument("--backend", choices=["local", "inline", "dask"], default="local")
     regen.add_argument("--no-progress", action="store_true")
-    status = sub.add_parser("status", help="what is committed: complete or pilot, stale or current, digest")
+    status = sub.add_parser("status", help="what is committed: complete or pilot, digest, and whether today's code "
+                            "recomputes its sentinel points bit for bit (exit 1 if not)")
     for p in (regen, status):
         p.add_argument("--root", type=Path, default=DATA_DIR, help=f"data folder (default {DATA_DIR})")
     args = parser.parse_args(argv)

@@ -1,13 +1,10 @@
 """The minimal certified distilled set of one task size and repetition: the point function of
 notebook 03's grids (``memory_point``) and the stage-1 curve behind it.
 
-This module is everything that computes a committed data point of the memory law: the data's
-code hash (``ddlib.experiments.memory_law.code_hash``) covers it and every ddlib module it
-imports, directly or through a package ``__init__`` -- the distillers package, the learner, the
-statistics and theory modules among them (``import_closure`` lists them).  An edit to the
-search, the learner or the distillers marks the committed data stale, and so does one to
-anything else in that closure; the notebooks' analysis, the claims and the command line lie
-outside it.  Docstrings and comments never count (``code_form``).
+Every committed data point of the memory law is this module's ``memory_point``: the data are
+current when today's code recomputes their sentinel points bit for bit
+(``ddlib.experiments.memory_law.check_sentinels``), so an edit anywhere that changes what a point
+computes marks them stale, and a move that changes no number does not.
 """
 from __future__ import annotations
 
