@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 from ._version import __version__
 from .validation import one_line
+from .values import INT_BOUND, short_repr
 
 __all__ = [
     "FORMAT_VERSION",
@@ -24,6 +26,7 @@ __all__ = [
     "write_json",
     "read_json",
     "checksum",
+    "check_metadata",
 ]
 
 FORMAT_VERSION = 1
@@ -31,7 +34,68 @@ _MAGIC = "ddlib-artifact"
 
 
 class ArtifactError(ValueError):
-    """A file is not a ddlib artefact of the expected kind, is truncated, corrupted or too new."""
+    """A file is not a ddlib artefact of the expected kind, is truncated, corrupted or too new;
+    or what is to be saved cannot be stored as one (metadata that is not JSON data, an entry of
+    the tensors that is not a tensor)."""
+
+
+_JSON_TYPES = "None, bool, int, finite float, str, list, dict with str keys"
+MAX_METADATA_DEPTH = 64  # nesting of lists and dicts in metadata (ddlib's own use 2 or 3 levels)
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """A path for a message: as is, or quoted if it holds a line break (messages are one line)."""
+    text = str(path)
+    return text if text.isprintable() else short_repr(text)
+
+
+def check_metadata(meta: Any, where: str = "metadata") -> dict:
+    """``meta`` if it is JSON data all the way down, so that it is saved exactly and read back
+    equal; else ArtifactError (one line) naming the offending key and its type.
+
+    Accepted: a dict with str keys whose values are None, bool, int in [-2**63, 2**63), finite
+    float, str, or lists and str-keyed dicts of those (at most MAX_METADATA_DEPTH levels deep).
+    Refused: tensors, arrays and numpy scalars, sets, tuples (JSON reads them back as lists),
+    bytes, NaN and +-inf, non-string keys, a list or dict that contains itself.
+    """
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{where} must be a dict, got {type(meta).__name__}")
+    on_path: set[int] = set()
+
+    def walk(v: Any, at: str, depth: int) -> None:
+        if v is None or isinstance(v, (bool, str)):
+            return
+        if isinstance(v, int):
+            if not -INT_BOUND <= v < INT_BOUND:
+                raise ArtifactError(f"{at}: integers must lie in [-2**63, 2**63), got {short_repr(v, 80)}")
+            return
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise ArtifactError(f"{at}: numbers must be finite (NaN and inf are not JSON), got {v!r}")
+            return
+        if isinstance(v, (list, dict)):
+            if id(v) in on_path:
+                raise ArtifactError(f"{at}: the {type(v).__name__} contains itself")
+            if depth >= MAX_METADATA_DEPTH:
+                raise ArtifactError(f"{at}: nested more than {MAX_METADATA_DEPTH} levels deep")
+            on_path.add(id(v))
+            if isinstance(v, list):
+                for i, x in enumerate(v):
+                    walk(x, f"{at}[{i}]", depth + 1)
+            else:
+                for k, x in v.items():
+                    if not isinstance(k, str):
+                        raise ArtifactError(f"{at}: the key {short_repr(k, 80)} has type {type(k).__name__}; "
+                                            f"metadata keys must be strings (JSON object keys)")
+                    walk(x, f"{at}[{short_repr(k, 60)}]", depth + 1)
+            on_path.discard(id(v))
+            return
+        hint = " (use a list)" if isinstance(v, tuple) else ""
+        raise ArtifactError(f"{at} has type {type(v).__name__}{hint}, not JSON data ({_JSON_TYPES}): "
+                            f"{short_repr(v, 80)}")
+
+    walk(meta, where, 0)
+    return meta
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -71,11 +135,29 @@ def checksum(meta: dict, tensors: dict[str, torch.Tensor] | None = None) -> str:
 
 
 def save_artifact(path: str | os.PathLike, kind: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Save named tensors and JSON-able metadata as one checksummed file, atomically."""
+    """Save named tensors and JSON metadata as one checksummed file, atomically.
+
+    Raises:
+        ArtifactError: ``tensors`` is not a dict of str -> tensor, or ``meta`` is not JSON data
+            (``check_metadata``); nothing is written then.
+    """
+    if not isinstance(kind, str) or not kind:
+        raise ArtifactError(f"kind must be a non-empty str, got {short_repr(kind, 80)}")
+    if not isinstance(tensors, dict):
+        raise ArtifactError(f"{kind} tensors must be a dict name -> tensor, got {type(tensors).__name__}")
+    for name, t in tensors.items():
+        if not isinstance(name, str):
+            raise ArtifactError(f"{kind} tensors: the name {short_repr(name, 80)} has type {type(name).__name__}, "
+                                f"not a str")
+        if not isinstance(t, torch.Tensor):
+            raise ArtifactError(f"{kind} tensors[{short_repr(name, 60)}] has type {type(t).__name__}, not a tensor")
+    check_metadata(meta, f"{kind} metadata")
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    # Checked above, so no default= and no NaN: the text is the one _canonical_json gives.
+    meta_json = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False)
     payload = {"magic": _MAGIC, "kind": kind, "format_version": FORMAT_VERSION,
                "written_by": __version__,  # the writing ddlib, outside the checksummed metadata
-               "meta_json": _canonical_json(meta), "tensors": tensors,
+               "meta_json": meta_json, "tensors": tensors,
                "sha256": checksum(meta, tensors)}
     buf = io.BytesIO()
     torch.save(payload, buf)
@@ -87,26 +169,46 @@ def load_artifact(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.T
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    at = _shown(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a truncated or foreign file
-        raise ArtifactError(f"{path} is not a readable ddlib {kind} file (truncated, corrupted "
+        raise ArtifactError(f"{at} is not a readable ddlib {kind} file (truncated, corrupted "
                             f"or another format): {type(exc).__name__}: {one_line(exc, 200)}") from None
     if not isinstance(payload, dict) or payload.get("magic") != _MAGIC:
-        raise ArtifactError(f"{path} is not a ddlib artefact (expected a {kind} file)")
+        raise ArtifactError(f"{at} is not a ddlib artefact (expected a {kind} file)")
     if payload.get("kind") != kind:
-        raise ArtifactError(f"{path} holds a {payload.get('kind')!r}, expected a {kind}")
+        raise ArtifactError(f"{at} holds a {short_repr(payload.get('kind'), 80)}, expected a {kind}")
     version = payload.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(f"{path} has format version {version!r}; this ddlib reads versions "
+        raise ArtifactError(f"{at} has format version {short_repr(version, 80)}; this ddlib reads versions "
                             f"<= {FORMAT_VERSION}: upgrade ddlib")
+    malformed = f"{at}: malformed ddlib {kind} file:"
+    meta_json, tensors = payload.get("meta_json"), payload.get("tensors")
+    if not isinstance(meta_json, str):
+        raise ArtifactError(f"{malformed} its metadata has type {type(meta_json).__name__}, not JSON text")
     try:
-        meta = json.loads(payload["meta_json"])
-        tensors = dict(payload["tensors"])
-    except Exception as exc:
-        raise ArtifactError(f"{path}: malformed ddlib {kind} file: {one_line(exc, 200)}") from None
-    if checksum(meta, tensors) != payload.get("sha256"):
-        raise ArtifactError(f"{path}: checksum mismatch, the file is corrupted")
+        meta = json.loads(meta_json)
+    except Exception as exc:  # JSONDecodeError, RecursionError, an over-long integer
+        raise ArtifactError(f"{malformed} its metadata is not valid JSON: {one_line(exc, 200)}") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{malformed} its metadata has type {type(meta).__name__}, not a JSON object")
+    if not isinstance(tensors, dict):
+        raise ArtifactError(f"{malformed} its tensors have type {type(tensors).__name__}, not a dict name -> tensor")
+    for name, t in tensors.items():
+        if not isinstance(name, str):
+            raise ArtifactError(f"{malformed} the tensor name {short_repr(name, 80)} has type {type(name).__name__}, "
+                                f"not a str")
+        if not isinstance(t, torch.Tensor):
+            raise ArtifactError(f"{malformed} the entry {short_repr(name, 60)} of its tensors has type "
+                                f"{type(t).__name__}, not a tensor")
+    tensors = dict(tensors)
+    try:
+        digest = checksum(meta, tensors)
+    except Exception as exc:  # a tensor whose bytes cannot be read (sparse, quantised, ...)
+        raise ArtifactError(f"{malformed} {type(exc).__name__}: {one_line(exc, 200)}") from None
+    if digest != payload.get("sha256"):
+        raise ArtifactError(f"{at}: checksum mismatch, the file is corrupted")
     return tensors, meta
 
 

@@ -136,3 +136,123 @@ def test_loading_a_distilled_set_file_missing_tensors_is_refused(tmp_path):
     path = save_artifact(tmp_path / "set.pt", "DistilledSet", {"X1": torch.zeros(2, 2)}, {})
     with pytest.raises(ArtifactError, match=r"lacks tensors \['X2', 'y1', 'y2'\]"):
         DistilledSet.load(path)
+
+
+# ------------------------------------------------------------------------------- hardening
+# Metadata must be JSON data (what save stores exactly); a forged file is an ArtifactError.
+# Each refusal is one line naming the key or entry and the type found, and writes nothing.
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from ddlib import io as ddio  # noqa: E402
+
+
+def _small() -> DistilledSet:
+    g = torch.Generator().manual_seed(1)
+    return DistilledSet((torch.randn(2, 4, generator=g, dtype=F64), torch.randn(2, generator=g, dtype=F64)),
+                        (torch.randn(3, 4, generator=g, dtype=F64), torch.randn(3, generator=g, dtype=F64)),
+                        {"method": "hand", "losses": [0.5, 0.25]})
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and "\r" not in text, text
+    return text
+
+
+BAD_VALUES = [
+    pytest.param(torch.tensor(0.5), "Tensor", id="tensor"),
+    pytest.param(torch.randn(4, 4), "Tensor", id="matrix"),
+    pytest.param({1, 2}, "set", id="set"),
+    pytest.param((1, 2), "tuple", id="tuple"),
+    pytest.param(np.int64(3), "int64", id="numpy-int"),
+    pytest.param(float("nan"), "finite", id="nan"),
+    pytest.param(float("inf"), "finite", id="inf"),
+    pytest.param(2 ** 63, "2**63", id="int-too-large"),
+]
+
+
+@pytest.mark.parametrize("value, named", BAD_VALUES)
+def test_non_json_metadata_is_refused_at_construction_naming_key_and_type(value, named):
+    ds = _small()
+    with pytest.raises(ArtifactError) as exc:
+        DistilledSet(ds.stage1, ds.stage2, {"method": "hand", "extra": {"bad": value}})
+    text = _one_line(exc)
+    assert text.startswith("DistilledSet: metadata['extra']['bad']") and named in text
+
+
+def test_metadata_with_an_int_key_is_refused_at_construction_naming_the_key():
+    ds = _small()
+    with pytest.raises(ArtifactError, match=r"DistilledSet: metadata: the key 3 has type int; metadata keys "
+                                            r"must be strings") as exc:
+        DistilledSet(ds.stage1, ds.stage2, {3: "x"})
+    _one_line(exc)
+
+
+@pytest.mark.parametrize("key, value, named", [
+    pytest.param("t", torch.zeros(2, 2), "metadata['t'] has type Tensor", id="tensor"),
+    pytest.param("s", {"a"}, "metadata['s'] has type set", id="set"),
+    pytest.param(5, "five", "the key 5 has type int", id="int-key"),
+])
+def test_save_of_metadata_changed_to_non_json_writes_nothing(tmp_path, key, value, named):
+    ds = _small()
+    ds.metadata[key] = value  # the dict can be changed after construction: save checks again
+    with pytest.raises(ArtifactError) as exc:
+        ds.save(tmp_path / "out" / "set.pt")
+    assert named in _one_line(exc)
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary file, no folder
+
+
+def _forge(tmp_path, tensors, meta, meta_json=None):
+    path = tmp_path / "forged.pt"
+    torch.save({"magic": "ddlib-artifact", "kind": "DistilledSet", "format_version": ddio.FORMAT_VERSION,
+                "meta_json": json.dumps(meta) if meta_json is None else meta_json, "tensors": tensors,
+                "sha256": "0" * 64}, path)
+    return path
+
+
+def test_loading_a_forged_set_whose_tensors_are_strings_is_refused_naming_the_entry(tmp_path):
+    ds = _small()
+    tensors = {"X1": "1,2,3", "y1": ds.stage1[1], "X2": ds.stage2[0], "y2": ds.stage2[1]}
+    with pytest.raises(ArtifactError, match=r"malformed ddlib DistilledSet file: the entry 'X1' of its tensors "
+                                            r"has type str, not a tensor") as exc:
+        DistilledSet.load(_forge(tmp_path, tensors, {}))
+    _one_line(exc)
+
+
+def test_loading_a_forged_set_whose_tensors_are_not_a_dict_is_refused(tmp_path):
+    with pytest.raises(ArtifactError, match=r"malformed ddlib DistilledSet file: its tensors have type list") as exc:
+        DistilledSet.load(_forge(tmp_path, list(_small().stage1), {}))
+    _one_line(exc)
+
+
+def test_loading_a_forged_set_whose_metadata_is_not_a_dict_is_refused(tmp_path):
+    ds = _small()
+    tensors = {"X1": ds.stage1[0], "y1": ds.stage1[1], "X2": ds.stage2[0], "y2": ds.stage2[1]}
+    with pytest.raises(ArtifactError, match=r"malformed ddlib DistilledSet file: its metadata has type list, "
+                                            r"not a JSON object") as exc:
+        DistilledSet.load(_forge(tmp_path, tensors, None, meta_json="[1]"))
+    _one_line(exc)
+
+
+def test_loading_a_checksummed_set_with_nan_metadata_is_refused(tmp_path):
+    ds = _small()
+    tensors = {"X1": ds.stage1[0], "y1": ds.stage1[1], "X2": ds.stage2[0], "y2": ds.stage2[1]}
+    meta = {"loss": float("nan")}
+    path = tmp_path / "nan.pt"
+    torch.save({"magic": "ddlib-artifact", "kind": "DistilledSet", "format_version": ddio.FORMAT_VERSION,
+                "meta_json": json.dumps(meta), "tensors": tensors, "sha256": ddio.checksum(meta, tensors)}, path)
+    with pytest.raises(ArtifactError, match=r"not a valid DistilledSet: DistilledSet: metadata\['loss'\]: numbers "
+                                            r"must be finite") as exc:
+        DistilledSet.load(path)
+    _one_line(exc)
+
+
+def test_round_trip_of_nested_json_metadata_is_equal(tmp_path):
+    ds = _small()
+    meta = {"none": None, "ok": True, "seed": 2 ** 63 - 1, "lr": 1e-3, "name": "a\nb",
+            "curve": [[0.5, 0.25], []], "task": {"link": "he2", "params": {"r": 2}}}
+    full = DistilledSet(ds.stage1, ds.stage2, meta)
+    loaded = DistilledSet.load(full.save(tmp_path / "set.pt"))
+    assert loaded.equal(full) and loaded.metadata == meta

@@ -199,3 +199,105 @@ def test_truncated_json_is_refused(tmp_path):
 def test_write_json_of_a_non_dict_is_a_type_error(tmp_path):
     with pytest.raises(TypeError, match=r"obj must be a dict, got list"):
         write_json(tmp_path / "r.json", [1, 2])
+
+
+# ------------------------------------------------------------------------------- hardening
+# A bad input ends in one ArtifactError of one line that names what is wrong, and a refused save
+# writes nothing: no file, no temporary file, not even the parent folder.
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and "\r" not in text, text
+    return text
+
+
+NON_JSON = [
+    pytest.param(torch.zeros(2, 2), "Tensor", id="tensor"),
+    pytest.param({1, 2}, "set", id="set"),
+    pytest.param((1, 2), "tuple", id="tuple"),
+    pytest.param(b"raw", "bytes", id="bytes"),
+    pytest.param(object(), "object", id="object"),
+]
+
+
+@pytest.mark.parametrize("value, type_name", NON_JSON)
+def test_save_artifact_refuses_non_json_metadata_naming_key_and_type(tmp_path, tensors, value, type_name):
+    with pytest.raises(ArtifactError) as exc:
+        save_artifact(tmp_path / "out" / "thing.pt", KIND, tensors, {"ok": 1, "nested": {"bad": value}})
+    text = _one_line(exc)
+    assert "['nested']['bad']" in text and type_name in text
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")], ids=["nan", "inf", "-inf"])
+def test_save_artifact_refuses_non_finite_metadata_floats(tmp_path, tensors, value):
+    with pytest.raises(ArtifactError, match=r"\['loss'\]: numbers must be finite") as exc:
+        save_artifact(tmp_path / "thing.pt", KIND, tensors, {"loss": value})
+    _one_line(exc)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [2 ** 63, -2 ** 63 - 1, 10 ** 5000], ids=["2**63", "-2**63-1", "huge"])
+def test_save_artifact_refuses_metadata_integers_out_of_range(tmp_path, tensors, value):
+    with pytest.raises(ArtifactError, match=r"\['n'\]: integers must lie in \[-2\*\*63, 2\*\*63\)") as exc:
+        save_artifact(tmp_path / "thing.pt", KIND, tensors, {"n": value})
+    _one_line(exc)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_artifact_refuses_a_non_string_metadata_key_naming_it(tmp_path, tensors):
+    with pytest.raises(ArtifactError, match=r"the key 7 has type int; metadata keys must be strings") as exc:
+        save_artifact(tmp_path / "thing.pt", KIND, tensors, {"a": 1, 7: "seven"})
+    _one_line(exc)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_artifact_refuses_metadata_that_contains_itself(tmp_path, tensors):
+    meta: dict = {"a": []}
+    meta["a"].append(meta)
+    with pytest.raises(ArtifactError, match=r"\['a'\]\[0\]: the dict contains itself") as exc:
+        save_artifact(tmp_path / "thing.pt", KIND, tensors, meta)
+    _one_line(exc)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_artifact_refuses_a_non_tensor_entry_naming_it(tmp_path, tensors):
+    with pytest.raises(ArtifactError, match=r"tensors\['b'\] has type str, not a tensor") as exc:
+        save_artifact(tmp_path / "thing.pt", KIND, {**tensors, "b": "0.5"}, META)
+    _one_line(exc)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_metadata_of_every_allowed_type_round_trips_equal(tmp_path, tensors):
+    meta = {"none": None, "flag": False, "n": -(2 ** 63), "top": 2 ** 63 - 1, "x": 0.1, "tiny": 5e-324,
+            "text": "line\nbreak \udc80", "list": [1, [2.5, "a"], {}], "dict": {"k": {"j": [None]}}}
+    _, loaded = load_artifact(save_artifact(tmp_path / "thing.pt", KIND, tensors, meta), KIND)
+    assert loaded == meta
+
+
+def _forged(tmp_path, **fields) -> str:
+    payload = {"magic": "ddlib-artifact", "kind": KIND, "format_version": ddio.FORMAT_VERSION,
+               "meta_json": json.dumps(META), "tensors": {"A": torch.zeros(2)}, "sha256": "0" * 64}
+    payload.update(fields)
+    torch.save(payload, tmp_path / "forged.pt")
+    return tmp_path / "forged.pt"
+
+
+FORGED = [
+    pytest.param({"tensors": {"A": "not a tensor"}}, r"the entry 'A' of its tensors has type str, not a tensor",
+                 id="string-tensor"),
+    pytest.param({"tensors": {"A": [1.0, 2.0]}}, r"the entry 'A' of its tensors has type list, not a tensor",
+                 id="list-tensor"),
+    pytest.param({"tensors": {3: torch.zeros(2)}}, r"the tensor name 3 has type int, not a str", id="int-name"),
+    pytest.param({"tensors": ["A"]}, r"its tensors have type list, not a dict", id="tensors-list"),
+    pytest.param({"tensors": "A"}, r"its tensors have type str, not a dict", id="tensors-str"),
+    pytest.param({"meta_json": {"m1": 4}}, r"its metadata has type dict, not JSON text", id="meta-dict"),
+    pytest.param({"meta_json": "[1, 2]"}, r"its metadata has type list, not a JSON object", id="meta-list"),
+    pytest.param({"meta_json": "{"}, r"its metadata is not valid JSON", id="meta-bad-json"),
+]
+
+
+@pytest.mark.parametrize("fields, message", FORGED)
+def test_load_artifact_refuses_a_forged_payload_naming_what_is_wrong(tmp_path, fields, message):
+    with pytest.raises(ArtifactError, match=r"forged\.pt: malformed ddlib TestThing file: " + message) as exc:
+        load_artifact(_forged(tmp_path, **fields), KIND)
+    _one_line(exc)

@@ -337,3 +337,70 @@ def test_dask_sweep_completes_when_a_worker_is_killed_mid_point(local_table, tmp
     assert len(_log_lines(log, "end")) == len(grid)  # every point completed exactly once
     cols = ["x", "seed", "value", "x_squared"]
     pd.testing.assert_frame_equal(table[cols], local_table[cols], check_exact=True)
+
+
+# ----------------------------------------------------------------------------- grid integers
+# Seeds lie in [0, 2**63) and integer values in [-2**63, 2**63), as ddlib run requires: anything
+# else is refused when the grid is built, in one line naming the key and the value.
+from ddlib.values import InvalidValue  # noqa: E402
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and "\r" not in text, text
+    return text
+
+
+def test_grid_refuses_a_seed_of_2_to_the_63():
+    with pytest.raises(InvalidValue, match=r"seeds must be integers in \[0, 2\*\*63\).*got 9223372036854775808$") as exc:
+        Grid(params={"x": [1]}, seeds=[0, 2 ** 63])
+    _one_line(exc)
+
+
+def test_grid_refuses_a_negative_seed():
+    with pytest.raises(InvalidValue, match=r"seeds must be integers in \[0, 2\*\*63\).*got -1$") as exc:
+        Grid(params={"x": [1]}, seeds=[-1])
+    _one_line(exc)
+
+
+def test_grid_accepts_the_largest_seed():
+    assert Grid(params={}, seeds=[0, 2 ** 63 - 1]).seeds == (0, 2 ** 63 - 1)
+
+
+@pytest.mark.parametrize("value", [2 ** 63, -2 ** 63 - 1], ids=["2**63", "-2**63-1"])
+def test_grid_refuses_a_params_integer_out_of_range(value):
+    with pytest.raises(InvalidValue, match=rf"params\['x'\] value: integers must lie in \[-2\*\*63, 2\*\*63\), "
+                                           rf"got {value}$") as exc:
+        Grid(params={"x": [1, value]}, seeds=[0])
+    _one_line(exc)
+
+
+def test_grid_refuses_a_fixed_integer_out_of_range():
+    with pytest.raises(InvalidValue, match=r"fixed\['n'\]: integers must lie in \[-2\*\*63, 2\*\*63\)") as exc:
+        Grid(params={}, seeds=[0], fixed={"n": 10 ** 30})
+    _one_line(exc)
+
+
+def test_grid_accepts_the_integer_bounds_as_values():
+    grid = Grid(params={"x": [-2 ** 63, 2 ** 63 - 1]}, seeds=[0])
+    assert grid.params["x"] == (-2 ** 63, 2 ** 63 - 1)
+
+
+@pytest.mark.parametrize("suffix", ["yaml", "json"])
+def test_grid_file_with_an_oversized_seed_is_refused_naming_file_and_seed(tmp_path, suffix):
+    path = tmp_path / f"grid.{suffix}"
+    path.write_text(json.dumps({"params": {"x": [1]}, "seeds": [0, 2 ** 64]}))  # JSON is valid YAML
+    with pytest.raises(InvalidValue, match=rf"grid\.{suffix}: seeds must be integers in \[0, 2\*\*63\).*"
+                                           rf"got {2 ** 64}$") as exc:
+        Grid.from_file(path)
+    _one_line(exc)
+
+
+def test_cli_refuses_a_grid_with_an_oversized_seed_before_writing_anything(tmp_path, capsys):
+    from ddlib.cli import main
+
+    grid = _write_grid(tmp_path / "grid.json", {"experiment": TORCH_POINT, "params": {"x": [1]}, "seeds": [2 ** 63]})
+    assert main(["sweep", str(grid), "--results", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "seeds must be integers in [0, 2**63)" in err and str(2 ** 63) in err
+    assert not (tmp_path / "r").exists()

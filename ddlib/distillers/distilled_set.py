@@ -10,7 +10,7 @@ from typing import Any, Optional
 import torch
 
 from ..data import Data
-from ..io import ArtifactError, load_artifact, save_artifact
+from ..io import ArtifactError, check_metadata, load_artifact, save_artifact
 from ..learners import TwoStageLearner, check_learner
 from ..networks import TwoLayerNet
 from ..validation import check_data
@@ -25,10 +25,15 @@ class DistilledSet:
     Attributes:
         stage1: (X1, y1), m1 points for the feature-learning step.
         stage2: (X2, y2), m2 points for the ridge.
-        metadata: how the set was made (method, seeds, hyper-parameters, losses, versions).
+        metadata: how the set was made (method, seeds, hyper-parameters, losses, versions):
+            JSON data, a dict with str keys of None, bool, int, finite float, str, lists and
+            str-keyed dicts, so that ``save`` stores it exactly.
 
     Every construction checks the sets: (X, y) pairs of finite float32/float64 tensors, at least
     one point each, of one dimension d; they are data, so tensors that require grad are detached.
+    Metadata that is not JSON data (a tensor, a set, a tuple, NaN, a non-str key) is an
+    ArtifactError (a ValueError) naming the key and the type; ``save`` checks it again, since
+    the dict can be changed after construction.
     """
 
     stage1: Data
@@ -43,6 +48,7 @@ class DistilledSet:
                              f"d={stage1.X.shape[1]}")
         if not isinstance(self.metadata, dict):
             raise TypeError(f"DistilledSet: metadata must be a dict, got {type(self.metadata).__name__}")
+        check_metadata(self.metadata, "DistilledSet: metadata")
         object.__setattr__(self, "stage1", stage1)
         object.__setattr__(self, "stage2", stage2)
 
@@ -70,7 +76,10 @@ class DistilledSet:
         return check_learner(learner).fit(net, self.stage1, self.stage2)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the set and its metadata to one checksummed file (atomically)."""
+        """Write the set and its metadata to one checksummed file (atomically).
+
+        Metadata that is not JSON data (changed after construction) is an ArtifactError naming
+        the key and its type, and nothing is written."""
         # The metadata is stored as is (so load(save(s)).equal(s)); the writing ddlib's version
         # is recorded by save_artifact beside it.
         tensors = {"X1": self.stage1[0], "y1": self.stage1[1], "X2": self.stage2[0], "y2": self.stage2[1]}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..values import InvalidValue, refuse_duplicate_keys, short_repr
+from ..values import INT_BOUND, InvalidValue, refuse_duplicate_keys, short_repr
 from .registry import check_dotted_name
 
 __all__ = ["Grid", "GridFileError", "SCALAR_TYPES", "MAX_GRID_BYTES", "MAX_GRID_DEPTH", "MAX_GRID_NODES",
@@ -50,6 +50,19 @@ def _check_scalar(where: str, value: Any) -> Any:
                         f"results table stays tidy, got {short_repr(value)} ({type(value).__name__})")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where} must be finite, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT_BOUND <= value < INT_BOUND:
+        # as ddlib run refuses them (ddlib.values.check_value): torch and numpy hold no more
+        raise InvalidValue(f"{where}: integers must lie in [-2**63, 2**63), got {short_repr(value)}")
+    return value
+
+
+def _check_seed(value: Any) -> int:
+    """A grid seed: an int in [0, 2**63), what ddlib.seeds.check_seed accepts at run time."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"seeds must be integers, got {short_repr(value)} ({type(value).__name__})")
+    if not 0 <= value < INT_BOUND:
+        raise InvalidValue(f"seeds must be integers in [0, 2**63) (ddlib seeds are non-negative 64-bit "
+                           f"integers), got {short_repr(value)}")
     return value
 
 
@@ -185,11 +198,15 @@ class Grid:
     Args:
         params: parameter name -> non-empty list of distinct scalar values (the swept axes, in
             order; the product iterates the last axis fastest).
-        seeds: distinct integer seeds; every point gets one as its ``seed`` argument.
+        seeds: distinct integer seeds in [0, 2**63); every point gets one as its ``seed`` argument.
         fixed: parameter name -> scalar value, the same for every point.
         experiment: optional name of the point function, as a YAML grid names it under
             ``experiment:``: a registered name (``learner_point``) or a dotted path
             (``module.function``, which ``run_sweep`` accepts only if registered or allowed).
+
+    Integer values (of ``params``, ``fixed`` and ``seeds``) must lie in [-2**63, 2**63), as
+    ``ddlib run`` requires: an out-of-range one is an InvalidValue (a ValueError) here, before
+    any point runs.
     """
 
     params: Mapping[str, Sequence[Any]]
@@ -225,8 +242,7 @@ class Grid:
         if isinstance(self.seeds, (str, bytes)) or not isinstance(self.seeds, Sequence) or not self.seeds:
             raise ValueError(f"seeds must be a non-empty list of integers, got {short_repr(self.seeds)}")
         for s in self.seeds:
-            if isinstance(s, bool) or not isinstance(s, int):
-                raise TypeError(f"seeds must be integers, got {short_repr(s)} ({type(s).__name__})")
+            _check_seed(s)
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds has repeated values {short_repr(list(self.seeds))}")
         if self.experiment is not None:
