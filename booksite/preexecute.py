@@ -22,12 +22,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ddlib.book.notebooks import SLOWEST_FIRST
+
 from .pages import toc_pages
 
 __all__ = ["cached_notebooks", "execute_into_cache", "main"]
 
-# The slowest first, so that two workers finish together (book-profile seconds, measured).
-_ORDER = ("03_memory", "02_generalization", "05_boundaries", "04_algorithms", "01_encoding", "00_learner")
 
 
 def _read(path: Path):
@@ -48,7 +48,7 @@ def cached_notebooks(root: Path, toc: Path) -> list[Path]:
         if "execution_mode" in (_read(path).metadata.get("mystnb") or {}):
             continue
         out.append(path)
-    rank = {name: i for i, name in enumerate(_ORDER)}
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     return sorted(out, key=lambda p: rank.get(p.stem, len(rank)))
 
 

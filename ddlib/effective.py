@@ -11,7 +11,7 @@ at every n (n_eq > n_max, extend it up).
 
 Over repetitions (``effective_size_interval``) each repetition gets its own n_eq on its own
 curve; the defined ones are summarised by their geometric mean with a t-interval on logarithms
-(``ddlib.claims.geometric_interval``), beside how many fell below or above the range.  The
+(``ddlib.stats.geometric_interval``), beside how many fell below or above the range.  The
 compression ``n_eq (d + 1) / memory`` is the real data's floats the set replaces per float it stores.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from .claims import geometric_interval
+from .stats import geometric_interval
 from .learners import TwoStageLearner, check_learner
 from .metrics import test_mse
 from .networks import TwoLayerNet, check_net

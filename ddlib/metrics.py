@@ -20,7 +20,7 @@ spans decades, so both become ratios of errors (log-differences):
   (its ridge tuned on validation data, ``ddlib.tuning``) -- IOR's "same evaluation".
 
 Both are computed per repetition and summarised by their geometric mean with an interval on
-logarithms (``ddlib.claims.geometric_interval``).  log gain + log gap = log(error(random) /
+logarithms (``ddlib.stats.geometric_interval``).  log gain + log gap = log(error(random) /
 error(full)), the room between the two references, which does not depend on the set.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ import numpy as np
 
 from .validation import check_float, check_int
 
-__all__ = ["Interval", "mean_interval", "bootstrap_interval", "DEFAULT_LEVEL"]
+__all__ = ["Interval", "mean_interval", "geometric_mean", "geometric_interval", "bootstrap_interval", "DEFAULT_LEVEL"]
 
 DEFAULT_LEVEL = 0.95
 
@@ -80,6 +80,25 @@ def mean_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Inte
         return Interval(mean, math.nan, math.nan, 1, level, "t")
     half = float(stats.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
     return Interval(mean, mean - half, mean + half, int(arr.size), level, "t")
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """exp(mean(log values)) of positive values (NaN for none): the mean of errors and their ratios,
+    which spread multiplicatively across seeds."""
+    arr = np.asarray([float(v) for v in values], dtype=float)
+    return float(np.exp(np.log(arr).mean())) if arr.size else float("nan")
+
+
+def geometric_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+    """The geometric mean of positive per-repetition values (ratios, errors) with its interval:
+    a t-interval on their logs, exponentiated -- errors and their ratios spread multiplicatively
+    across seeds, so this is the natural mean for them."""
+    arr = np.asarray([float(v) for v in values], dtype=float)
+    if arr.size and (arr <= 0).any():
+        raise ValueError(f"a geometric mean needs positive values, got {arr.tolist()[:10]}")
+    log = mean_interval(np.log(arr).tolist(), level)
+    hi_lo = (math.exp(log.lo), math.exp(log.hi)) if log.defined else (math.nan, math.nan)
+    return Interval(math.exp(log.estimate), *hi_lo, log.n, level, "t on logs")
 
 
 def bootstrap_interval(values: Sequence[float], statistic: Callable[[np.ndarray], float] = np.mean, *,

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .registry import Registry
 from .seeds import check_seed, generator
 from .validation import (check_device, check_dtype, check_float, check_int, check_tensor, peak, require_finite,
                          short_repr)
@@ -106,7 +107,7 @@ class Link:
         return self.beyond_he2 is not None
 
 
-_REGISTRY: dict[str, Link] = {}
+LINK_REGISTRY: Registry[Link] = Registry("link")  # built-in links first, then a reader's
 
 
 def register_link(link: Link, *, replace: bool = False) -> Link:
@@ -119,33 +120,27 @@ def register_link(link: Link, *, replace: bool = False) -> Link:
     """
     if not isinstance(link, Link):
         raise TypeError(f"link must be a ddlib.tasks.Link, got {type(link).__name__}")
-    if link.name in _REGISTRY and (not replace or link.name in BUILTIN_LINKS):
-        why = "a built-in link cannot be replaced" if link.name in BUILTIN_LINKS else "pass replace=True"
-        raise ValueError(f"a link named {link.name!r} is already registered ({why})")
-    _REGISTRY[link.name] = link
-    return link
+    return LINK_REGISTRY.register(link.name, link, replace=replace)
 
 
 def unregister_link(name: str) -> None:
     """Remove a reader's link from the registry (the built-in links stay)."""
     get_link(name)
-    if name in BUILTIN_LINKS:
-        raise ValueError(f"the built-in link {name!r} cannot be unregistered")
-    del _REGISTRY[name]
+    LINK_REGISTRY.unregister(name)
 
 
 def registered_links() -> tuple[str, ...]:
     """The names of every registered link, built-in ones first."""
-    return tuple(_REGISTRY)
+    return tuple(LINK_REGISTRY.names())
 
 
 def get_link(name: Any) -> Link:
     """The registered link called ``name``, or a ValueError listing the links."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        others = [n for n in _REGISTRY if n not in LINKS]
+    if name not in LINK_REGISTRY:
+        others = [n for n in LINK_REGISTRY if n not in LINKS]
         raise ValueError(f"link must be one of {list(LINKS)}, got {short_repr(name)} (or another registered link: "
                          f"{others}; ddlib.tasks.register_link adds one)")
-    return _REGISTRY[name]
+    return LINK_REGISTRY.lookup(name)
 
 
 # ------------------------------------------------------------------------------- built-in links
@@ -195,7 +190,7 @@ _BUILTIN = (
 )
 BUILTIN_LINKS = tuple(link.name for link in _BUILTIN)
 for _link in _BUILTIN:
-    register_link(_link)
+    LINK_REGISTRY.register(_link.name, _link, builtin=True)
 
 
 @dataclass(frozen=True)

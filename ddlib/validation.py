@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from typing import Any, Callable, Iterable
 
 import torch
@@ -47,19 +48,29 @@ _DTYPE_CHOICES = "torch.float32, torch.float64"
 REPR_LIMIT = 100  # characters of a received value quoted in a message
 
 
-def one_line(text: str, limit: int = REPR_LIMIT) -> str:
-    """``text`` on one line (whitespace runs collapsed), cut to at most ``limit`` characters."""
-    text = " ".join(str(text).split())
+def one_line(text: object, limit: int = REPR_LIMIT) -> str:
+    """``text`` on one line -- its lines joined by " | ", whitespace runs collapsed -- cut to at most
+    ``limit`` characters, so an error message stays one short line."""
+    text = " | ".join(" ".join(part.split()) for part in str(text).splitlines() if part.strip())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxlist, _repr.maxtuple, _repr.maxdict = 3, 8, 8, 6
+_repr.maxset = _repr.maxfrozenset = _repr.maxdeque = _repr.maxarray = 8
+_repr.maxstring, _repr.maxlong, _repr.maxother = 120, 60, 80
+
+
 def short_repr(value: Any, limit: int = REPR_LIMIT) -> str:
-    """``repr(value)`` on one line, cut to at most ``limit`` characters, so a message stays short."""
+    """``repr(value)`` on one line, cut to at most ``limit`` characters, computed without building the
+    full repr (an alias bomb or a 50 MB string costs no more than a small value; a broken
+    ``__repr__`` names the type only), so a message stays short and cannot hide the real error."""
     try:
-        text = repr(value)
-    except Exception:  # a broken __repr__ (or an int too long to print) must not hide the real error
+        text = repr(value[: limit + 1]) if isinstance(value, str) else _repr.repr(value)
+    except Exception:
         text = f"<{type(value).__name__}>"
-    return one_line(text, limit)
+    text = text.replace("\n", "\\n").replace("\r", "\\r")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_int(name: str, value: Any, *, min_value: int | None = None,

@@ -20,12 +20,13 @@ import json
 import keyword
 import math
 import re
-import reprlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .validation import short_repr
+
 __all__ = ["InvalidValue", "TypeSpec", "ANY", "MAX_VALUE_BYTES", "MAX_DEPTH", "MAX_ITEMS", "INT_BOUND",
-           "REPR_LIMIT", "short_repr", "parse_value", "check_value", "parse_annotation", "check_type",
+           "REPR_LIMIT", "parse_value", "check_value", "parse_annotation", "check_type",
            "coerce_cli_value", "python_literal", "render_assignments", "refuse_duplicate_keys"]
 
 MAX_VALUE_BYTES = 64 * 1024  # one value: bytes of its text (UTF-8) or of its JSON encoding
@@ -42,23 +43,6 @@ class InvalidValue(ValueError):
     """A parameter value ddlib refuses: not JSON-typed, too large, too deep, not finite, or not
     of the parameter's declared type.  The message names the parameter, what was expected and
     (truncated) what was received."""
-
-
-_repr = reprlib.Repr()
-_repr.maxlevel, _repr.maxlist, _repr.maxtuple, _repr.maxdict = 3, 8, 8, 6
-_repr.maxset = _repr.maxfrozenset = _repr.maxdeque = _repr.maxarray = 8
-_repr.maxstring, _repr.maxlong, _repr.maxother = 120, 60, 80
-
-
-def short_repr(value: Any, limit: int = REPR_LIMIT) -> str:
-    """``repr(value)`` cut to at most ``limit`` characters, computed without building the full
-    repr (an alias bomb or a 50 MB string costs no more than a small value)."""
-    try:
-        text = _repr.repr(value)
-    except Exception:  # a hostile __repr__: name the type only
-        text = f"<{type(value).__name__}>"
-    text = text.replace("\n", "\\n").replace("\r", "\\r")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------------------------
@@ -84,7 +68,7 @@ def check_value(value: Any, where: str = "value", *, allow_inf: bool = False) ->
             return v
         if t is int:
             if not -INT_BOUND <= v < INT_BOUND:
-                raise InvalidValue(f"{at}: integers must lie in [-2**63, 2**63), got {short_repr(v)}")
+                raise InvalidValue(f"{at}: integers must lie in [-2**63, 2**63), got {short_repr(v, REPR_LIMIT)}")
             return v
         if t is float:
             if math.isnan(v) or (math.isinf(v) and not allow_inf):
@@ -101,19 +85,19 @@ def check_value(value: Any, where: str = "value", *, allow_inf: bool = False) ->
             out = {}
             for k, x in v.items():
                 if type(k) is not str:
-                    raise InvalidValue(f"{at}: dict keys must be strings, got {short_repr(k)} "
+                    raise InvalidValue(f"{at}: dict keys must be strings, got {short_repr(k, REPR_LIMIT)} "
                                        f"({type(k).__name__})")
                 out[k] = walk(x, f"{at}[{k!r}]" if len(k) <= 40 else f"{at}[...]", depth + 1)
             return out
         raise InvalidValue(f"{at}: only JSON-typed values are accepted (str, int, float, bool, "
-                           f"None, list, dict with str keys), got {short_repr(v)} ({t.__name__})")
+                           f"None, list, dict with str keys), got {short_repr(v, REPR_LIMIT)} ({t.__name__})")
 
     out = walk(value, where, 0)
     try:
         size = len(json.dumps(out, ensure_ascii=False, allow_nan=True).encode("utf-8"))
     except UnicodeEncodeError:
         raise InvalidValue(f"{where}: strings must be valid Unicode text (no lone surrogates), "
-                           f"got {short_repr(value)}") from None
+                           f"got {short_repr(value, REPR_LIMIT)}") from None
     if size > MAX_VALUE_BYTES:
         raise InvalidValue(f"{where}: the value takes {size:,} bytes as JSON, more than the limit "
                            f"of {MAX_VALUE_BYTES:,}")
@@ -134,7 +118,7 @@ def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     out: dict = {}
     for k, v in pairs:
         if k in out:
-            raise InvalidValue(f"the key {short_repr(k)} appears twice in one JSON object")
+            raise InvalidValue(f"the key {short_repr(k, REPR_LIMIT)} appears twice in one JSON object")
         out[k] = v
     return out
 
@@ -156,10 +140,10 @@ def parse_value(text: str, where: str = "value", *, allow_inf: bool = False) -> 
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
-        raise InvalidValue(f"{where}: the value is not valid UTF-8 text: {short_repr(text)}") from None
+        raise InvalidValue(f"{where}: the value is not valid UTF-8 text: {short_repr(text, REPR_LIMIT)}") from None
     if size > MAX_VALUE_BYTES:
         raise InvalidValue(f"{where}: the value has {size:,} bytes, more than the limit of "
-                           f"{MAX_VALUE_BYTES:,}: {short_repr(text)}")
+                           f"{MAX_VALUE_BYTES:,}: {short_repr(text, REPR_LIMIT)}")
     if allow_inf and text.strip().lower() in _INF_TEXT:
         return _INF_TEXT[text.strip().lower()]
     try:
@@ -168,20 +152,20 @@ def parse_value(text: str, where: str = "value", *, allow_inf: bool = False) -> 
         if allow_inf and str(exc) != "NaN":
             value = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
         else:
-            raise InvalidValue(f"{where}: numbers must be finite, got {exc} in {short_repr(text)}") from None
+            raise InvalidValue(f"{where}: numbers must be finite, got {exc} in {short_repr(text, REPR_LIMIT)}") from None
     except InvalidValue as exc:  # a duplicate key
         raise InvalidValue(f"{where}: {exc}") from None
     except RecursionError:
-        raise InvalidValue(f"{where}: nested more than {MAX_DEPTH} levels deep: {short_repr(text)}") from None
+        raise InvalidValue(f"{where}: nested more than {MAX_DEPTH} levels deep: {short_repr(text, REPR_LIMIT)}") from None
     except json.JSONDecodeError:
         return check_value(text, where)  # not JSON: the literal string
     except ValueError:  # an integer of more than 4300 digits
-        raise InvalidValue(f"{where}: integers must lie in [-2**63, 2**63), got {short_repr(text)}") from None
+        raise InvalidValue(f"{where}: integers must lie in [-2**63, 2**63), got {short_repr(text, REPR_LIMIT)}") from None
     try:
         return check_value(value, where, allow_inf=allow_inf)
     except InvalidValue as exc:
         if "finite" in str(exc):
-            raise InvalidValue(f"{exc} (written {short_repr(text)}; it overflows a float)") from None
+            raise InvalidValue(f"{exc} (written {short_repr(text, REPR_LIMIT)}; it overflows a float)") from None
         raise
 
 
@@ -283,10 +267,10 @@ def check_type(name: str, value: Any, spec: TypeSpec | None) -> Any:
               "str": type(v) is str, "list": type(v) is list, "dict": type(v) is dict}[s.kind]
         if not ok:
             if s.kind == "float" and type(v) is str and v.strip().lower() in (*_INF_TEXT, "nan"):
-                raise InvalidValue(f"parameter {at} expects a finite float, got {short_repr(v)}")
+                raise InvalidValue(f"parameter {at} expects a finite float, got {short_repr(v, REPR_LIMIT)}")
             hint = (" (a value that is not JSON is taken as a string)" if type(v) is str
                     and s.kind != "str" else "")
-            raise InvalidValue(f"parameter {at} expects {s}, got {short_repr(v)} "
+            raise InvalidValue(f"parameter {at} expects {s}, got {short_repr(v, REPR_LIMIT)} "
                                f"({type(v).__name__}){hint}")
         if type(v) is float and math.isinf(v) and not s.allow_inf:
             raise InvalidValue(f"parameter {at} expects a finite {s}, got {v!r}")
@@ -349,7 +333,7 @@ def python_literal(value: Any) -> str:
         return "[" + ", ".join(python_literal(x) for x in value) + "]"
     if t is dict:
         return "{" + ", ".join(f"{k!r}: {python_literal(x)}" for k, x in value.items()) + "}"
-    raise InvalidValue(f"no literal for {short_repr(value)} ({t.__name__})")
+    raise InvalidValue(f"no literal for {short_repr(value, REPR_LIMIT)} ({t.__name__})")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -373,7 +357,7 @@ def render_assignments(parameters: Mapping[str, Any], comment: str = "Parameters
     lines = [f"# {comment}"]
     for name, value in parameters.items():
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-            raise InvalidValue(f"parameter names must be Python identifiers, got {short_repr(name)}")
+            raise InvalidValue(f"parameter names must be Python identifiers, got {short_repr(name, REPR_LIMIT)}")
         lines.append(f"{name} = {python_literal(check_value(value, f'parameter {name!r}', allow_inf=True))}")
     source = "\n".join(lines) + "\n"
     tree = ast.parse(source)

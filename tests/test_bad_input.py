@@ -17,6 +17,7 @@ from ddlib.metrics import principal_angles
 from ddlib.metrics import test_mse as normalized_test_mse
 from ddlib.theory import noise_excess_risk, population_alignment, population_stage1_gradient, span_bound
 from ddlib import effective, evaluation, metrics, moments, selection, spectral, tuning
+from ddlib.cli import evaluate as cli_evaluate
 from ddlib.distillers import distill_moments, match_moments, optimal_labels, solve_labels
 from ddlib.tasks import Link, register_link
 
@@ -253,7 +254,7 @@ ROWS = [
      ValueError, r"the set's points have d=4 but the given task has d=5"),
     ("evaluate-not-a-set", lambda: evaluation.evaluate(3), TypeError,
      r"distilled must be a DistilledSet or the path of a saved one, got int"),
-    ("task-spec", lambda: evaluation.parse_task_spec("r=two,link=he2,seed=0", 4), ValueError,
+    ("task-spec", lambda: cli_evaluate.parse_task_spec("r=two,link=he2,seed=0", 4), ValueError,
      r"--task: r must be int, got 'two'"),
 ]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ddlib.book import (calibration_block, claim_block, glue_text, is_default_run, parameter_table, reproduce_box,
+from ddlib.book.pages import (calibration_block, claim_block, glue_text, is_default_run, parameter_table, reproduce_box,
                         verdict_block, verdict_summary)
-from ddlib.claims import Check, Claim, Precondition
+from ddlib.book.claims import Check, Claim, Precondition
 from ddlib.experiments.calibration import load_calibration
 from ddlib.io import ArtifactError, write_json
 from ddlib.stats import Interval

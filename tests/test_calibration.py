@@ -11,7 +11,7 @@ from ddlib.experiments import calibration, resolve_parameters
 from ddlib.experiments.calibration import (CALIBRATED_PROFILES, CALIBRATION_SEED, NOTEBOOKS, block_verdicts,
                                            calibration_path, load_calibration, margin)
 from ddlib.experiments.problem import derived_seeds
-from ddlib.claims import CheckSpec
+from ddlib.book.claims import CheckSpec
 
 RECORDED = [name for name in NOTEBOOKS if calibration_path(name).exists()]
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ddlib.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimFailure, Precondition, enforce,
+from ddlib.book.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimFailure, Precondition, enforce,
                           geometric_interval, verdict_table)
 from ddlib.stats import Interval
 

@@ -12,7 +12,8 @@ import torch
 from ddlib import MultiIndexTask, TwoLayerNet, distill, evaluate
 from ddlib.cli import main
 from ddlib.distillers import DistilledSet
-from ddlib.evaluation import parse_task_spec, plan_evaluation
+from ddlib.cli.evaluate import parse_task_spec
+from ddlib.evaluation import plan_evaluation
 from ddlib.io import ArtifactError, read_json, save_artifact
 from ddlib.metrics import test_mse as normalised_test_mse
 

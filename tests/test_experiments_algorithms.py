@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.algorithms import (BASELINES, CHECKS, METHODS, PROFILES, REAL_POINTS, SYNTHETIC,
+from ddlib.experiments.algorithms import (BASELINES, CHECKS, COMPARED, PROFILES, REAL_POINTS, SYNTHETIC,
                                           AlgorithmTables, claims, matching_gradient_gap, measures, run, run_algorithms,
                                           statements, summarise)
 from ddlib.experiments.problem import derived_seeds, make_problem
@@ -40,7 +40,7 @@ def test_every_profile_resolves_to_exactly_the_run_arguments():
 def test_table_has_every_method_once_per_repetition_and_the_extra_m1_pair(result):
     table = result.table
     at_m1 = table[table.m1 == TINY["m1"]]
-    assert sorted(at_m1.method) == sorted(list(METHODS) + METHODS_T2)
+    assert sorted(at_m1.method) == sorted(list(COMPARED) + METHODS_T2)
     assert sorted(table[table.m1 == 2].method) == ["GM Frobenius + KIP", "GM cos + KIP"]
     assert set(BASELINES) <= set(at_m1.method)
     assert set(at_m1[at_m1.method.isin(BASELINES)].family) == {"real points", "synthetic"}
@@ -108,7 +108,7 @@ def test_matching_gradient_gap_is_rounding_for_t1_and_not_for_another_learner():
 
 def test_summarise_gives_mean_min_max_per_method(result):
     summary = summarise(result, TINY["m1"])
-    assert set(summary) == set(METHODS) | set(METHODS_T2)
+    assert set(summary) == set(COMPARED) | set(METHODS_T2)
     stats = summary["GM cos + KIP"]["test_mse"]
     assert stats["min"] <= stats["mean"] <= stats["max"]
     assert "wall_time_s" not in summary["GM cos + real stage 2"]

@@ -16,7 +16,7 @@ from ddlib.experiments import resolve_parameters
 from ddlib.experiments.encoding import (CHECKS, CONTROL, PROFILES, EncodingTables, best_rank_approximation,
                                         claim_plan, claims, denoising_checks, further_links, link_values, measures,
                                         run, run_encoding, shared_noise_direction, statements, summarise)
-from ddlib.claims import VERDICTS
+from ddlib.book.claims import VERDICTS
 from ddlib.experiments.problem import derived_seeds
 from ddlib.tasks import Link, register_link, unregister_link
 from ddlib.theory import he3_noise_alignment, he3_noise_energy

@@ -77,7 +77,7 @@ def test_unknown_parameter_name_is_rejected_even_when_none():
     ("m1_grid", 4), ("m1_grid", [2, 4.5]), ("progress", 1),
 ])
 def test_wrong_type_is_a_type_error_naming_the_parameter(name, value):
-    with pytest.raises(TypeError, match=rf"parameter '{name}' must be of type"):
+    with pytest.raises(TypeError, match=rf"parameter '{name}' (item \[\d+\] )?expects"):
         resolve_parameters(PROFILES, "smoke", **{name: value})
 
 

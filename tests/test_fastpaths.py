@@ -142,8 +142,9 @@ def test_distill_leaves_the_callers_thread_count(problem):
 
 # The places allowed to set a thread count: the sweep's workers (one torch thread each, so
 # parallel points do not oversubscribe the cores; the inline backend restores the caller's count)
-# and `ddlib run`, which sets OMP_NUM_THREADS for the kernel process it starts.
-THREAD_POLICY_OWNERS = {"sweep/worker.py", "sweep/backends.py", "runner.py"}
+# `ddlib run`, which sets OMP_NUM_THREADS for the kernel process it starts, and the sentinel check,
+# which recomputes a committed result on one thread as it was made (and restores the count).
+THREAD_POLICY_OWNERS = {"sweep/worker.py", "sweep/backends.py", "cli/run.py", "experiments/sentinels.py"}
 
 
 def test_ddlib_compute_modules_never_set_thread_counts():

@@ -26,6 +26,7 @@ from ddlib import baselines, metrics, theory
 from ddlib.distillers import (DistilledSet, InitialDraw, Restarts, distill, expert_trajectory, match_gradients,
                               match_performance, match_trajectories, meta_finetune)
 from ddlib import effective, evaluation, moments, selection, spectral, tuning
+from ddlib.cli import evaluate as cli_evaluate
 from ddlib.distillers import distill_moments, match_moments, optimal_labels, solve_labels
 from ddlib.learners import TwoStageLearner, stage2_statistics
 from ddlib.networks import TwoLayerNet
@@ -252,7 +253,7 @@ def test_the_learner_trains_or_refuses_by_name(draw):
 
 
 # ------------------------------------------------------------------------------- distillers
-@given(draw=st.data(), method=st.sampled_from(ddlib.METHODS))
+@given(draw=st.data(), method=st.sampled_from(ddlib.distillers.METHODS))
 def test_distill_returns_finite_points_or_refuses_by_name(draw, method):
     a = Args(draw.draw, ["m1", "m2", "steps", "lr", "restarts", "seed", "dtype", "data", "method", "matching"])
     net = draw.draw(nets(draw.draw(st.integers(1, 4))))
@@ -496,7 +497,7 @@ def test_evaluations_score_finitely_or_refuse_by_name(draw):
     ds = DistilledSet((X[:2], X[:2, 0]), (X[2:], X[2:, 0] + 1.0), meta)
     spec = a("spec", st.none() | st.just(f"r=1,link=he2,seed=0,d={d}"),
              st.sampled_from(["r=1", "r=a,link=he2,seed=0", "link=he2", "x=1", f"r=1,link=he2,seed=0,d={d + 1}"]))
-    task = outcome(lambda: None if spec is None else evaluation.parse_task_spec(spec, d))
+    task = outcome(lambda: None if spec is None else cli_evaluate.parse_task_spec(spec, d))
     if refused(task):
         return
     # The recorded theta0's row holds one value: its interval is undefined (NaN ends, ddlib.stats'

@@ -9,7 +9,7 @@ import pytest
 
 from ddlib.cli import main
 from ddlib.io import read_json, write_json
-from ddlib.runner import (ClaimOutcome, RunnerError, notebook_parameters, parameter_specs, parse_value, prepare_notebook,
+from ddlib.cli.run import (ClaimOutcome, RunnerError, notebook_parameters, parameter_specs, parse_value, prepare_notebook,
                           read_claims, run_notebook)
 
 from tests.myst import MYST_HEADER
@@ -188,7 +188,7 @@ def test_read_claims_without_verdicts_or_file_is_none(tmp_path):
     (tmp_path / "plain.json").write_text('{"a": 1}')  # not written by write_json, no verdicts: fine
     assert read_claims(tmp_path / "plain.json") is None
     write_json(tmp_path / "v.json", {"verdicts": [{"id": "C", "verdict": "inconclusive", "line": "x\ny"}]})
-    assert read_claims(tmp_path / "v.json") == [ClaimOutcome("C", "inconclusive", "x y")]
+    assert read_claims(tmp_path / "v.json") == [ClaimOutcome("C", "inconclusive", "x | y")]
 
 
 def test_values_are_checked_against_the_declared_types_before_anything_runs(tmp_path, claims_nb):
@@ -214,3 +214,35 @@ def test_every_notebook_declares_a_checked_type_for_every_parameter():
     for path in sorted(NOTEBOOK.parent.glob("*.md")):
         untyped = [n for n, s in parameter_specs(path).items() if s.type.kind == "any"]
         assert not untyped, f"{path.name}: annotate {untyped} (e.g. d: int = None)"
+
+
+# ---- null only where a parameter defaults to None; an executed notebook written whole ----------------
+
+def test_null_is_refused_for_a_parameter_whose_default_is_not_none(tmp_path, capsys):
+    # results_dir: str = "results" -- null would make it None, not "the profile's value"
+    assert main(["run", str(NOTEBOOK), "-p", "results_dir", "null", "--output-dir", str(tmp_path / "o"),
+                 "--prepare-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'results_dir' cannot be null" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_null_still_means_the_profile_value_where_the_default_is_none(tmp_path):
+    out = prepare_notebook(NOTEBOOK, tmp_path / "nb.ipynb", {"profile": "smoke", "d": None})
+    assert out.exists()
+
+
+def test_a_failed_write_leaves_no_truncated_executed_notebook(tmp_path, tiny, monkeypatch, capsys):
+    import errno
+
+    import papermill
+
+    def full_disk(input_path, output_path, **kwargs):
+        Path(output_path).write_text('{"cells": [')  # papermill had written part of the notebook
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(papermill, "execute_notebook", full_disk)
+    out = tmp_path / "out"
+    assert main(["run", str(tiny), "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left" in err
+    assert sorted(p.name for p in out.iterdir()) == []  # neither a truncated .ipynb nor a temporary file

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
-from .stats import DEFAULT_LEVEL, Interval, mean_interval
+from ..stats import DEFAULT_LEVEL, Interval, geometric_interval, mean_interval
 
-__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "geometric_interval", "verdict_table",
+__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "verdicts", "claims_of",
+           "verdict_table",
            "enforce", "ClaimFailure"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "outside regime")
@@ -138,18 +139,6 @@ class Claim:
                 "regime": [p.as_dict() for p in self.regime]}
 
 
-def geometric_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
-    """The geometric mean of positive per-repetition values (ratios, errors) with its interval:
-    a t-interval on their logs, exponentiated -- errors and their ratios spread multiplicatively
-    across seeds, so this is the natural mean for them."""
-    arr = np.asarray([float(v) for v in values], dtype=float)
-    if arr.size and (arr <= 0).any():
-        raise ValueError(f"a geometric mean needs positive values, got {arr.tolist()[:10]}")
-    log = mean_interval(np.log(arr).tolist(), level)
-    hi_lo = (math.exp(log.lo), math.exp(log.hi)) if log.defined else (math.nan, math.nan)
-    return Interval(math.exp(log.estimate), *hi_lo, log.n, level, "t on logs")
-
-
 @dataclass(frozen=True)
 class CheckSpec:
     """A check's definition: what it measures, the comparison, the threshold and why.
@@ -181,6 +170,65 @@ class CheckSpec:
         else:
             interval = mean_interval(values, level)
         return Check(self.name, interval, self.comparison, float(self.threshold), self.basis)
+
+
+@dataclass(frozen=True)
+class ClaimDecl:
+    """A claim declared as a row: what ``verdicts`` needs to decide it.
+
+    Attributes:
+        id: "C2.1".
+        statement: the sentence at these parameters (thresholds read from the checks' specs).
+        checks: the keys of its checks (``CheckSpec`` keys of the experiment; their per-repetition
+            values come from the experiment's ``measures``).
+        regime: the key of its preconditions in the experiment's ``regimes`` ("" = none).
+        source: where its data come from ("this run", "committed paper-scale data").
+    """
+
+    id: str
+    statement: str
+    checks: tuple[str, ...]
+    regime: str = ""
+    source: str = "this run"
+
+
+Values = Union[Sequence[float], Check]
+
+
+def verdicts(plan: Sequence[ClaimDecl], spec_of: Callable[[str], CheckSpec], values: Mapping[str, Values],
+             regimes: Mapping[str, Sequence[Precondition]], level: float = DEFAULT_LEVEL) -> list[Claim]:
+    """The claims of a plan, decided: each declared check is its spec applied to its values (or a
+    ``Check`` an experiment built itself), each regime looked up by its key.  Every value counts:
+    an undefined repetition (NaN or infinite) makes its check inconclusive (``CheckSpec.check``).
+
+    Raises:
+        KeyError: a claim names a check without values or a regime that was not computed.
+    """
+    out = []
+    for decl in plan:
+        checks = []
+        for key in decl.checks:
+            if key not in values:
+                raise KeyError(f"claim {decl.id}: no values for its check {key!r}")
+            v = values[key]
+            checks.append(v if isinstance(v, Check) else spec_of(key).check(list(v), level))
+        if decl.regime and decl.regime not in regimes:
+            raise KeyError(f"claim {decl.id}: its regime {decl.regime!r} was not computed")
+        regime = tuple(regimes[decl.regime]) if decl.regime else ()
+        out.append(Claim(decl.id, decl.statement, tuple(checks), regime, decl.source))
+    return out
+
+
+def claims_of(experiment: Any, result: Any, P: Mapping[str, Any]) -> list[Claim]:
+    """An experiment's claims on its result: ``verdicts`` of the experiment's declarations.
+
+    An experiment module declares ``CHECKS`` (key -> ``CheckSpec``; or a ``check_spec(key)``
+    function for keys made per link), ``plan(P)`` (its ``ClaimDecl`` rows at these parameters),
+    ``measures(result, P)`` (key -> per-repetition values) and ``regimes(result, P)`` (regime
+    key -> preconditions); this one function turns them into verdicts for every experiment.
+    """
+    spec_of = getattr(experiment, "check_spec", None) or experiment.CHECKS.__getitem__
+    return verdicts(experiment.plan(P), spec_of, experiment.measures(result, P), experiment.regimes(result, P))
 
 
 def verdict_table(claims: Iterable[Claim]):

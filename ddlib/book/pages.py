@@ -13,13 +13,15 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from .claims import Claim, verdict_table
+from ..experiments.calibration import block_verdicts
+from ..io import read_json
+from .claims import Claim, ClaimDecl, verdict_table
+from .notebooks import NOTEBOOK_PAGES
 
-__all__ = ["glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
+__all__ = ["READ", "reading", "interval", "plain_log", "glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
            "parameter_table", "is_default_run", "conditional", "verdict_summary", "NOTEBOOK_PAGES"]
 
 # The claim pages, in the book's order, and the results file each writes.
-NOTEBOOK_PAGES = ("00_learner", "01_encoding", "02_generalization", "03_memory", "04_algorithms", "05_boundaries")
 
 _VERDICT_MARK = {"holds": "holds ✓", "does not hold": "does not hold ✗", "inconclusive": "inconclusive ?",
                  "outside regime": "outside regime –"}
@@ -82,14 +84,47 @@ def is_default_run(explicit: Mapping[str, Any], seed: int, default_seed: int = 0
     return all(v is None for v in explicit.values()) and seed == default_seed
 
 
+# What a sentence says of a claim that does not hold (``reading``).
+READ = {"does not hold": "does not hold at these parameters (see the verdict table)",
+        "inconclusive": "is inconclusive here: its interval straddles the threshold",
+        "outside regime": "does not apply at these parameters (see the verdict table)"}
+
+
+def reading(verdicts: Mapping[str, str], cid: str, holds: str) -> str:
+    """The sentence for claim ``cid`` (ending with a full stop): ``holds`` when its verdict in
+    ``verdicts`` (claim id -> verdict; a missing claim is outside its regime) is "holds", else what
+    the verdict says."""
+    verdict = verdicts.get(cid, "outside regime")
+    text = conditional(verdict, {"holds": holds, "default": f"Claim {cid} {READ.get(verdict, READ['outside regime'])}"})
+    return text if text.endswith(".") else text + "."
+
+
+def interval(estimates: Mapping[str, Any], key: str, name: Optional[str] = None) -> dict[str, float]:
+    """A check's estimate and interval (``estimates[key]``, an ``Interval``), as the glue keys
+    c_<name>, c_<name>_lo, c_<name>_hi (``name`` defaults to ``key``)."""
+    m, name = estimates[key], name or key
+    return {f"c_{name}": m.estimate, f"c_{name}_lo": m.lo, f"c_{name}_hi": m.hi}
+
+
+def plain_log(ax: Any, axis: str = "x") -> None:
+    """Log-scale ticks of a matplotlib axis as plain numbers (no 2 x 10^0), without minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
+
+
 def conditional(verdict: str, texts: Mapping[str, str]) -> str:
     """The sentence for this verdict (``texts`` keyed by verdict; "default" for the others)."""
     return texts.get(verdict, texts.get("default", ""))
 
 
-def claim_block(claims: Sequence[tuple[str, str]], title: str = "Claims checked on this page"):
-    """The numbered claim block at the top of a page: (id, statement) pairs in an admonition."""
-    items = "\n".join(f"{i}. **{cid}.** {text}" for i, (cid, text) in enumerate(claims, 1))
+def claim_block(claims: Sequence[ClaimDecl | tuple[str, str]], title: str = "Claims checked on this page"):
+    """The numbered claim block at the top of a page: declared claims (or (id, statement) pairs) in
+    an admonition."""
+    pairs = [(c.id, c.statement) if isinstance(c, ClaimDecl) else c for c in claims]
+    items = "\n".join(f"{i}. **{cid}.** {text}" for i, (cid, text) in enumerate(pairs, 1))
     return _markdown(f":::{{admonition}} {title}\n:class: important\n\n{items}\n:::\n")
 
 
@@ -116,7 +151,6 @@ def calibration_block(record: Mapping[str, Any]):
     the per-repetition values on the calibration seeds, the margin of the worst one, and the
     verdicts of the calibration repetitions taken in blocks of the profile's ``n_seeds``
     (``ddlib.experiments.calibration.block_verdicts``)."""
-    from .experiments.calibration import block_verdicts
 
     blocks = block_verdicts(record) if record.get("notebook") else {}  # a bare record: no blocks
     profiles = list(record["profiles"])
@@ -162,7 +196,7 @@ def parameter_table(parameters: Mapping[str, Any], columns: int = 2) -> str:
 
 def reproduce_box(notebook: str, *, profile: str, parameters: Mapping[str, Any], seed: int,
                   files: Sequence[str | Path], executed: Optional[str] = None,
-                  profiles: Sequence[str] = ("smoke", "book", "paper")):
+                  profiles: Sequence[str] = ("smoke", "book", "paper"), declared: str = ""):
     """The "Reproduce this page" box: the ``ddlib run`` command of each profile, this run's
     resolved parameters, and download links for the files it wrote (and the executed notebook).
 
@@ -175,6 +209,8 @@ def reproduce_box(notebook: str, *, profile: str, parameters: Mapping[str, Any],
         executed: the link of the executed notebook, relative to the page; by default the book's
             own (``../_notebooks/<notebook>.ipynb``) when the page is executed by ``make book``
             (which sets ``DDLIB_BOOK_BUILD=1``), none otherwise (a ``ddlib run`` has no site).
+        declared: the page's parameter declaration as a table (``Parameters.table``), shown under
+            this run's values so a reader sees every name, type, profile value and meaning.
     """
     if executed is None and os.environ.get("DDLIB_BOOK_BUILD") == "1":
         executed = f"../_notebooks/{notebook}.ipynb"
@@ -187,7 +223,8 @@ def reproduce_box(notebook: str, *, profile: str, parameters: Mapping[str, Any],
             f"```bash\n{commands}\n```\n\n"
             f"Add `-p NAME VALUE` to change any parameter below (see the reproduce page). This run's "
             f"parameters (base seed {seed}):\n\n{parameter_table(parameters)}\n"
-            f"Downloads: {' · '.join(links)}\n::::\n")
+            + (f"Every parameter, declared once in the page's experiment module:\n\n{declared}\n" if declared else "")
+            + f"Downloads: {' · '.join(links)}\n::::\n")
     return _markdown(text)
 
 
@@ -216,7 +253,6 @@ def verdict_summary(results_dir: str | Path, pages: str, notebooks: Sequence[str
         pages: the notebook pages' folder, relative to the page that shows the table (for links).
         notebooks: the pages, in order.
     """
-    from .io import read_json
 
     rows, counts = [], {}
     for name in notebooks:

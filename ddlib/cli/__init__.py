@@ -11,51 +11,26 @@ import argparse
 import sys
 from typing import Sequence
 
+from ..validation import one_line
+from . import evaluate, run, sweep
+from .errors import MESSAGE_LIMIT, CliError, Parser
+
 __all__ = ["main", "build_parser", "CliError"]
 
 
-class CliError(Exception):
-    """An expected failure of a subcommand: printed as one line, exit ``status`` (2: bad input,
-    1: a failure while running)."""
-
-    def __init__(self, message: str, status: int = 2):
-        super().__init__(message)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit 2): ``ddlib run: error: ... (see --help)``."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
-
-
-def one_line(text: object, limit: int = 2000) -> str:
-    """``text`` on one line (newlines folded), at most ``limit`` characters."""
-    text = " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ddlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="ddlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from . import evaluation, runner
-    runner.configure_parser(sub.add_parser("run", parents=[common],
-                                           help="execute a notebook with parameters (papermill)"))
-    try:
-        from . import sweep
-    except ImportError:  # pragma: no cover - sweep is optional until installed
-        sweep = None
-    if sweep is not None and hasattr(sweep, "configure_parser"):
-        sweep.configure_parser(sub.add_parser("sweep", parents=[common], help="run a resumable experiment grid"))
-    evaluation.configure_parser(sub.add_parser("evaluate", parents=[common],
-                                               help="re-score a saved distilled set (fresh theta0 seeds, widths, "
-                                                    "ridges)"))
+    run.configure_parser(sub.add_parser("run", parents=[common], help="execute a notebook with parameters (papermill)"))
+    sweep.configure_parser(sub.add_parser("sweep", parents=[common], help="run a resumable experiment grid"))
+    evaluate.configure_parser(sub.add_parser("evaluate", parents=[common],
+                                             help="re-score a saved distilled set (fresh theta0 seeds, widths, "
+                                                  "ridges)"))
     return parser
 
 
@@ -73,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         if debug:
             raise
-        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc, MESSAGE_LIMIT)}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         if debug:

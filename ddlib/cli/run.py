@@ -2,7 +2,8 @@
 
 The MyST notebook is converted with jupytext and its ``parameters`` cell read to learn the
 valid names and their declared types (``name: int = None  # help``; without an annotation, the
-type of the default literal).  Every value is checked before anything runs: unknown names,
+type of the default literal); a book notebook's other parameters come from the one declaration in
+its experiment module (``PARAMETERS``, see ``ddlib.experiments.parameters``).  Every value is checked before anything runs: unknown names,
 values that are not JSON-typed data, too large, not finite or of the wrong type are refused
 with one line (exit 2).  The injected cell is rendered by ddlib as plain literals proved to
 read back with ``ast.literal_eval`` (``ddlib.values``), so a value can never become code.
@@ -16,15 +17,20 @@ import argparse
 import ast
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .claims import VERDICTS  # the four verdicts a notebook can report
-from .validation import one_line
-from .values import (ANY, InvalidValue, TypeSpec, check_type, check_value, coerce_cli_value, parse_annotation,
+from ..book.claims import VERDICTS  # the four verdicts a notebook can report
+from ..book.notebooks import NOTEBOOKS, experiment_module
+from ..experiments.parameters import PROFILE_NAMES
+from ..io import ArtifactError, read_json
+from ..validation import one_line
+from ..values import (ANY, InvalidValue, TypeSpec, check_type, check_value, coerce_cli_value, parse_annotation,
                      render_assignments, short_repr)
-from .values import parse_value as _parse_value
+from ..values import parse_value as _parse_value
+from .errors import CliError
 
 __all__ = ["notebook_parameters", "parameter_specs", "ParameterSpec", "parse_value", "check_parameters",
            "prepare_notebook", "run_notebook", "results_json", "read_claims", "ClaimOutcome", "VERDICTS",
@@ -119,7 +125,16 @@ def parameter_specs(path: str | Path) -> dict[str, ParameterSpec]:
         annotation = p.inferred_type_name if p.inferred_type_name not in (None, "None") else None
         spec = parse_annotation(annotation) if annotation else _inferred(p.default)
         out[p.name] = ParameterSpec(p.name, p.default, annotation, spec or ANY, p.help)
-    return out
+    return {**_declared(Path(path)), **out}
+
+
+def _declared(path: Path) -> dict[str, ParameterSpec]:
+    """The parameters a book notebook's experiment module declares (``PARAMETERS``; the notebook
+    is known by its name in ``ddlib.book.notebooks``): default None, "the profile's value"."""
+    if path.stem not in NOTEBOOKS:
+        return {}
+    declared = getattr(experiment_module(path.stem), "PARAMETERS", None) or {}
+    return {name: ParameterSpec(name, "None", str(p.type), p.type, p.help) for name, p in declared.items()}
 
 
 def notebook_parameters(path: str | Path) -> dict[str, str]:
@@ -163,7 +178,10 @@ def check_parameters(path: str | Path, parameters: Mapping[str, Any],
             out[name] = check_type(name, check_value(value, f"parameter {name!r}", allow_inf=spec.allow_inf), spec)
     except InvalidValue as exc:
         raise RunnerError(str(exc)) from None
-    from .experiments.parameters import PROFILE_NAMES
+    for name, value in out.items():  # null means "the profile's value": only where the default is None
+        if value is None and specs[name].default.strip() != "None":
+            raise RunnerError(f"parameter {name!r} cannot be null: its default is {specs[name].default.strip()} "
+                              f"(null stands for the profile's value only where a parameter defaults to None)")
 
     if "profile" in out and out["profile"] not in PROFILE_NAMES:
         raise RunnerError(f"profile must be one of {list(PROFILE_NAMES)}, got {short_repr(out['profile'])}")
@@ -254,7 +272,6 @@ def read_claims(path: str | Path) -> list[ClaimOutcome] | None:
     Raises:
         NotebookFailed: the file has verdicts but is corrupted or malformed.
     """
-    from .io import ArtifactError, read_json
 
     path = Path(path)
     if not path.is_file():
@@ -317,15 +334,25 @@ def run_notebook(path: str | Path, output_dir: str | Path, parameters: Mapping[s
     _writable_folder(output_dir, "output folder")
     executed = _not_the_source(path, output_dir / f"{path.stem}.ipynb")
     prepared = prepare_notebook(path, output_dir / f"{path.stem}.input.ipynb", parameters)
+    # papermill rewrites its output after every cell: it writes a temporary file beside the
+    # executed notebook, which replaces it only once papermill has written it whole (also when a
+    # cell failed), so an interrupted run or a full disk never leaves a truncated notebook.
+    fd, name = tempfile.mkstemp(prefix=f".{executed.name}.", suffix=".tmp", dir=output_dir)
+    os.close(fd)
+    partial = Path(name)
     try:
-        papermill.execute_notebook(str(prepared), str(executed), cwd=str(output_dir),
+        papermill.execute_notebook(str(prepared), str(partial), cwd=str(output_dir),
                                    kernel_name=kernel_name, progress_bar=progress)
     except PapermillExecutionError as exc:
+        os.replace(partial, executed)
         evalue = one_line(exc.evalue, 240)
         raise NotebookFailed(f"the notebook failed in cell [{exc.exec_count}]: {exc.ename}"
                              f"{': ' + evalue if evalue else ''} (executed notebook: {executed})") from exc
+    else:
+        os.replace(partial, executed)
     finally:
         prepared.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
     return executed
 
 
@@ -353,8 +380,6 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _cli_main(args: argparse.Namespace) -> int:
-    from .cli import CliError
-
     try:
         if args.threads is not None and args.threads < 1:
             raise RunnerError(f"--threads must be >= 1, got {args.threads}")

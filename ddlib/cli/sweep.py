@@ -11,11 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from .backends import BACKENDS, CONNECT_TIMEOUT_S, SchedulerUnreachable
-from .grid import Grid
-from .registry import registered_experiments
-from .run import MAX_POINTS, SweepError, run_sweep
-from .store import SweepFolderError
+from .. import experiments  # noqa: F401  (registers the book's point functions)
+from ..sweep.backends import BACKENDS, CONNECT_TIMEOUT_S, SchedulerUnreachable
+from ..sweep.grid import Grid
+from ..sweep.registry import registered_experiments
+from ..sweep.run import MAX_POINTS, SweepError, run_sweep
+from ..sweep.store import ResultStore, SweepFolderError, grid_id
+from .errors import CliError
 
 __all__ = ["configure_parser"]
 
@@ -62,8 +64,6 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _cli_main(args: argparse.Namespace) -> int:
-    from ..cli import CliError
-
     log = logging.getLogger("ddlib")
     if not log.handlers:  # show ddlib's warnings (recomputed files), not every library's INFO lines
         handler = logging.StreamHandler()
@@ -103,7 +103,6 @@ def _cli_main(args: argparse.Namespace) -> int:
 
 def table_name(results: Path, experiment: str, grid: Grid) -> str:
     """The file name of ``grid``'s table in the results folder (``table.csv`` for its first grid)."""
-    from .store import ResultStore, grid_id
 
     try:
         manifest = ResultStore(results).read_manifest() or {}

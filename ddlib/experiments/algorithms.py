@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
-from ..claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, Claim, Precondition
 from ..data import Data
 from ..distillers import (DistilledSet, distill, distill_moments, distill_state, expert_trajectory,
                           matching_value_and_grad, meta_refine, student_trajectory, trajectory_matching_loss)
@@ -34,7 +34,7 @@ from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetitions
 
-__all__ = ["PROFILES", "Budget", "Baseline", "BASELINES", "REAL_POINTS", "SYNTHETIC", "SELECT_POOL", "METHODS",
+__all__ = ["PROFILES", "Budget", "Baseline", "BASELINES", "REAL_POINTS", "SYNTHETIC", "SELECT_POOL", "COMPARED",
            "CHECKS", "POINTS_AGREE", "AlgorithmTables", "run", "run_algorithms", "matching_gradient_gap",
            "trajectory_equivalence", "summarise", "measures", "regime", "statements", "claims"]
 
@@ -124,7 +124,7 @@ BASELINES: dict[str, Baseline] = {
 REAL_POINTS = tuple(name for name, b in BASELINES.items() if b.kind == "real points")
 SYNTHETIC = tuple(name for name, b in BASELINES.items() if b.kind == "synthetic")
 # Every method of the table: family and what it is (the page's method table is built from this).
-METHODS: dict[str, tuple[str, str]] = {
+COMPARED: dict[str, tuple[str, str]] = {
     "full data": ("reference", "the learner on all n real points"),
     "GM cos + KIP": ("distilled", "stage 1 matches the stage-1 gradient at theta0 in angle, neuron by neuron; "
                                   "stage 2 by KIP"),
@@ -181,7 +181,7 @@ class _Evaluator:
             self.W_full[learner.stage1_steps] = trained.W
         G_S = self.G_D if is_full else stage1_gradient(p.net.W, p.net.a, p.net.b, *stage1)
         n_points = stage1[0].shape[0] + (0 if stage2 is stage1 else stage2[0].shape[0])
-        family = METHODS[method][0] if method in METHODS else ("reference" if is_full else "diagnostic")
+        family = COMPARED[method][0] if method in COMPARED else ("reference" if is_full else "diagnostic")
         return {**self.common, "method": method, "family": family, "learner_steps": learner.stage1_steps,
                 **({"m1": m1} if m1 is not None else {}),
                 "test_mse": test_mse(trained, p.task, self.n_test, seed=p.seeds["test"]),
@@ -212,7 +212,7 @@ def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int
                    n_test: int, seed: int, progress: bool = False) -> AlgorithmTables:
     """Every distiller and baseline on ``n_seeds`` repetitions of one task (d, r, width, n_train).
 
-    One-step learner (T = 1): the methods of ``METHODS`` (the baselines of ``BASELINES`` store
+    One-step learner (T = 1): the methods of ``COMPARED`` (the baselines of ``BASELINES`` store
     m1 + m2 points, as the distillers do); GM cos and Frobenius again at every stage-1 size in
     ``extra_m1``.  T-step learner (``tm_steps``, ``tm_lr``, ``tm_weight_decay``; only when
     tm_steps > 1): full data, GM cos + KIP, TM + KIP and the TM S1 with all the real data for
@@ -261,7 +261,7 @@ def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int
 def _one_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float]], real: Data,
                    one_step: TwoStageLearner, *, m1: int, m2: int, meta: dict,
                    budget: Budget) -> tuple[list[dict], dict]:
-    """The one-step learner's rows of one repetition (``METHODS``, in order) and its T = 1
+    """The one-step learner's rows of one repetition (``COMPARED``, in order) and its T = 1
     equivalence record."""
     p, rows = ev.p, []
     full, wall = _timed(lambda: one_step.fit(p.net, real))
@@ -410,10 +410,10 @@ _CLAIMS = ((("tm_equal",), "none"), (("kip",), "positive"), (("meta_loss", "meta
 
 
 def _paired(table: pd.DataFrame, values: str, m1: int) -> pd.DataFrame:
-    """Per repetition (rows) and method (columns: every method of ``METHODS``, NaN where absent),
+    """Per repetition (rows) and method (columns: every method of ``COMPARED``, NaN where absent),
     ``values`` at stage-1 size m1."""
     paired = table[table.m1 == m1].pivot_table(index="repetition", columns="method", values=values)
-    return paired.reindex(columns=list(dict.fromkeys([*METHODS, *paired.columns])))
+    return paired.reindex(columns=list(dict.fromkeys([*COMPARED, *paired.columns])))
 
 
 def _best(mse: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from ..claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, Claim, Precondition
 from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_stage1
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, test_mse
@@ -47,7 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 # of ddlib.experiments.problem (offsets 0 to 50_000 in steps of 10_000).  Every width L' draws
 # from the same seed, so the fresh networks of one repetition share their first rows.
 FRESH_THETA0_OFFSET = 60_000
-METHODS = ("full", "distilled", "s1+real")
+ARMS = ("full", "distilled", "s1+real")
 
 
 def target_widths(width: int, width_factors: list[float]) -> list[int]:

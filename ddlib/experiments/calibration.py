@@ -21,14 +21,14 @@ it current without a regeneration.
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..claims import CheckSpec
+from ..book.claims import CheckSpec
+from ..book.notebooks import NOTEBOOKS, experiment_module
 from ..io import read_json, write_json
 from .parameters import resolve_parameters
 from .sentinels import SentinelCheck, recompute
@@ -42,9 +42,6 @@ CALIBRATION_REPETITIONS = 10
 CALIBRATED_PROFILES = ("smoke", "book")
 SENTINEL_PROFILE = "smoke"   # the sentinel: the first calibration repetition at this profile, run alone
 ROOT = Path(__file__).resolve().parent / "calibration"
-# Notebook name -> the experiment module behind it.
-NOTEBOOKS = {"00_learner": "learner", "01_encoding": "encoding", "02_generalization": "generalization",
-             "03_memory": "memory", "04_algorithms": "algorithms", "05_boundaries": "boundaries"}
 
 
 def margin(spec: CheckSpec, values: Sequence[float]) -> float:
@@ -65,7 +62,7 @@ def block_verdicts(record: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]
     been on other seeds.  Checks whose record is not one value per repetition (several links
     pooled) are left out.
     """
-    module = importlib.import_module(f"ddlib.experiments.{NOTEBOOKS[record['notebook']]}")
+    module = experiment_module(record["notebook"])
     out: dict[str, dict[str, list[str]]] = {}
     for profile, rec in record["profiles"].items():
         k = int(module.PROFILES[profile]["n_seeds"])
@@ -96,7 +93,7 @@ def calibrate(notebook: str, *, profiles: Sequence[str] = CALIBRATED_PROFILES,
     The experiment module supplies ``PROFILES``, ``CHECKS`` (key -> ``CheckSpec``), ``run``
     (its run function) and ``measures(result, P) -> {key: [value per repetition]}``.
     """
-    module = importlib.import_module(f"ddlib.experiments.{NOTEBOOKS[notebook]}")
+    module = experiment_module(notebook)
     checks: Mapping[str, CheckSpec] = module.CHECKS
     record: dict[str, Any] = {"notebook": notebook, "seed": CALIBRATION_SEED, "repetitions": repetitions,
                               "thresholds": {k: {"name": s.name, "comparison": s.comparison,
@@ -122,7 +119,7 @@ def calibrate(notebook: str, *, profiles: Sequence[str] = CALIBRATED_PROFILES,
 def sentinel_values(notebook: str) -> dict[str, list[float]]:
     """The sentinel of a notebook's record, computed by today's code: every check's values of the
     first calibration repetition at ``SENTINEL_PROFILE``, run alone."""
-    module = importlib.import_module(f"ddlib.experiments.{NOTEBOOKS[notebook]}")
+    module = experiment_module(notebook)
     P = resolve_parameters(module.PROFILES, SENTINEL_PROFILE, seed=CALIBRATION_SEED, n_seeds=1)
     values = module.measures(_call(module.run, P, False), P)
     return {key: [float(v) for v in values.get(key, [])] for key in module.CHECKS}

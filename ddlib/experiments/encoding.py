@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from ..baselines import random_subset
-from ..claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, Claim, Precondition
 from ..distillers import distill_stage1, distill_state
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, principal_angles, test_mse

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..claims import Check, Claim, CheckSpec, Precondition
+from ..book.claims import Check, Claim, CheckSpec, Precondition
 from ..data import Data
 from ..distillers import distill
 from ..effective import LearningCurve, compression, effective_size

@@ -10,32 +10,38 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from ..claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..learners import TwoStageLearner
 from ..metrics import alignment, test_mse
 from ..networks import TwoLayerNet
 from ..tasks import MultiIndexTask
 from ..theory import he3_noise_alignment, population_alignment, population_first_layer, population_stage1_gradient
 from ..validation import check_int
+from .parameters import Parameters
 from .regime import full_data_learns, learnable_link
 from .repetitions import repetition, summarise as summarise_columns
 
-__all__ = ["PROFILES", "METHODS", "CHECKS", "run", "run_learner", "population_learner", "random_features_learner",
-           "sample_complexity", "summarise", "learner_point", "measures", "regime", "statements", "claims"]
+__all__ = ["PARAMETERS", "PROFILES", "LEARNERS", "CHECKS", "run", "run_learner", "population_learner",
+           "random_features_learner", "sample_complexity", "summarise", "learner_point", "measures", "regimes", "plan"]
 
 # Methods, in the order of the figures: the learner A(D), the infinite-data learner (theory line),
 # and the two controls (run at the first (d, r) pair only).
-METHODS = ("learner", "population W1", "random features", "he3 learner")
+LEARNERS = ("learner", "population W1", "random features", "he3 learner")
 
-_BASE = dict(dr_grid=[[32, 2], [64, 2]], width=512, link="he2", n_seeds=5, n_test=5000,
-             n_grid=[250, 500, 1000, 2000, 4000, 8000])
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "dr_grid": [[32, 2], [16, 2]], "width": 256, "n_seeds": 3,
-              "n_grid": [250, 1000, 4000]},
-    "book": dict(_BASE),
-    "paper": {**_BASE, "dr_grid": [[32, 2], [64, 2], [128, 2], [32, 1], [32, 3], [32, 4]], "n_seeds": 10,
-              "n_test": 20_000, "n_grid": [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000]},
-}
+# The notebook's parameters, declared once: (name, value at the book profile, help).
+PARAMETERS = Parameters(
+    ("dr_grid", [[32, 2], [64, 2]], "[d, r] pairs: input dimension and rank of U"),
+    ("width", 512, "network width L"),
+    ("n_grid", [250, 500, 1000, 2000, 4000, 8000], "training-set sizes n"),
+    ("link", "he2", '"he2" | "aniso" | "quad" | "he3"'),
+    ("n_seeds", 5, "repetitions"),
+    ("n_test", 5000, "fresh test points per repetition"),
+)
+PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
+    smoke={"dr_grid": [[32, 2], [16, 2]], "width": 256, "n_seeds": 3, "n_grid": [250, 1000, 4000]},
+    paper={"dr_grid": [[32, 2], [64, 2], [128, 2], [32, 1], [32, 3], [32, 4]], "n_seeds": 10, "n_test": 20_000,
+           "n_grid": [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000]},
+)
 
 
 def population_learner(net: TwoLayerNet, task: MultiIndexTask, X: torch.Tensor, y: torch.Tensor,
@@ -268,8 +274,8 @@ def measures(table: pd.DataFrame, P: Mapping[str, Any]) -> dict[str, list[float]
     return out
 
 
-def regime(table: pd.DataFrame, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
-    """Where each claim applies: a link of information exponent 2 for the positive claims (one
+def regimes(table: pd.DataFrame, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """Where the claims apply: a link of information exponent 2 for the positive claims (one
     gradient step learns nothing from he3); the random-features control says something about
     feature learning only where the full-data learner learns (test MSE <= ``LEARNS`` at the
     largest n, first pair); the he3 control needs nothing."""
@@ -278,38 +284,33 @@ def regime(table: pd.DataFrame, P: Mapping[str, Any]) -> dict[str, tuple[Precond
     first = _ends(table, "learner").set_index(["d", "r"]).loc[[(d0, r0)]]
     mse = float(first.last_test_mse.mean())
     learns = full_data_learns(mse, f"at n = {int(first.last_n.max())}, d = {d0}, r = {r0}", "at the largest n")
-    return {"C0.1": (ie2,), "C0.2": (ie2,), "C0.3": (ie2, learns), "C0.4": ()}
+    return {"learnable": (ie2,), "learnable, learns": (ie2, learns)}
 
 
-def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(id, sentence) of each claim at these parameters (the page's claim block)."""
+def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
+    """The claims of notebook 00 at these parameters, declared (``ddlib.book.claims.claims_of``
+    decides them)."""
     C = CHECKS
     pairs = ", ".join(f"({d}, {r})" for d, r in P["dr_grid"])
     n, n0 = max(P["n_grid"]), min(P["n_grid"])
     d0, r0 = P["dr_grid"][0]
     return [
-        ("C0.1", f"With n = {n:,} real points the learner reaches a normalised test MSE of at most "
-                 f"{C['learns'].threshold:g} (the zero predictor scores 1) at every (d, r) of {pairs}, and at most "
-                 f"{C['data'].threshold:g} times its error on the fewest points of the grid (n = {n0:,})."),
-        ("C0.2", f"The closed-form infinite-data first layer bounds the learner's alignment with span(U) at every n "
-                 f"(ratio at most {C['bound'].threshold:g}); the learner reaches at least "
-                 f"{C['approach'].threshold:g} of it at n = {n:,}, its shortfall at most "
-                 f"{C['closing'].threshold:g} of the one at n = {n0:,}."),
-        ("C0.3", f"Without the feature-learning step (random features, d = {d0}, r = {r0}) the ridge does not "
-                 f"learn: its test MSE at n = {n:,} is at least {C['rf_mse'].threshold:g} and at least "
-                 f"{C['rf_gap'].threshold:g}x the learner's."),
-        ("C0.4", f"With the he3 link (d = {d0}, r = {r0}) the learner finds only noise: its alignment, averaged "
-                 f"over n, is within a factor {C['he3_high'].threshold:g} of the closed-form pure-noise level "
-                 f"(the same at every n), grows at most {C['he3_flat'].threshold:g}x from n = {n0:,} to "
-                 f"{n:,}, and its test MSE never falls below {C['he3_mse'].threshold:g}."),
+        ClaimDecl("C0.1", f"With n = {n:,} real points the learner reaches a normalised test MSE of at most "
+                          f"{C['learns'].threshold:g} (the zero predictor scores 1) at every (d, r) of {pairs}, and at "
+                          f"most {C['data'].threshold:g} times its error on the fewest points of the grid (n = {n0:,}).",
+                  ("learns", "data"), "learnable"),
+        ClaimDecl("C0.2", f"The closed-form infinite-data first layer bounds the learner's alignment with span(U) at "
+                          f"every n (ratio at most {C['bound'].threshold:g}); the learner reaches at least "
+                          f"{C['approach'].threshold:g} of it at n = {n:,}, its shortfall at most "
+                          f"{C['closing'].threshold:g} of the one at n = {n0:,}.",
+                  ("bound", "approach", "closing"), "learnable"),
+        ClaimDecl("C0.3", f"Without the feature-learning step (random features, d = {d0}, r = {r0}) the ridge does "
+                          f"not learn: its test MSE at n = {n:,} is at least {C['rf_mse'].threshold:g} and at least "
+                          f"{C['rf_gap'].threshold:g}x the learner's.",
+                  ("rf_mse", "rf_gap"), "learnable, learns"),
+        ClaimDecl("C0.4", f"With the he3 link (d = {d0}, r = {r0}) the learner finds only noise: its alignment, "
+                          f"averaged over n, is within a factor {C['he3_high'].threshold:g} of the closed-form "
+                          f"pure-noise level (the same at every n), grows at most {C['he3_flat'].threshold:g}x from "
+                          f"n = {n0:,} to {n:,}, and its test MSE never falls below {C['he3_mse'].threshold:g}.",
+                  ("he3_low", "he3_high", "he3_flat", "he3_mse")),
     ]
-
-
-def claims(table: pd.DataFrame, P: Mapping[str, Any]) -> list[Claim]:
-    """The claims of notebook 00, with their verdicts on this table."""
-    values = {k: [v for v in vals if math.isfinite(v)] for k, vals in measures(table, P).items()}
-    reg = regime(table, P)
-    keys = {"C0.1": ("learns", "data"), "C0.2": ("bound", "approach", "closing"), "C0.3": ("rf_mse", "rf_gap"),
-            "C0.4": ("he3_low", "he3_high", "he3_flat", "he3_mse")}
-    return [Claim(cid, text, tuple(CHECKS[k].check(values[k]) for k in keys[cid]), reg[cid])
-            for cid, text in statements(P)]

@@ -15,7 +15,8 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from ..claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, Claim, Precondition
+from ..sweep import Grid, run_sweep
 from ..theory import span_bound
 from ..validation import check_int
 from .memory_search import (SearchResult, certified_search, memory_point, minimal_size, parse_targets, show,
@@ -66,8 +67,6 @@ def sweep_lines(P: Mapping[str, Any]) -> list[tuple[str, Any]]:
     parameters sit at the base point ``P['r'], P['d'], P['width'], P['n_per_d2']``; seeds are
     ``P['seed'] + k`` for k < n_seeds.  With no line at all, the base point alone (line "base").
     """
-    from ..sweep import Grid
-
     parse_targets(P["targets"])  # a bad spec fails here, before any point runs
     n_seeds = check_int("n_seeds", P["n_seeds"], min_value=1)
     seeds = [check_int("seed", P["seed"], min_value=0) + k for k in range(n_seeds)]
@@ -91,8 +90,6 @@ def run_memory(P: Mapping[str, Any], *, results_dir: str, backend: str = "local"
     the base point, which lies on every line, is computed once and a rerun reuses every stored
     point.  Returns one row per (line, point), with a ``line`` column naming the factor varied.
     """
-    from ..sweep import run_sweep
-
     tables = []
     for name, grid in sweep_lines(P):
         t = run_sweep(memory_point, grid, results_dir=results_dir, backend=backend, workers=workers,

@@ -31,8 +31,9 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, Claim, Precondition
 from ..io import ArtifactError, read_json, write_json
+from ..provenance import provenance
 from ..stats import Interval
 from .memory import (LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets, regime,
                      run_memory, show)
@@ -111,7 +112,6 @@ def _sha256(path: Path) -> str:
 # ----------------------------------------------------------------------------------------------
 
 def _machine() -> dict[str, Any]:
-    from ..provenance import provenance
 
     model = "unknown"
     try:

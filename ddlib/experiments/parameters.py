@@ -1,35 +1,108 @@
-"""Notebook parameters: a profile supplies every value; explicit (non-None) values override it.
+"""Notebook parameters, each declared once: in its experiment module, with its value at the book
+profile (whose type is the parameter's type) and a line of help.
 
-A notebook's ``parameters`` cell holds flat literals; ``None`` means "the profile's value".
-Types are checked here so a wrong parameter fails at once with its name, not deep in torch.
+    PARAMETERS = Parameters(
+        ("d", 32, "input dimension"),
+        ("link", "he2", '"he2" | "aniso" | "quad" | "he3"'),
+    )
+    PROFILES = PARAMETERS.profiles(smoke={"d": 16}, paper={})   # book: the declared values
+
+Everything else reads that one declaration: the notebook's parameters cell holds only ``profile``,
+``seed`` and ``results_dir`` and picks up any other parameter a run sets (``given``: papermill's
+injected cell, or a line a reader adds), ``resolve_parameters`` fills in the profile and checks
+every value with the one type checker (``ddlib.values.check_type``), ``ddlib run`` refuses unknown
+names and wrong types from the same declaration before anything runs, and the page shows the
+declaration as a table.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
 
-__all__ = ["PROFILE_NAMES", "resolve_parameters"]
+from ..values import InvalidValue, TypeSpec, check_type, check_value
+
+__all__ = ["PROFILE_NAMES", "COMMON", "Parameter", "Parameters", "type_of", "resolve_parameters", "given"]
 
 PROFILE_NAMES = ("smoke", "book", "paper")
-COMMON = {"seed": 0}  # parameters every notebook has, whatever its profiles say
+# Parameters every notebook has in its parameters cell, whatever its experiment declares.
+COMMON = {"seed": 0}
+CELL = ("profile", "seed", "results_dir")  # the names a notebook's parameters cell itself holds
 
 
-def _type_ok(value: Any, reference: Any) -> bool:
-    if isinstance(reference, bool):
-        return isinstance(value, bool)
-    if isinstance(reference, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(reference, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(reference, (list, tuple)):
-        if not isinstance(value, (list, tuple)):
-            return False
-        if reference and len(value):
-            return all(_type_ok(v, reference[0]) for v in value)
-        return True
-    if reference is None:
-        return True
-    return isinstance(value, type(reference))
+def type_of(value: Any) -> TypeSpec:
+    """The type of a declared value: its scalar kind, or ``list[T]`` from its first item."""
+    kind = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}.get(type(value))
+    if kind is None:
+        return TypeSpec()
+    if kind == "list" and value:
+        return TypeSpec("list", type_of(value[0]))
+    return TypeSpec(kind)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter: its name, its value at the book profile and a line of help."""
+
+    name: str
+    value: Any
+    help: str
+
+    @property
+    def type(self) -> TypeSpec:
+        return type_of(self.value)
+
+
+class Parameters(Mapping[str, Parameter]):
+    """An experiment's parameters, declared once as rows ``(name, book value, help)``."""
+
+    def __init__(self, *rows: tuple[str, Any, str]) -> None:
+        self._rows = {name: Parameter(name, value, help) for name, value, help in rows}
+        if len(self._rows) != len(rows):
+            raise ValueError("a parameter is declared twice")
+        for p in self._rows.values():
+            check_value(p.value, f"parameter {p.name!r}")
+
+    def __getitem__(self, name: str) -> Parameter:
+        return self._rows[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def book(self) -> dict[str, Any]:
+        """The book profile: every declared value."""
+        return {name: copy.deepcopy(p.value) for name, p in self._rows.items()}
+
+    def profiles(self, **others: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """``{"smoke": ..., "book": ..., "paper": ...}``: the book profile, and each other profile as
+        the book's values with its own overrides (checked: declared names, declared types)."""
+        out = {"book": self.book}
+        for profile, overrides in others.items():
+            for name, value in overrides.items():
+                if name not in self._rows:
+                    raise ValueError(f"profile {profile!r} sets {name!r}, which is not a declared parameter")
+                check_type(name, value, self._rows[name].type)
+            out[profile] = {**self.book, **copy.deepcopy(dict(overrides))}
+        return {name: out[name] for name in PROFILE_NAMES if name in out}
+
+    def table(self, profiles: Mapping[str, Mapping[str, Any]]) -> str:
+        """The declaration as a Markdown table: name, type, each profile's value, help."""
+        names = [p for p in PROFILE_NAMES if p in profiles]
+        head = "| parameter | type | " + " | ".join(names) + " | what |\n|---|---|" + "---|" * len(names) + "---|\n"
+        rows = "".join(f"| `{p.name}` | {p.type} | " + " | ".join(f"`{profiles[n][p.name]!r}`" for n in names)
+                       + f" | {p.help} |\n" for p in self._rows.values())
+        return head + rows
+
+
+def given(namespace: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters a run set in a notebook's namespace (``globals()``): every declared name it
+    holds -- papermill's injected cell, or a line a reader added to the parameters cell."""
+    declared = set().union(*(set(p) for p in profiles.values()))
+    return {name: namespace[name] for name in sorted(declared) if name in namespace and name not in CELL}
 
 
 def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, **explicit: Any) -> dict[str, Any]:
@@ -37,6 +110,8 @@ def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, 
 
     The result holds exactly the keyword arguments of the notebook's experiment function, so a
     notebook calls ``run_x(**P)``; the profile's name is not among them (record it separately).
+    A value's type is checked against the type of the profile's value (``type_of``) by
+    ``ddlib.values.check_type``, the one type checker that ``ddlib run`` also uses.
 
     Raises:
         ValueError: unknown profile (listing the valid ones) or unknown parameter name.
@@ -50,8 +125,10 @@ def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, 
             raise ValueError(f"unknown parameter {name!r}; valid parameters: {sorted(params)}")
         if value is None:
             continue
-        if not _type_ok(value, params[name]):
-            raise TypeError(f"parameter {name!r} must be of type {type(params[name]).__name__} "
-                            f"(like the profile's {params[name]!r}), got {value!r} ({type(value).__name__})")
+        try:
+            check_type(name, check_value(value, f"parameter {name!r}"), type_of(params[name]))
+        except InvalidValue as exc:
+            raise TypeError(f"{exc} (like the profile's {params[name]!r})") from None
         params[name] = float(value) if isinstance(params[name], float) else value
     return params
+

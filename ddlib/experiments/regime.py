@@ -3,7 +3,7 @@ a link one gradient step can learn, a full-data learner that learns, and at leas
 points.  Each returns a ``Precondition`` whose detail names the value it was decided on."""
 from __future__ import annotations
 
-from ..claims import Precondition
+from ..book.claims import Precondition
 from ..tasks import get_link
 
 __all__ = ["LEARNS", "learnable_link", "full_data_learns", "enough_stage1_points"]

@@ -2,29 +2,28 @@
 registered point function, never name arbitrary code (``torch.hub.load`` with ``trust_repo``
 would otherwise run a hubconf.py).
 
-ddlib's own points are listed in ``EXPERIMENTS`` by dotted path, imported only when a sweep runs
-them.  Code can add its own (``register_experiment``); the command line can allow one more by
-name (``ddlib sweep --allow-experiment MODULE.FN``, ``run_sweep(..., allow=[...])``): that is the
-user saying the grid file may run that code.  ``run_sweep`` given a function object needs no
-registration: its caller is code already.
+The registry (``EXPERIMENTS``, a ``ddlib.registry.Registry`` of short name -> dotted path) knows
+point functions by name only: the sweep imports none of them until a point runs.  ddlib's book
+registers its own points (``ddlib.experiments``) as built-in entries; code can add its own
+(``register_experiment``); the command line can allow one more by name (``ddlib sweep
+--allow-experiment MODULE.FN``, ``run_sweep(..., allow=[...])``): that is the user saying the grid
+file may run that code.  ``run_sweep`` given a function object needs no registration: its caller
+is code already.
 """
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any, Callable, Iterable, Mapping
 
-from ..values import short_repr
+from ..registry import Registry
+from ..validation import short_repr
 
 __all__ = ["EXPERIMENTS", "UnknownExperiment", "register_experiment", "unregister_experiment",
-           "registered_experiments", "resolve_registered", "check_dotted_name"]
+           "registered_experiments", "resolve_registered", "check_dotted_name", "experiment_name",
+           "resolve_experiment"]
 
-# Short name -> dotted path of ddlib's own point functions: the one place to update when they move.
-EXPERIMENTS: dict[str, str] = {
-    "learner_point": "ddlib.experiments.learner.learner_point",
-    "memory_point": "ddlib.experiments.memory_search.memory_point",
-    "stage1_curve_point": "ddlib.experiments.memory_search.stage1_curve_point",
-}
-_USER: dict[str, str] = {}  # registered in this process by register_experiment
+EXPERIMENTS: Registry[str] = Registry("experiment")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$")
 
 
@@ -43,11 +42,11 @@ def check_dotted_name(name: Any, what: str = "experiment") -> str:
 
 def registered_experiments() -> dict[str, str]:
     """Every registered short name -> dotted path (ddlib's own, then this process's)."""
-    return {**EXPERIMENTS, **_USER}
+    return dict(EXPERIMENTS.items())
 
 
-def register_experiment(fn: Callable[..., dict] | Mapping[str, Callable[..., dict]], name: str | None = None
-                        ) -> str | dict[str, str]:
+def register_experiment(fn: Callable[..., dict] | Mapping[str, Callable[..., dict]], name: str | None = None,
+                        *, builtin: bool = False) -> str | dict[str, str]:
     """Let grid files name ``fn`` (as ``name``, default its ``__name__``, or its dotted path).
 
     ``fn`` must be a module-level function that worker processes can import; a mapping
@@ -59,21 +58,21 @@ def register_experiment(fn: Callable[..., dict] | Mapping[str, Callable[..., dic
     if isinstance(fn, Mapping):
         if name is not None:
             raise TypeError("name is given by the mapping's keys; do not pass name with a mapping")
-        return {n: register_experiment(f, n) for n, f in fn.items()}  # type: ignore[misc]
-    from .worker import experiment_name
-
+        return {n: register_experiment(f, n, builtin=builtin) for n, f in fn.items()}  # type: ignore[misc]
     dotted = experiment_name(fn)
     short = check_dotted_name(name if name is not None else fn.__name__, "name")
     taken = registered_experiments().get(short)
     if taken is not None and taken != dotted:
         raise ValueError(f"experiment name {short!r} is already registered for {taken}; pass another name")
-    _USER[short] = dotted
+    if taken != dotted:
+        EXPERIMENTS.register(short, dotted, builtin=builtin)
     return dotted
 
 
 def unregister_experiment(name: str) -> None:
-    """Remove a name this process registered (ddlib's own names stay)."""
-    _USER.pop(name, None)
+    """Remove a name this process registered (ddlib's own names stay; an unknown name is ignored)."""
+    if name in EXPERIMENTS and not EXPERIMENTS.builtin(name):
+        EXPERIMENTS.unregister(name)
 
 
 def resolve_registered(name: str, allow: Iterable[str] = ()) -> str:
@@ -98,3 +97,38 @@ def resolve_registered(name: str, allow: Iterable[str] = ()) -> str:
         f"{sorted(registry)}. To run your own function, register it in code "
         f"(ddlib.sweep.register_experiment) or allow it explicitly (--allow-experiment {name}, "
         f"run_sweep(..., allow=[{name!r}])): a grid naming it then runs that code")
+
+
+def resolve_experiment(name: str) -> Callable[..., dict]:
+    """The function named by the dotted path ``module.function`` (any importable module)."""
+    if not isinstance(name, str) or "." not in name:
+        raise ValueError(f"experiment must be a dotted name 'module.function', got {name!r}")
+    module_name, _, attr = name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"cannot import module {module_name!r} of experiment {name!r} ({exc}); "
+                          f"worker processes must be able to import it too (install it or put "
+                          f"its folder on PYTHONPATH)") from exc
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ValueError(f"experiment {name!r}: module {module_name!r} has no function {attr!r}")
+    return fn
+
+
+def experiment_name(fn: Callable[..., Any] | str) -> str:
+    """The dotted name of a point function, checked to resolve back to the same function."""
+    if isinstance(fn, str):
+        resolve_experiment(fn)
+        return fn
+    if not callable(fn):
+        raise TypeError(f"fn must be a function or a dotted name 'module.function', got {fn!r}")
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if module in (None, "__main__", "__mp_main__") or "<" in qualname or "." in qualname:
+        raise ValueError(f"fn must be a module-level function importable by worker processes "
+                         f"(not a lambda, a nested function or one defined in __main__ or a "
+                         f"notebook), got {fn!r} from module {module!r}")
+    name = f"{module}.{qualname}"
+    if resolve_experiment(name) is not fn:
+        raise ValueError(f"fn {fn!r} is not what {name!r} imports to; pass a module-level function")
+    return name

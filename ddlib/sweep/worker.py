@@ -2,7 +2,6 @@
 one torch thread, check its result, and return it or its traceback (never raise)."""
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import threading
@@ -11,43 +10,9 @@ import traceback
 from typing import Any, Callable
 
 from .grid import SCALAR_TYPES
+from .registry import resolve_experiment
 
-__all__ = ["experiment_name", "resolve_experiment", "run_point", "init_pool_worker"]
-
-
-def resolve_experiment(name: str) -> Callable[..., dict]:
-    """The function named by the dotted path ``module.function`` (any importable module)."""
-    if not isinstance(name, str) or "." not in name:
-        raise ValueError(f"experiment must be a dotted name 'module.function', got {name!r}")
-    module_name, _, attr = name.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"cannot import module {module_name!r} of experiment {name!r} ({exc}); "
-                          f"worker processes must be able to import it too (install it or put "
-                          f"its folder on PYTHONPATH)") from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ValueError(f"experiment {name!r}: module {module_name!r} has no function {attr!r}")
-    return fn
-
-
-def experiment_name(fn: Callable[..., Any] | str) -> str:
-    """The dotted name of a point function, checked to resolve back to the same function."""
-    if isinstance(fn, str):
-        resolve_experiment(fn)
-        return fn
-    if not callable(fn):
-        raise TypeError(f"fn must be a function or a dotted name 'module.function', got {fn!r}")
-    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
-    if module in (None, "__main__", "__mp_main__") or "<" in qualname or "." in qualname:
-        raise ValueError(f"fn must be a module-level function importable by worker processes "
-                         f"(not a lambda, a nested function or one defined in __main__ or a "
-                         f"notebook), got {fn!r} from module {module!r}")
-    name = f"{module}.{qualname}"
-    if resolve_experiment(name) is not fn:
-        raise ValueError(f"fn {fn!r} is not what {name!r} imports to; pass a module-level function")
-    return name
+__all__ = ["run_point", "init_pool_worker"]
 
 
 def _to_scalar(value: Any) -> Any:
