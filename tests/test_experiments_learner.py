@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from ddlib.experiments import resolve_parameters
-from ddlib.experiments.learner import (CHECKS, PROFILES, claims, learner_point, measures, run, run_learner,
-                                       sample_complexity, statements, summarise)
+from ddlib.book.claims import claims_of
+from ddlib.experiments import learner
+from ddlib.experiments.learner import (CHECKS, PROFILES, learner_point, measures, plan, run, run_learner,
+                                       sample_complexity, summarise)
 from ddlib.experiments.problem import derived_seeds
 from ddlib.theory import he3_noise_alignment
 
@@ -148,7 +150,7 @@ def synthetic(*, learner_mse=(0.5, 0.02), ratio=(0.5, 0.8), rf_mse=0.6, he3_rati
 
 
 def verdicts(table, **P):
-    return {c.id: c.verdict for c in claims(table, {**P_SYN, **P})}
+    return {c.id: c.verdict for c in claims_of(learner, table, {**P_SYN, **P})}
 
 
 def test_measures_give_one_value_per_repetition_for_every_check():
@@ -193,7 +195,7 @@ def test_one_repetition_or_one_n_leaves_claims_inconclusive_not_failing():
 
 
 def test_statements_quote_the_thresholds_and_the_grid():
-    text = dict(statements(P_SYN))
+    text = dict([(c.id, c.statement) for c in plan(P_SYN)])
     assert list(text) == ["C0.1", "C0.2", "C0.3", "C0.4"]
     assert f"{CHECKS['learns'].threshold:g}" in text["C0.1"] and "(64, 2)" in text["C0.1"]
     assert "8,000" in text["C0.2"] and f"{CHECKS['rf_gap'].threshold:g}x" in text["C0.3"]
@@ -202,7 +204,7 @@ def test_statements_quote_the_thresholds_and_the_grid():
 def test_claims_run_on_the_real_experiment_and_summarise_reports_the_closed_forms(table):
     P = {**TINY, "seed": 5}
     assert run is run_learner
-    assert [c.id for c in claims(table, P)] == ["C0.1", "C0.2", "C0.3", "C0.4"]
+    assert [c.id for c in claims_of(learner, table, P)] == ["C0.1", "C0.2", "C0.3", "C0.4"]
     head = summarise(table)
     assert head["n"] == 2000 and set(head["closed_forms"]) == {"d=8, r=1", "d=8, r=2"}
     assert head["closed_forms"]["d=8, r=2"]["he3_noise_alignment"] == pytest.approx(he3_noise_alignment(8, 2))
