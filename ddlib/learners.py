@@ -26,6 +26,7 @@ from .validation import check_float, check_int, check_tensor, peak, require_fini
 
 __all__ = [
     "TwoStageLearner",
+    "random_features_learner",
     "Stage2Statistics",
     "stage1_gradient",
     "stage1_parts",
@@ -348,3 +349,9 @@ def check_learner(learner: Any) -> TwoStageLearner:
     if not isinstance(learner, TwoStageLearner):
         raise TypeError(f"learner must be a TwoStageLearner, got {type(learner).__name__}")
     return learner
+
+
+def random_features_learner(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
+                            learner: TwoStageLearner) -> TwoLayerNet:
+    """The random-features control: no stage 1 (W1 = W0, theta0's rows), stage 2 on (X, y)."""
+    return net.replace(W=net.W, a=learner.stage2(net, net.W, X, y), b=net.stage2_bias.clone())

@@ -21,12 +21,12 @@ import math
 import numpy as np
 import torch
 
-from .learners import normalize_rows
+from .learners import TwoStageLearner, normalize_rows
 from .networks import TwoLayerNet, check_net
 from .tasks import MultiIndexTask, check_task, no_part_beyond_he2
 from .validation import check_float, check_int, require_finite
 
-__all__ = ["STEP_HERMITE", "population_stage1_gradient", "population_first_layer", "population_alignment",
+__all__ = ["STEP_HERMITE", "population_stage1_gradient", "population_first_layer", "population_learner", "population_alignment",
            "he3_noise_energy", "he3_noise_alignment", "he3_gradient_energy", "span_bound", "noise_excess_risk", "memory_report"]
 
 # Counts (d, r, width, n, m) stay below 2^53, the integers a float64 holds exactly: beyond, the
@@ -99,6 +99,23 @@ def population_stage1_gradient(net: TwoLayerNet, task: MultiIndexTask) -> torch.
 def population_first_layer(net: TwoLayerNet, task: MultiIndexTask) -> torch.Tensor:
     """W1 of the infinite-data learner: rownorm(-G_pop) (zero rows for ``he3``)."""
     return normalize_rows(-population_stage1_gradient(net, task))
+
+
+def population_learner(net: TwoLayerNet, task: MultiIndexTask, X: torch.Tensor, y: torch.Tensor,
+                       learner: TwoStageLearner) -> TwoLayerNet:
+    """The infinite-data stage 1 (W1 = rownorm(-G_pop)), then stage 2 on the real (X, y).
+
+    Args:
+        net: theta0.
+        task: supplies the population gradient (``population_first_layer``).
+        X, y: the real points the stage-2 ridge is fitted on.
+        learner: supplies the ridge.
+
+    Returns:
+        The trained network; its test error isolates what a finite stage-1 sample costs.
+    """
+    W1 = population_first_layer(net, task)
+    return net.replace(W=W1, a=learner.stage2(net, W1, X, y), b=net.stage2_bias.clone())
 
 
 def population_alignment(net: TwoLayerNet, task: MultiIndexTask) -> float:

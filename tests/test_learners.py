@@ -355,3 +355,16 @@ def test_blocked_statistics_pass_equals_the_plain_gram():
     stats = stage2_statistics(W1, net.stage2_bias, X, y, chunk_size=97)
     torch.testing.assert_close(stats.gram, Phi.T @ Phi / X.shape[0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(stats.moment, Phi.T @ y / X.shape[0], rtol=1e-12, atol=1e-14)
+
+
+def test_random_features_learner_keeps_theta0s_rows_and_fits_only_the_second_layer():
+    from ddlib import MultiIndexTask, TwoLayerNet
+    from ddlib.learners import random_features_learner
+
+    task = MultiIndexTask(d=8, r=2, link="he2", seed=0)
+    net = TwoLayerNet.init(d=8, width=32, seed=1)
+    X, y = task.sample(200, seed=2)
+    learner = TwoStageLearner()
+    trained = random_features_learner(net, X, y, learner)
+    assert torch.equal(trained.W, net.W)  # no stage 1
+    assert torch.allclose(trained.a, learner.stage2(net, net.W, X, y))

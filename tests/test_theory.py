@@ -259,3 +259,16 @@ def test_he3_gradient_energy_is_the_mean_energy_of_the_real_gradient():
     assert abs(sum(energies) / draws / (width * (d + 1) / (2 * n)) - 1) > 0.2
     with pytest.raises(ValueError, match="n"):
         theory.he3_gradient_energy(d, width, 0)
+
+
+def test_population_learner_takes_the_closed_form_first_layer_and_a_ridge_on_real_points():
+    from ddlib import MultiIndexTask, TwoLayerNet, TwoStageLearner
+    from ddlib.theory import population_first_layer, population_learner
+
+    task = MultiIndexTask(d=8, r=2, link="he2", seed=0)
+    net = TwoLayerNet.init(d=8, width=32, seed=1)
+    X, y = task.sample(200, seed=2)
+    trained = population_learner(net, task, X, y, TwoStageLearner())
+    W1 = population_first_layer(net, task)
+    assert torch.equal(trained.W, W1)
+    assert torch.allclose(trained.a, TwoStageLearner().stage2(net, W1, X, y))

@@ -20,8 +20,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
-import numpy as np
-
 from ..stats import DEFAULT_LEVEL, Interval, geometric_interval, mean_interval
 
 __all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "verdicts", "claims_of",

@@ -7,22 +7,19 @@ import math
 from typing import Any, Mapping
 
 import pandas as pd
-import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from ..book.claims import CheckSpec, ClaimDecl, Precondition
-from ..learners import TwoStageLearner
+from ..learners import TwoStageLearner, random_features_learner
 from ..metrics import alignment, test_mse
-from ..networks import TwoLayerNet
-from ..tasks import MultiIndexTask
-from ..theory import he3_noise_alignment, population_alignment, population_first_layer, population_stage1_gradient
+from ..theory import he3_noise_alignment, population_alignment, population_learner, population_stage1_gradient
 from ..validation import check_int
 from .parameters import Parameters
 from .regime import full_data_learns, learnable_link
 from .repetitions import repetition, summarise as summarise_columns
 
-__all__ = ["PARAMETERS", "PROFILES", "LEARNERS", "CHECKS", "run", "run_learner", "population_learner",
-           "random_features_learner", "sample_complexity", "summarise", "learner_point", "measures", "regimes", "plan"]
+__all__ = ["PARAMETERS", "PROFILES", "LEARNERS", "CHECKS", "run", "run_learner", "sample_complexity", "summarise",
+           "learner_point", "measures", "regimes", "plan"]
 
 # Methods, in the order of the figures: the learner A(D), the infinite-data learner (theory line),
 # and the two controls (run at the first (d, r) pair only).
@@ -42,29 +39,6 @@ PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
     paper={"dr_grid": [[32, 2], [64, 2], [128, 2], [32, 1], [32, 3], [32, 4]], "n_seeds": 10, "n_test": 20_000,
            "n_grid": [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000]},
 )
-
-
-def population_learner(net: TwoLayerNet, task: MultiIndexTask, X: torch.Tensor, y: torch.Tensor,
-                       learner: TwoStageLearner) -> TwoLayerNet:
-    """The infinite-data stage 1 (W1 = rownorm(-G_pop)), then stage 2 on the real (X, y).
-
-    Args:
-        net: theta0.
-        task: supplies the population gradient (``ddlib.theory.population_first_layer``).
-        X, y: the real points the stage-2 ridge is fitted on.
-        learner: supplies the ridge.
-
-    Returns:
-        The trained network; its test error isolates what a finite stage-1 sample costs.
-    """
-    W1 = population_first_layer(net, task)
-    return net.replace(W=W1, a=learner.stage2(net, W1, X, y), b=net.stage2_bias.clone())
-
-
-def random_features_learner(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
-                            learner: TwoStageLearner) -> TwoLayerNet:
-    """The random-features control: no stage 1 (W1 = W0, theta0's rows), stage 2 on (X, y)."""
-    return net.replace(W=net.W, a=learner.stage2(net, net.W, X, y), b=net.stage2_bias.clone())
 
 
 def _fits(rep, n_grid: list[int], name: str, controls: bool, learner: TwoStageLearner,

@@ -9,79 +9,19 @@ computes marks them stale, and a move that changes no number does not.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ..data import Data
 from ..distillers import FAILED_MATCHING_LOSS, InitialDraw, match_gradients, match_performance
 from ..learners import TwoStageLearner, ridge_from_statistics, stage1_gradient, stage2_statistics
 from ..metrics import test_mse
+from ..search import SearchResult, minimal_size
 from ..theory import memory_report
 from ..validation import check_float, check_int
 from .repetitions import repetition
 
-__all__ = ["SearchResult", "minimal_size", "parse_targets", "show", "certified_search", "memory_point",
-           "stage1_curve_point"]
+__all__ = ["parse_targets", "show", "certified_search", "memory_point", "stage1_curve_point"]
 
-
-# ----------------------------------------------------------------------------------------------
-# The search for a minimal size
-# ----------------------------------------------------------------------------------------------
-
-@dataclass
-class SearchResult:
-    """The smallest size found to succeed (None if none up to ``max_size``) and every probe made."""
-
-    size: Optional[int]
-    probes: dict[int, bool] = field(default_factory=dict)
-
-    @property
-    def n_probes(self) -> int:
-        return len(self.probes)
-
-
-def minimal_size(succeeds: Callable[[int], bool], *, max_size: int, start: int = 1) -> SearchResult:
-    """Smallest integer m in [start, max_size] with ``succeeds(m)``, for a monotone predicate.
-
-    Doubling from ``start`` brackets the answer (a failing m, a succeeding 2m), then bisection on
-    the integers narrows the bracket to one: about 2 log2(m*) probes, each size probed at most
-    once.  For a predicate that is not monotone, the result is a size that succeeds whose
-    predecessor was probed and failed (or ``start``).
-
-    Args:
-        succeeds: the success predicate (e.g. test MSE <= target at size m).
-        max_size: the largest size tried; the last doubling step is clipped to it.
-        start: the smallest size tried.
-
-    Returns:
-        SearchResult with ``size`` (None when even ``max_size`` fails) and ``probes`` {m: success}.
-    """
-    start = check_int("start", start, min_value=1)
-    max_size = check_int("max_size", max_size, min_value=start)
-    probes: dict[int, bool] = {}
-
-    def probe(m: int) -> bool:
-        if m not in probes:
-            probes[m] = bool(succeeds(m))
-        return probes[m]
-
-    lo, hi = start - 1, start  # invariant: lo fails (or is below start), hi is the next candidate
-    while not probe(hi):
-        if hi >= max_size:
-            return SearchResult(None, probes)
-        lo, hi = hi, min(2 * hi, max_size)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if probe(mid):
-            hi = mid
-        else:
-            lo = mid
-    return SearchResult(hi, probes)
-
-
-# ----------------------------------------------------------------------------------------------
-# One grid point: m1*, m2* and memory for one repetition
-# ----------------------------------------------------------------------------------------------
 
 def parse_targets(spec: str) -> list[tuple[str, str, float]]:
     """Targets of the search from a spec like ``"rel:4,abs:0.1"``: (label, kind, value) each.

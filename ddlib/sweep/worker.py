@@ -7,7 +7,7 @@ import os
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any
 
 from .grid import SCALAR_TYPES
 from .registry import resolve_experiment

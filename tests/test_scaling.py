@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ddlib.experiments.scaling import (BOUND_EXPONENTS, FLAT, bootstrap_slope, bound_slope, fit_slopes,
-                                       fit_two_term, loglog_slope, reading, seed_slopes, two_term_slopes)
+from ddlib.experiments.scaling import reading
+from ddlib.scaling import (BOUND_EXPONENTS, FLAT, bootstrap_slope, bound_slope, fit_slopes, fit_two_term, loglog_slope,
+                           seed_slopes, two_term_slopes)
 
 
 def test_loglog_slope_recovers_an_exact_power_law():
