@@ -16,12 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import ddlib.experiments  # noqa: F401  (registers the book's point functions, as the command line does)
 from ddlib.io import ArtifactError, read_json, write_json
 from ddlib.sweep import Grid, SweepError, UnknownExperiment, point_key, register_experiment, run_sweep
 from ddlib.sweep.registry import unregister_experiment
 from ddlib.sweep.backends import WORKER_DIED
 from ddlib.sweep.registry import resolve_registered
-from ddlib.sweep.worker import resolve_experiment
+from ddlib.sweep.registry import resolve_experiment
 
 TESTS_DIR = Path(__file__).resolve().parent
 TORCH_POINT = "sweep_points.torch_point"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from typing import Any, Callable, Iterable, Mapping
 
 from ..registry import Registry
@@ -96,7 +97,9 @@ def resolve_registered(name: str, allow: Iterable[str] = ()) -> str:
         f"experiment {name!r} is not registered; a grid file may name only a registered experiment: "
         f"{sorted(registry)}. To run your own function, register it in code "
         f"(ddlib.sweep.register_experiment) or allow it explicitly (--allow-experiment {name}, "
-        f"run_sweep(..., allow=[{name!r}])): a grid naming it then runs that code")
+        f"run_sweep(..., allow=[{name!r}])): a grid naming it then runs that code"
+        + ("; the book's own points (learner_point, memory_point, ...) are registered by importing ddlib.experiments"
+           if "ddlib.experiments" not in sys.modules else ""))
 
 
 def resolve_experiment(name: str) -> Callable[..., dict]:

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from ..provenance import provenance
 from ..validation import check_choice, check_int
-from ..values import short_repr
+from ..validation import short_repr
 from .backends import BACKENDS, CONNECT_TIMEOUT_S, run_dask, run_inline, run_local
 from .grid import Grid
-from .registry import resolve_registered
+from .registry import experiment_name, resolve_registered
 from .store import ResultStore, SweepFolderError, gather, point_key
-from .worker import experiment_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,15 +179,57 @@ def run_sweep(fn: Callable[..., dict] | str | None, grid: Grid, results_dir: str
         SweepFolderError: ``results_dir`` is not a folder this sweep may write to.
         SchedulerUnreachable: no dask scheduler answered within ``connect_timeout``.
     """
-    # Long for a reason: it checks every argument before touching the results folder, then runs the
-    # store's whole life (prepare, resume, run, gather, manifest) under the folder's lock.
+    fn, allow = _point_function(fn, grid, allow)
+    workers, retries, max_points = _checked_options(backend, workers, scheduler, retries, max_points,
+                                                    connect_timeout)
+    n_points = _checked_size(grid, max_points)
+    experiment = _experiment(fn, allow)
+
+    store = ResultStore(results_dir)
+    record = grid.record()
+    store.check_folder(experiment, record, same_grid)  # before anything is written
+    started = time.perf_counter()
+    with _exclusive(store.root):
+        store.check_folder(experiment, record, same_grid)  # again, now that no other sweep can write
+        store.prepare()
+        files = store.register_grid(experiment, record)
+        bar = _progress_bar(progress, n_points)
+        tracker = _Tracker(experiment, store, retries, bar, files.failures)
+        try:
+            _run_backend(backend, experiment, _pending(grid, experiment, store, tracker, bar), tracker,
+                         workers, scheduler, n_points, connect_timeout)
+        finally:
+            if bar is not None:
+                bar.close()
+        store.write_failures(experiment, tracker.failures, files.failures)
+        table = _stored_table(grid, experiment, store)
+        store.write_table(table, files.table)
+        store.finish_grid(files, {"backend": backend, "n_points": n_points, "n_run": tracker.n_run,
+                                  "n_failed": len(tracker.failures), "retries": retries,
+                                  "table": files.table, "failures": files.failures,
+                                  "wall_time_s": time.perf_counter() - started, "provenance": provenance()})
+    if tracker.failures:
+        raise SweepError(tracker.failures, store.root / files.failures, table)
+    return table
+
+
+def _point_function(fn: Callable[..., dict] | str | None, grid: Grid,
+                    allow: Iterable[str]) -> tuple[Callable[..., dict] | str, list[str]]:
+    """``fn`` (the grid's experiment when None) and ``allow`` as a list: a lone string is one
+    name, not its characters.  Checked first, so a wrong grid fails before any option."""
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be a ddlib.sweep.Grid, got {type(grid).__name__}")
     if fn is None:
         if grid.experiment is None:
             raise ValueError("fn is None and the grid names no experiment; pass fn or set grid.experiment")
         fn = grid.experiment
-    allow = [allow] if isinstance(allow, str) else list(allow)
+    return fn, [allow] if isinstance(allow, str) else list(allow)
+
+
+def _checked_options(backend: str, workers: int | None, scheduler: str | None, retries: int,
+                     max_points: int | None, connect_timeout: float) -> tuple[int | None, int, int | None]:
+    """Validate the run options, alone and together, before the results folder is touched;
+    returns ``(workers, retries, max_points)`` as checked ints."""
     check_choice("backend", backend, BACKENDS)
     if workers is not None:
         workers = check_int("workers", workers, min_value=1)
@@ -205,64 +247,65 @@ def run_sweep(fn: Callable[..., dict] | str | None, grid: Grid, results_dir: str
     if scheduler is not None and workers is not None:
         raise ValueError(f"workers sizes the pool or LocalCluster ddlib starts; with scheduler={scheduler!r} "
                          f"the cluster's own workers run the points: pass workers=None, got {workers}")
+    return workers, retries, max_points
+
+
+def _checked_size(grid: Grid, max_points: int | None) -> int:
+    """The number of points (counted, not built); a grid over ``max_points`` is refused here,
+    before anything runs, with its shape so the user sees which axis is large."""
     n_points = grid.size()
     if max_points is not None and n_points > max_points:
         shape = " x ".join(f"{len(v)} {k}" for k, v in grid.params.items())
         raise ValueError(f"the grid has {n_points:,} points ({shape + ' x ' if shape else ''}"
                          f"{len(grid.seeds)} seeds), more than max_points={max_points:,}; raise the limit "
                          f"(--max-points, max_points=) if you mean to run them all")
-    experiment = _experiment(fn, allow)
+    return n_points
 
-    store = ResultStore(results_dir)
-    record = grid.record()
-    store.check_folder(experiment, record, same_grid)  # before anything is written
-    started = time.perf_counter()
-    with _exclusive(store.root):
-        store.check_folder(experiment, record, same_grid)  # again, now that no other sweep can write
-        store.prepare()
-        files = store.register_grid(experiment, record)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=n_points, desc="sweep", unit="point")
-        tracker = _Tracker(experiment, store, retries, bar, files.failures)
 
-        def pending() -> Iterator[tuple[str, dict]]:
-            for p in grid.points():
-                k = point_key(experiment, p)
-                if store.read(k, experiment, p) is None:
-                    tracker.points[k] = p
-                    yield k, p
-                elif bar is not None:
-                    bar.update(1)
+def _progress_bar(progress: bool, n_points: int):
+    """A tqdm bar over every point of the grid (stored ones tick as they are skipped), or None;
+    tqdm is imported only when a bar is wanted."""
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=n_points, desc="sweep", unit="point")
 
-        try:
-            if backend == "local":
-                run_local(experiment, pending(), tracker, workers, n_hint=n_points)
-            elif backend == "inline":
-                run_inline(experiment, pending(), tracker)
-            else:
-                run_dask(experiment, pending(), tracker, workers, scheduler, n_hint=n_points,
-                         connect_timeout=connect_timeout)
-        finally:
-            if bar is not None:
-                bar.close()
-        store.write_failures(experiment, tracker.failures, files.failures)
-        rows = []
-        for p in grid.points():
-            result = store.read(point_key(experiment, p), experiment, p)
-            if result is not None:
-                rows.append((p, result))
-        table = gather(rows) if rows else _empty_table(grid)
-        store.write_table(table, files.table)
-        from ..provenance import provenance
-        store.finish_grid(files, {"backend": backend, "n_points": n_points, "n_run": tracker.n_run,
-                                  "n_failed": len(tracker.failures), "retries": retries,
-                                  "table": files.table, "failures": files.failures,
-                                  "wall_time_s": time.perf_counter() - started, "provenance": provenance()})
-    if tracker.failures:
-        raise SweepError(tracker.failures, store.root / files.failures, table)
-    return table
+
+def _pending(grid: Grid, experiment: str, store: ResultStore, tracker: _Tracker,
+             bar) -> Iterator[tuple[str, dict]]:
+    """Lazily yield ``(key, point)`` for each point not stored yet (registering it with the
+    tracker), ticking the bar for stored ones: the backends pull from it, so the grid is never
+    held in memory at once."""
+    for p in grid.points():
+        k = point_key(experiment, p)
+        if store.read(k, experiment, p) is None:
+            tracker.points[k] = p
+            yield k, p
+        elif bar is not None:
+            bar.update(1)
+
+
+def _run_backend(backend: str, experiment: str, todo: Iterator[tuple[str, dict]], tracker: _Tracker,
+                 workers: int | None, scheduler: str | None, n_points: int, connect_timeout: float) -> None:
+    """Hand the pending points to the chosen backend, which reports each outcome to ``tracker``."""
+    if backend == "local":
+        run_local(experiment, todo, tracker, workers, n_hint=n_points)
+    elif backend == "inline":
+        run_inline(experiment, todo, tracker)
+    else:
+        run_dask(experiment, todo, tracker, workers, scheduler, n_hint=n_points,
+                 connect_timeout=connect_timeout)
+
+
+def _stored_table(grid: Grid, experiment: str, store: ResultStore) -> "pd.DataFrame":
+    """The table of every point stored for this grid, in grid order, read back from the store
+    (so points from earlier runs are included); an empty table with the grid's columns if none."""
+    rows = []
+    for p in grid.points():
+        result = store.read(point_key(experiment, p), experiment, p)
+        if result is not None:
+            rows.append((p, result))
+    return gather(rows) if rows else _empty_table(grid)
 
 
 def _empty_table(grid: Grid) -> "pd.DataFrame":
