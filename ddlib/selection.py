@@ -20,7 +20,7 @@ import torch
 
 from .data import Data
 from .distillers.distilled_set import DistilledSet
-from .distillers.performance_matching import _check_statistics, kip_loss
+from .distillers.performance_matching import check_statistics, kip_loss
 from .learners import (Stage2Statistics, TwoStageLearner, check_learner, singular_ridge_is_an_error, stage1_gradient,
                        stage1_parts, stage2_statistics)
 from .networks import TwoLayerNet, check_net
@@ -139,7 +139,7 @@ def select_stage2(net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.
     net, X, y, m2, pool = _check_common(net, X, y, m2, pool, "m2")
     W1 = net.check_first_layer("W1", W1)
     ridge = check_float("ridge", ridge, strictly_positive=True)
-    stats = _check_statistics(stage2_statistics(W1, net.stage2_bias, X, y) if stats is None else stats, net)
+    stats = check_statistics(stage2_statistics(W1, net.stage2_bias, X, y) if stats is None else stats, net)
     gen = generator(seed)
     taken = torch.zeros(X.shape[0], dtype=torch.bool, device=X.device)
     chosen, losses = [], []

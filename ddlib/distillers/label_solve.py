@@ -26,7 +26,7 @@ from ..learners import Stage2Statistics, singular_ridge_is_an_error
 from ..networks import TwoLayerNet
 from ..validation import check_float, require_finite
 from ._checks import check_stage, detached_net
-from .performance_matching import _check_statistics, kip_loss
+from .performance_matching import check_statistics, kip_loss
 from .restarts import Restarts
 
 __all__ = ["label_map", "optimal_labels", "solve_labels"]
@@ -83,7 +83,7 @@ def optimal_labels(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, 
     """
     net = detached_net(net)
     W1 = net.check_first_layer("W1", W1)
-    stats = _check_statistics(stats, net)
+    stats = check_statistics(stats, net)
     ridge = check_float("ridge", ridge, strictly_positive=True)
     X = net.check_input("X", X)
     if X.ndim not in (2, 3) or X.shape[-1] != net.d or X.shape[-2] < 1:
@@ -110,6 +110,6 @@ def solve_labels(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistics, re
     net, restarts, _, _ = check_stage(net, restarts, steps=0, lr=1.0)
     y = optimal_labels(net, W1, stats, restarts.X, ridge)
     with torch.no_grad(), singular_ridge_is_an_error(STAGE, ridge):
-        loss = kip_loss(net, net.check_first_layer("W1", W1), _check_statistics(stats, net), restarts.X, y, ridge)
+        loss = kip_loss(net, net.check_first_layer("W1", W1), check_statistics(stats, net), restarts.X, y, ridge)
     require_finite(f"{STAGE}: the KIP loss at the optimal labels is not finite (ridge={ridge!r})", loss)
     return restarts.moved(restarts.X, y, loss)

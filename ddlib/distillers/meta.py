@@ -20,7 +20,7 @@ from ..seeds import check_seed, generator
 from ..validation import check_float, check_int, check_labels, peak, require_finite
 from ._checks import check_learner, detached_net
 from .distilled_set import DistilledSet
-from .trajectory import _trajectory
+from .trajectory import unchecked_trajectory
 
 __all__ = ["meta_loss", "real_loss", "meta_finetune", "meta_refine"]
 
@@ -32,7 +32,7 @@ _CONSTANT_LABELS = "the meta loss, normalised by their variance Var y = 0, is un
 def _train(net: TwoLayerNet, X1: torch.Tensor, y1: torch.Tensor, X2: torch.Tensor, y2: torch.Tensor,
            learner: TwoStageLearner) -> tuple[torch.Tensor, torch.Tensor]:
     """(W1, a) of A(S), differentiable in all four tensors."""
-    W1 = _trajectory(net, X1, y1, learner, None)[-1]
+    W1 = unchecked_trajectory(net, X1, y1, learner, None)[-1]
     return W1, ridge_solve(net.stage2_features(X2, W1), y2, learner.ridge)
 
 

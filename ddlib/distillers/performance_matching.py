@@ -27,7 +27,7 @@ from ..validation import check_float
 from ._checks import check_stage, finished
 from .restarts import Restarts
 
-__all__ = ["kip_loss", "kip_value_and_grad", "match_performance"]
+__all__ = ["kip_loss", "kip_value_and_grad", "match_performance", "check_statistics"]
 
 STAGE = "stage 2 (performance matching)"
 
@@ -100,7 +100,7 @@ def match_performance(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistic
     """
     net, restarts, steps, lr = check_stage(net, restarts, steps=steps, lr=lr)
     W1 = net.check_first_layer("W1", W1)
-    stats = _check_statistics(stats, net)
+    stats = check_statistics(stats, net)
     ridge = check_float("ridge", ridge, strictly_positive=True)
 
     def value_and_grad(X: torch.Tensor, y: torch.Tensor):
@@ -115,7 +115,7 @@ def match_performance(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistic
                     also=f", or ridge={ridge!r} is too small for these features")
 
 
-def _check_statistics(stats: Stage2Statistics, net: TwoLayerNet) -> Stage2Statistics:
+def check_statistics(stats: Stage2Statistics, net: TwoLayerNet) -> Stage2Statistics:
     """The real data's statistics for the network's width, in its dtype and device, with |y|^2/n > 0."""
     if not isinstance(stats, Stage2Statistics):
         raise TypeError(f"stats must be a Stage2Statistics (from stage2_statistics), got {type(stats).__name__}")

@@ -21,7 +21,7 @@ from ._checks import check_learner, check_stage, finished
 from .restarts import Restarts
 
 __all__ = ["expert_trajectory", "student_trajectory", "trajectory_matching_loss",
-           "cosine_equivalent_loss", "match_trajectories"]
+           "cosine_equivalent_loss", "match_trajectories", "unchecked_trajectory"]
 
 STAGE = "stage 1 (trajectory matching)"
 
@@ -40,7 +40,7 @@ def _check_args(net: TwoLayerNet, learner: TwoStageLearner, X: torch.Tensor,
     return net, net.check_input("X", X), net.check_input("y", y)
 
 
-def _trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, learner: TwoStageLearner,
+def unchecked_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, learner: TwoStageLearner,
                 chunk_size: int | None) -> list[torch.Tensor]:
     """[W_0, ..., W_T] of the learner's stage 1 on (X, y) (no checks: the callers run them)."""
     decay = 1.0 - learner.stage1_lr * learner.weight_decay
@@ -67,7 +67,7 @@ def expert_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
     net, X, y = _check_args(net, learner, X, y)
     net = net.detach()
     X, y = net.check_data("real data (X, y)", (X, y))
-    Ws = _trajectory(net, X, y, learner, learner.chunk_size)
+    Ws = unchecked_trajectory(net, X, y, learner, learner.chunk_size)
     require_finite(lambda: f"expert_trajectory: W_T is not finite after {learner.stage1_steps} step(s): the stage-1 "
                            f"gradient overflows {net.dtype}; the data's scale (max |X| = {peak(X):.3g}, max |y| = "
                            f"{peak(y):.3g}) is too large", Ws[-1])
@@ -87,7 +87,7 @@ def student_trajectory(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor,
         A list of T + 1 tensors, W_0 (L, d) then W_t of shape (L, d), or (K, L, d) when batched.
     """
     net, X, y = _check_args(net, learner, X, y)
-    return _trajectory(net, X, y, learner, chunk_size=None)
+    return unchecked_trajectory(net, X, y, learner, chunk_size=None)
 
 
 def trajectory_matching_loss(W_T_student: torch.Tensor, W_T_expert: torch.Tensor,
@@ -146,7 +146,7 @@ def match_trajectories(net: TwoLayerNet, W_T_expert: torch.Tensor, restarts: Res
                          "|W_0 - W_T|^2 = 0, is undefined")
 
     def loss(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return trajectory_matching_loss(_trajectory(net, X, y, learner, None)[-1], W_T_expert, net.W)
+        return trajectory_matching_loss(unchecked_trajectory(net, X, y, learner, None)[-1], W_T_expert, net.W)
 
     (X, y), _ = minimise(autograd_value_and_grad(loss), (restarts.X, restarts.y), steps=steps, lr=lr,
                          desc=STAGE, progress=progress)
