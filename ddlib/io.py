@@ -134,6 +134,19 @@ def checksum(meta: dict, tensors: dict[str, torch.Tensor] | None = None) -> str:
     return h.hexdigest()
 
 
+def _check_tensors(tensors: Any, where: str) -> None:
+    """``tensors`` is a dict of str -> tensor, else a one-line ArtifactError starting with ``where``."""
+    if not isinstance(tensors, dict):
+        raise ArtifactError(f"{where} its tensors have type {type(tensors).__name__}, not a dict name -> tensor")
+    for name, t in tensors.items():
+        if not isinstance(name, str):
+            raise ArtifactError(f"{where} the tensor name {short_repr(name, 80)} has type {type(name).__name__}, "
+                                f"not a str")
+        if not isinstance(t, torch.Tensor):
+            raise ArtifactError(f"{where} the entry {short_repr(name, 60)} of its tensors has type "
+                                f"{type(t).__name__}, not a tensor")
+
+
 def save_artifact(path: str | os.PathLike, kind: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Save named tensors and JSON metadata as one checksummed file, atomically.
 
@@ -143,14 +156,7 @@ def save_artifact(path: str | os.PathLike, kind: str, tensors: dict[str, torch.T
     """
     if not isinstance(kind, str) or not kind:
         raise ArtifactError(f"kind must be a non-empty str, got {short_repr(kind, 80)}")
-    if not isinstance(tensors, dict):
-        raise ArtifactError(f"{kind} tensors must be a dict name -> tensor, got {type(tensors).__name__}")
-    for name, t in tensors.items():
-        if not isinstance(name, str):
-            raise ArtifactError(f"{kind} tensors: the name {short_repr(name, 80)} has type {type(name).__name__}, "
-                                f"not a str")
-        if not isinstance(t, torch.Tensor):
-            raise ArtifactError(f"{kind} tensors[{short_repr(name, 60)}] has type {type(t).__name__}, not a tensor")
+    _check_tensors(tensors, f"{kind} tensors:")
     check_metadata(meta, f"{kind} metadata")
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     # Checked above, so no default= and no NaN: the text is the one _canonical_json gives.
@@ -193,15 +199,7 @@ def load_artifact(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.T
         raise ArtifactError(f"{malformed} its metadata is not valid JSON: {one_line(exc, 200)}") from None
     if not isinstance(meta, dict):
         raise ArtifactError(f"{malformed} its metadata has type {type(meta).__name__}, not a JSON object")
-    if not isinstance(tensors, dict):
-        raise ArtifactError(f"{malformed} its tensors have type {type(tensors).__name__}, not a dict name -> tensor")
-    for name, t in tensors.items():
-        if not isinstance(name, str):
-            raise ArtifactError(f"{malformed} the tensor name {short_repr(name, 80)} has type {type(name).__name__}, "
-                                f"not a str")
-        if not isinstance(t, torch.Tensor):
-            raise ArtifactError(f"{malformed} the entry {short_repr(name, 60)} of its tensors has type "
-                                f"{type(t).__name__}, not a tensor")
+    _check_tensors(tensors, malformed)
     tensors = dict(tensors)
     try:
         digest = checksum(meta, tensors)

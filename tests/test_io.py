@@ -261,7 +261,7 @@ def test_save_artifact_refuses_metadata_that_contains_itself(tmp_path, tensors):
 
 
 def test_save_artifact_refuses_a_non_tensor_entry_naming_it(tmp_path, tensors):
-    with pytest.raises(ArtifactError, match=r"tensors\['b'\] has type str, not a tensor") as exc:
+    with pytest.raises(ArtifactError, match=r"the entry 'b' of its tensors has type str, not a tensor") as exc:
         save_artifact(tmp_path / "thing.pt", KIND, {**tensors, "b": "0.5"}, META)
     _one_line(exc)
     assert list(tmp_path.iterdir()) == []
