@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from ddlib.book.claims import ClaimDecl, claims_of, verdicts
 from ddlib.book.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimFailure, Precondition, enforce,
                           geometric_interval, verdict_table)
 from ddlib.stats import Interval
@@ -108,3 +109,40 @@ def test_check_spec_is_inconclusive_when_a_repetition_is_undefined():
     for values in ([3.0, float("nan"), 3.2], [3.0, float("inf"), 3.2]):
         check = CheckSpec("q", ">=", 2.0, "b").check(values)
         assert check.verdict == "inconclusive" and check.measured.n == 3
+
+
+# ---- claims as declarations: one generic function decides every experiment's claims -----------------
+
+
+_SPECS = {"gap": CheckSpec("gap", "<=", 2.0, "within 2x"), "share": CheckSpec("share", ">=", 3.0, "3x chance")}
+
+
+def test_verdicts_decide_each_declared_claim_from_its_checks_and_regime():
+    plan = [ClaimDecl("C1", "gap small", ("gap",), "ok"), ClaimDecl("C2", "share high", ("share",), "off"),
+            ClaimDecl("C3", "both", ("gap", "share"))]
+    regimes = {"ok": (Precondition("learns", True),), "off": (Precondition("learns", False),)}
+    cls = verdicts(plan, _SPECS.__getitem__, {"gap": [1.0, 1.1, 0.9], "share": [5.0, 5.5, 6.0]}, regimes)
+    assert [(c.id, c.verdict) for c in cls] == [("C1", "holds"), ("C2", "outside regime"), ("C3", "holds")]
+    assert cls[2].regime == () and [k.name for k in cls[2].checks] == ["gap", "share"]
+
+
+def test_a_nan_repetition_makes_its_check_inconclusive_never_dropped():
+    plan = [ClaimDecl("C1", "gap small", ("gap",))]
+    cl, = verdicts(plan, _SPECS.__getitem__, {"gap": [1.0, float("nan"), 0.9]}, {})
+    assert cl.verdict == "inconclusive" and cl.checks[0].measured.n == 3
+
+
+def test_a_claim_naming_a_check_without_values_or_an_uncomputed_regime_is_an_error():
+    with pytest.raises(KeyError, match="no values for its check 'share'"):
+        verdicts([ClaimDecl("C1", "x", ("share",))], _SPECS.__getitem__, {}, {})
+    with pytest.raises(KeyError, match="regime 'nope' was not computed"):
+        verdicts([ClaimDecl("C1", "x", ("gap",), "nope")], _SPECS.__getitem__, {"gap": [1.0, 1.0]}, {})
+
+
+def test_claims_of_reads_an_experiment_s_declarations():
+    import types
+
+    exp = types.SimpleNamespace(CHECKS=_SPECS, plan=lambda P: [ClaimDecl("C1", f"gap at d = {P['d']}", ("gap",))],
+                                measures=lambda result, P: {"gap": result}, regimes=lambda result, P: {})
+    cl, = claims_of(exp, [3.0, 3.1, 2.9], {"d": 8})
+    assert cl.statement == "gap at d = 8" and cl.verdict == "does not hold"

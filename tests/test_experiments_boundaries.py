@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from ddlib.book.claims import claims_of
 from ddlib.distillers import FAILED_MATCHING_LOSS, distill, distill_stage1
-from ddlib.experiments import resolve_parameters
-from ddlib.experiments.boundaries import (CHECKS, FRESH_THETA0_OFFSET, PROFILES, BoundaryTables, claims,
-                                          measures, run, run_boundaries, run_links_and_noise,
-                                          run_small_m1, run_transfer, statements, summarise, target_widths)
+from ddlib.experiments import boundaries, resolve_parameters
+from ddlib.experiments.boundaries import (CHECKS, FRESH_THETA0_OFFSET, PROFILES, BoundaryTables, measures, plan,
+                                          regimes, run, run_boundaries, run_links_and_noise, run_small_m1,
+                                          run_transfer, summarise, target_widths)
 from ddlib.experiments.problem import derived_seeds, make_problem
 from ddlib.learners import stage1_gradient
 
@@ -25,6 +26,11 @@ TINY = dict(d=16, r=2, width=64, n_train=1500, m1=4, m2=8, n_seeds=1, noise_grid
 def _kw(fn, params):
     """The entries of ``params`` that ``fn`` takes (each study takes a subset of the notebook's)."""
     return {k: v for k, v in params.items() if k in inspect.signature(fn).parameters}
+
+
+def claims(tables: BoundaryTables, P):
+    """Notebook 05's claims on these tables, decided as the page decides them."""
+    return claims_of(boundaries, tables, P)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +148,8 @@ def test_measures_give_one_value_per_repetition_for_every_check(tables):
     values = measures(tables, TINY)
     assert set(values) == set(CHECKS)
     assert all(len(v) == TINY["n_seeds"] for v in values.values())
-    assert [c.id for c in claims(tables, TINY)] == [cid for cid, _ in statements(TINY)]
+    assert [c.id for c in claims(tables, TINY)] == [c.id for c in plan(TINY)]
+    assert {c.regime for c in plan(TINY)} <= set(regimes(tables, TINY))
 
 
 def test_bad_grids_and_seed_count_are_refused_by_name():

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from ddlib.experiments import resolve_parameters
+from ddlib.experiments import encoding, resolve_parameters
 from ddlib.experiments.encoding import (CHECKS, CONTROL, PROFILES, EncodingTables, best_rank_approximation,
-                                        claim_plan, claims, denoising_checks, further_links, link_values, measures,
-                                        run, run_encoding, shared_noise_direction, statements, summarise)
-from ddlib.book.claims import VERDICTS
+                                        check_spec, denoising_checks, further_links, link_values, measures, plan,
+                                        regimes, run, run_encoding, shared_noise_direction, summarise)
+from ddlib.book.claims import VERDICTS, claims_of
 from ddlib.experiments.problem import derived_seeds
 from ddlib.tasks import Link, register_link, unregister_link
 from ddlib.theory import he3_noise_alignment, he3_noise_energy
@@ -109,7 +109,8 @@ def test_every_profile_resolves_and_names_only_run_encoding_parameters():
 
 def test_every_check_has_one_value_per_repetition_on_the_real_experiment(tables):
     values = measures(tables, TINY)
-    assert set(values) == set(CHECKS) and all(len(v) == TINY["n_seeds"] for v in values.values())
+    planned = {k for c in plan(TINY) for k in c.checks}
+    assert set(values) == set(CHECKS) | planned and all(len(v) == TINY["n_seeds"] for v in values.values())
 
 
 def test_full_data_row_carries_the_learners_test_mse_and_s1_the_truncation_cosine(tables):
@@ -143,7 +144,7 @@ def test_he3_runs_without_a_population_first_layer():
     pop = t.sets[t.sets.source == "population"]
     assert pop.alignment.isna().all() and (t.sets[t.sets.source == "S1"].cos_pop == 0).all()
     assert t.spectra[t.spectra.matrix == "G_pop (population)"].relative.isna().all()
-    verdicts = {c.id: c.verdict for c in claims(t, P)}
+    verdicts = {c.id: c.verdict for c in claims_of(encoding, t, P)}
     assert list(verdicts) == ["C1.1", "C1.2", "C1.3", "C1.4"]  # he2 as the further link: an encoding claim
     assert {verdicts[c] for c in ("C1.1", "C1.2", "C1.3")} == {"outside regime"}
     assert verdicts["C1.4"] == "inconclusive"  # one repetition: no interval
@@ -236,17 +237,38 @@ def synthetic(*, energy=0.6, align=(0.9, 0.85, 0.25), trunc=(0.82, 0.83), full_m
 
 
 def verdicts(tables, **P):
-    return {c.id: c.verdict for c in claims(tables, {**P_SYN, **P})}
+    return {c.id: c.verdict for c in claims_of(encoding, tables, {**P_SYN, **P})}
 
 
 def test_measures_give_one_value_per_repetition_for_every_check():
     values = measures(synthetic(), P_SYN)
-    assert set(values) == set(CHECKS) and all(len(v) == 3 for v in values.values())
+    planned = {k for c in plan(P_SYN) for k in c.checks}
+    assert set(CHECKS) <= set(values) and planned <= set(values) and set(values) == set(CHECKS) | planned
+    assert all(len(v) == 3 for v in values.values())
     assert values["energy"][0] == pytest.approx(0.6 / (2 / 32))
     assert values["truncation"][0] == pytest.approx(-0.01)
     assert values["energy_quad"][0] == pytest.approx(0.5 / (2 / 32))
     assert values["weakest_full"][0] == pytest.approx(0.0) and values["weakest_pop"][0] == pytest.approx(79.0)
     assert values["noise_hi"] == values["noise_lo"] and values["noise_hi"][0] == pytest.approx(0.17 / 0.2)
+    # The plan's per-link keys read the same per-repetition values as the calibrated CHECKS keys.
+    assert values["energy@quad"] == values["energy_quad"] and values["weakest_full@quad"] == values["weakest_full"]
+    assert values["noise_hi@he3"] == values["noise_lo@he3"] == values["noise_hi"]
+
+
+def test_check_spec_gives_each_link_its_calibrated_spec_and_the_shared_one_otherwise():
+    assert check_spec("energy") is CHECKS["energy"] and check_spec("truncation") is CHECKS["truncation"]
+    assert check_spec("energy@aniso") is CHECKS["energy_aniso"]
+    assert check_spec("align_random@quad") is CHECKS["align_random_quad"]
+    assert check_spec("energy@he2b") is CHECKS["energy"]  # a reader's link: the headline's thresholds
+    assert check_spec("weakest_pop@quad") is CHECKS["weakest_pop"] and check_spec("noise_lo@he3") is CHECKS["noise_lo"]
+
+
+def test_regimes_give_every_regime_key_of_the_plan():
+    P = P_SYN
+    reg = regimes(synthetic(), P)
+    assert isinstance(reg, dict) and {c.regime for c in plan(P)} <= set(reg)
+    assert reg["weakest:quad"][:-1] == reg["link:quad"] and "r >= 2" in reg["weakest:quad"][-1].name
+    assert len(reg["control:he3"]) == 1 and reg["control:he3"][0].met
 
 
 def test_every_claim_holds_on_tables_that_meet_every_threshold():
@@ -285,13 +307,17 @@ def test_further_link_claims_are_outside_regime_where_their_own_learner_does_not
     assert verdicts(synthetic(), r=1)["C1.6"] == "outside regime"  # no weakest direction apart from the strongest
 
 
-def test_claim_plan_follows_the_further_links_and_their_information_exponent():
-    assert [(k, lk) for _, k, lk in claim_plan(P_SYN)] == [
-        ("energy", "he2"), ("alignment", "he2"), ("truncation", "he2"), ("encoding", "aniso"), ("encoding", "quad"),
-        ("weakest", "quad"), ("control", "he3")]
-    plan = claim_plan({**P_SYN, "link": "quad", "links": ["he3", "he2"]})
-    assert [(cid, k, lk) for cid, k, lk in plan][3:] == [("C1.4", "control", "he3"), ("C1.5", "encoding", "he2")]
-    assert [cid for cid, *_ in claim_plan({**P_SYN, "links": []})] == ["C1.1", "C1.2", "C1.3"]
+def test_plan_follows_the_further_links_and_their_information_exponent():
+    # The kind and link of a claim on a further link is its regime key; the headline's three share "headline".
+    assert [(c.regime, c.checks) for c in plan(P_SYN)] == [
+        ("headline", ("energy",)), ("headline", ("align_full", "align_random")), ("headline", ("truncation",)),
+        ("link:aniso", ("energy@aniso", "align_full@aniso", "align_random@aniso")),
+        ("link:quad", ("energy@quad", "align_full@quad", "align_random@quad")),
+        ("weakest:quad", ("weakest_data@quad", "weakest_pop@quad", "weakest_full@quad")),
+        ("control:he3", ("noise_hi@he3", "noise_lo@he3"))]
+    other = plan({**P_SYN, "link": "quad", "links": ["he3", "he2"]})
+    assert [(c.id, c.regime) for c in other][3:] == [("C1.4", "control:he3"), ("C1.5", "link:he2")]
+    assert [c.id for c in plan({**P_SYN, "links": []})] == ["C1.1", "C1.2", "C1.3"]
 
 
 def test_a_control_link_without_a_closed_form_noise_share_is_outside_regime():
@@ -299,7 +325,7 @@ def test_a_control_link_without_a_closed_form_noise_share_is_outside_regime():
                        lambda r: torch.zeros(r, r, dtype=torch.float64)))
     try:
         P = {**P_SYN, "links": ["odd3"]}
-        text = dict(statements(P))
+        text = {c.id: c.statement for c in plan(P)}
         assert "Negative control (odd3" in text["C1.4"]
         assert verdicts(synthetic(), **P)["C1.4"] == "outside regime"
     finally:
@@ -313,7 +339,7 @@ def test_a_readers_link_of_exponent_2_is_checked_against_the_headline_thresholds
     register_link(Link("he2b", lambda Z: (Z * Z - 1).sum(1) / math.sqrt(2 * Z.shape[1]), 2,
                        lambda r: math.sqrt(2.0 / r) * torch.eye(r, dtype=torch.float64)))
     try:
-        cls = claims(tables, {**P_SYN, "links": ["he2b"]})
+        cls = claims_of(encoding, tables, {**P_SYN, "links": ["he2b"]})
         assert [c.verdict for c in cls][-1] == "holds"
         assert [k.threshold for k in cls[-1].checks] == [CHECKS[k].threshold for k in
                                                          ("energy", "align_full", "align_random")]
@@ -333,7 +359,7 @@ def test_denoising_comparison_is_reported_one_sided_per_n_and_m1():
 
 
 def test_statements_quote_the_sizes_and_thresholds():
-    text = dict(statements(P_SYN))
+    text = {c.id: c.statement for c in plan(P_SYN)}
     assert list(text) == ["C1.1", "C1.2", "C1.3", "C1.4", "C1.5", "C1.6", "C1.7"]
     assert f"{CHECKS['energy_aniso'].threshold:g}x" in text["C1.4"] and "aniso" in text["C1.4"]
     assert "condition number 10" in text["C1.5"] and f"{CHECKS['weakest_full'].threshold:g} degrees" in text["C1.6"]
@@ -344,7 +370,7 @@ def test_statements_quote_the_sizes_and_thresholds():
 
 def test_claims_run_on_the_real_experiment_and_summarise_reports_the_denoising_comparison(tables):
     assert run is run_encoding
-    assert [c.id for c in claims(tables, {**TINY, "seed": 3})] == [f"C1.{i}" for i in range(1, 8)]
+    assert [c.id for c in claims_of(encoding, tables, {**TINY, "seed": 3})] == [f"C1.{i}" for i in range(1, 8)]
     head = summarise(tables)
     assert set(head["by_source"]) == {"S1", "S2", "full data", "population", "random m1 subset"}
     assert list(head["links"]) == ["aniso", "quad", "he3"]

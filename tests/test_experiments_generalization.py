@@ -7,12 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from ddlib.experiments import resolve_parameters
+from ddlib.book.claims import claims_of
+from ddlib.experiments import generalization, resolve_parameters
 from ddlib.experiments.algorithms import BASELINES
 from ddlib.experiments.generalization import (CHECKS, CLOSEST, DISTILLED, LINE_METHODS, OPTIONAL_CHECKS, PROFILES,
-                                              GeneralizationTables, _compression_check, claims, curve_sizes,
-                                              effective_sizes, measures, run, run_generalization, statements,
-                                              summarise, validation_size)
+                                              GeneralizationTables, _compression_check, curve_sizes, effective_sizes,
+                                              measures, plan, run, run_generalization, summarise, validation_size)
 from ddlib.experiments.problem import derived_seeds
 
 TINY = dict(d=8, r=2, width=128, n_train=2500, validation_share=0.2, m1=6, m2=12, link="he2", other_links=["quad"],
@@ -20,6 +20,11 @@ TINY = dict(d=8, r=2, width=128, n_train=2500, validation_share=0.2, m1=6, m2=12
             restarts=2, n_test=2000, seed=3)
 N_FIT = 2500 - 500
 HEADLINE = ["full data", DISTILLED, *BASELINES]
+
+
+def claims(tables: GeneralizationTables, P: dict) -> list:
+    """The page's claims: the module's declarations decided by ``claims_of``."""
+    return claims_of(generalization, tables, P)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +102,7 @@ def test_summarise_reports_every_link_the_effective_size_and_memory(tables):
 
 def test_claims_match_the_statements_and_he3_is_outside_regime(tables):
     cls = claims(tables, TINY)
-    assert [c.id for c in cls] == [cid for cid, _ in statements(TINY)] == [f"C2.{k}" for k in range(1, 7)]
+    assert [c.id for c in cls] == [c.id for c in plan(TINY)] == [f"C2.{k}" for k in range(1, 7)]
     he3 = claims(tables, {**TINY, "link": "he3", "other_links": []})  # the table's he2 rows read as if he3
     assert all(c.verdict == "outside regime" for c in he3) and len(he3) == 5
 
@@ -135,6 +140,26 @@ def _synthetic(n: int = 5, scale: dict | None = None, links=("he2", "aniso", "qu
 def test_synthetic_claims_hold():
     cls = claims(_synthetic(), P_SYN)
     assert [c.verdict for c in cls] == ["holds"] * 7
+
+
+def test_the_plan_declares_one_regime_per_link_and_names_the_other_links_checks():
+    tables = _synthetic()
+    decls = plan(P_SYN)
+    assert [c.regime for c in decls] == ["he2"] * 5 + ["aniso", "quad"]
+    assert set(generalization.regimes(tables, P_SYN)) == {"he2", "aniso", "quad"}
+    assert decls[5].checks == ("other_real:aniso", "other_best:aniso")
+    assert generalization.check_spec("other_best:quad").name == "distilled / best baseline test MSE on quad"
+    assert generalization.check_spec("gap") == CHECKS["gap"]
+    # The compression check is built on the effective sizes, ready, under a key only the plan names;
+    # calibration keeps reading the per-repetition values under "compression".
+    values = measures(tables, P_SYN)
+    eff = effective_sizes(tables, "he2", DISTILLED, 8, 32)
+    assert values[generalization.COMPRESSION_CHECK] == _compression_check(eff)
+    assert values["compression"] == eff.compression.tolist() and generalization.COMPRESSION_CHECK not in CHECKS
+    cls = {c.id: c for c in claims(tables, P_SYN)}
+    assert cls["C2.3"].checks == (_compression_check(eff),)
+    assert [k.name for k in cls["C2.7"].checks] == [
+        "best real-point baseline / distilled test MSE on quad", "distilled / best baseline test MSE on quad"]
 
 
 def test_synthetic_claims_do_not_hold_when_the_ranking_breaks():

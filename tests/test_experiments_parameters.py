@@ -92,3 +92,52 @@ def test_each_notebooks_run_function_takes_exactly_its_profile_parameters(module
     accepted = set(inspect.signature(getattr(mod, fn)).parameters) - {"progress"}
     for name in mod.PROFILES:
         assert set(resolve_parameters(mod.PROFILES, name, seed=0)) == accepted, (module, name)
+
+
+# ---- each parameter declared once ----------------------------------------------------------------------
+
+from ddlib.experiments.parameters import Parameters, given, type_of  # noqa: E402
+from ddlib.values import TypeSpec  # noqa: E402
+
+DECL = Parameters(("d", 32, "input dimension"), ("lr", 0.05, "step size"), ("grid", [2, 8], "sizes"),
+                  ("pairs", [[32, 2]], "(d, r) pairs"), ("link", "he2", "the link"))
+
+
+def test_a_declaration_gives_every_profile_from_the_book_values_and_the_overrides():
+    profiles = DECL.profiles(smoke={"d": 16}, paper={"grid": [1, 2, 4]})
+    assert profiles["book"] == {"d": 32, "lr": 0.05, "grid": [2, 8], "pairs": [[32, 2]], "link": "he2"}
+    assert profiles["smoke"] == {**profiles["book"], "d": 16} and profiles["paper"]["grid"] == [1, 2, 4]
+    assert list(profiles) == ["smoke", "book", "paper"]
+
+
+@pytest.mark.parametrize("overrides, message", [({"dd": 16}, "not a declared parameter"),
+                                                 ({"d": 16.5}, "expects int"), ({"grid": [2, "x"]}, "expects int")])
+def test_a_profile_may_set_only_declared_names_of_the_declared_type(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        DECL.profiles(smoke=overrides)
+
+
+def test_the_type_of_a_parameter_is_the_type_of_its_book_value():
+    assert (type_of(3), type_of(0.5), type_of("x"), type_of(True)) == tuple(TypeSpec(k) for k in ("int", "float", "str", "bool"))
+    assert str(type_of([[32, 2]])) == "list[list[int]]" and str(DECL["grid"].type) == "list[int]"
+
+
+def test_given_picks_the_declared_names_a_run_set_in_the_namespace():
+    profiles = DECL.profiles()
+    namespace = {"d": 48, "profile": "smoke", "seed": 3, "results_dir": "r", "other": 1, "plt": object()}
+    assert given(namespace, profiles) == {"d": 48}
+
+
+def test_the_declaration_table_lists_every_parameter_with_its_type_and_profiles():
+    table = DECL.table(DECL.profiles(smoke={"d": 16}))
+    assert "| `d` | int | `16` | `32` | input dimension |" in table and table.count("\n") == 2 + len(DECL)
+
+
+def test_every_book_notebook_declares_its_parameters_once_in_its_experiment_module():
+    from ddlib.book.notebooks import NOTEBOOKS, experiment_module
+
+    for notebook in NOTEBOOKS:
+        module = experiment_module(notebook)
+        declared = module.PARAMETERS
+        for profile in module.PROFILES.values():
+            assert list(profile) == list(declared), notebook  # every profile holds exactly the declared names

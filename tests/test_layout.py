@@ -58,3 +58,34 @@ def test_a_circle_is_caught_even_when_one_side_imports_inside_a_function(tmp_pat
     found = layout.imports(root)
     assert layout.circles(layout.module_graph_of(found, root)) == [["ddlib.a", "ddlib.b"]]
     assert [(i.source, i.target) for i in layout.inner_imports(found)] == [("ddlib.b", "ddlib.a")]
+
+
+# ---- no long function bodies ------------------------------------------------------------------------
+
+import ast  # noqa: E402
+
+MAX_BODY = 60  # lines of a function body, docstring excluded
+LONG_ON_PURPOSE = "# long on purpose:"  # a comment above the def saying why (at most three in ddlib)
+
+
+def _long_functions() -> list[tuple[str, str, int, bool]]:
+    out = []
+    for name, path in layout.modules().items():
+        lines = path.read_text(encoding="utf8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+                start = body[1].lineno if doc and len(body) > 1 else body[0].lineno
+                length = node.end_lineno - start + 1
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                documented = first >= 2 and lines[first - 2].strip().startswith(LONG_ON_PURPOSE)
+                if length > MAX_BODY:
+                    out.append((name, node.name, length, documented))
+    return out
+
+
+def test_no_function_body_is_longer_than_60_lines_but_for_at_most_three_documented_ones():
+    long = _long_functions()
+    assert [f for f in long if not f[3]] == []
+    assert len(long) <= 3

@@ -4,11 +4,11 @@ increments of the test error beside sigma^2 L / n), transfer of a distilled set 
 ridges and initialisations, and very small m1 (the span bound).
 
 Every study returns a tidy table (one row per repetition, condition and method) with every seed
-it used; ``run`` runs the three on one set of parameters.
+it used; ``run`` runs the three on one set of parameters.  The claims are declared (``plan``,
+``regimes``, ``measures`` and ``CHECKS``) and decided by ``ddlib.book.claims.claims_of``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from ..book.claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_stage1
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, test_mse
@@ -24,24 +24,41 @@ from ..networks import TwoLayerNet
 from ..stats import mean_interval
 from ..theory import he3_gradient_energy, he3_noise_energy, noise_excess_risk, population_stage1_gradient, span_bound
 from ..validation import check_float, check_int
+from .parameters import Parameters
 from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns
 from .repetitions import repetition, summarise as summarise_columns
 
-__all__ = ["PROFILES", "CHECKS", "FRESH_THETA0_OFFSET", "BoundaryTables", "run", "run_boundaries",
+__all__ = ["PARAMETERS", "PROFILES", "CHECKS", "FRESH_THETA0_OFFSET", "BoundaryTables", "run", "run_boundaries",
            "run_links_and_noise", "run_transfer", "run_small_m1", "target_widths",
-           "summarise", "measures", "regime", "statements", "claims"]
+           "summarise", "measures", "regimes", "plan"]
 
-_BASE = dict(d=32, r=2, width=256, n_train=4000, m1=8, m2=32, n_seeds=5, noise_grid=[1.0],
-             width_factors=[0.5, 2.0, 4.0], ridge_grid=[1e-4, 1e-2], m1_small_grid=[1, 2], r_small_grid=[2, 3],
-             steps1=300, steps2=200, lr=0.05, restarts=3, n_test=5000)
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "n_seeds": 3, "width_factors": [0.5, 2.0], "steps2": 100, "restarts": 2, "n_test": 4000},
-    "book": dict(_BASE),
-    "paper": {**_BASE, "width": 512, "n_train": 8000, "n_seeds": 10, "noise_grid": [0.25, 0.5, 1.0, 2.0],
-              "ridge_grid": [1e-5, 1e-4, 1e-2, 1e-1], "m1_small_grid": [1, 2, 3, 4, 6, 8],
-              "r_small_grid": [1, 2, 3, 4], "n_test": 20_000},
-}
+# The notebook's parameters, declared once: (name, value at the book profile, help).
+PARAMETERS = Parameters(
+    ("d", 32, "input dimension"),
+    ("r", 2, "intrinsic dimension (he2, he3)"),
+    ("width", 256, "network width L"),
+    ("n_train", 4000, "real training points"),
+    ("m1", 8, "stage-1 distilled points"),
+    ("m2", 32, "stage-2 distilled points"),
+    ("n_seeds", 5, "repetitions"),
+    ("noise_grid", [1.0], "label-noise sigmas (besides 0)"),
+    ("width_factors", [0.5, 2.0, 4.0], "transfer to widths factor x L"),
+    ("ridge_grid", [1e-4, 1e-2], "transfer to these ridges lambda2"),
+    ("m1_small_grid", [1, 2], "m1 of the small-m1 study"),
+    ("r_small_grid", [2, 3], "r of the small-m1 study"),
+    ("steps1", 300, "Adam steps, stage-1 gradient matching (also the small-m1 study)"),
+    ("steps2", 200, "Adam steps of KIP (stage 2)"),
+    ("lr", 0.05, "Adam learning rate of the distiller"),
+    ("restarts", 3, "starts per stage; lowest matching loss kept"),
+    ("n_test", 5000, "fresh test points per repetition"),
+)
+PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
+    smoke={"n_seeds": 3, "width_factors": [0.5, 2.0], "steps2": 100, "restarts": 2, "n_test": 4000},
+    paper={"width": 512, "n_train": 8000, "n_seeds": 10, "noise_grid": [0.25, 0.5, 1.0, 2.0],
+           "ridge_grid": [1e-5, 1e-4, 1e-2, 1e-1], "m1_small_grid": [1, 2, 3, 4, 6, 8],
+           "r_small_grid": [1, 2, 3, 4], "n_test": 20_000},
+)
 
 # theta0' of the transfer study: its seed is the base seed + this offset, apart from every stream
 # of ddlib.experiments.problem (offsets 0 to 50_000 in steps of 10_000).  Every width L' draws
@@ -257,7 +274,7 @@ def summarise(tables: BoundaryTables) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# Claims: each check's quantity per repetition (``measures``), the regimes, the plan
 # ----------------------------------------------------------------------------------------------
 
 _HE3_SPAN = "he3 real gradient: share in span(U) / (r + 6)/(d + 6)"
@@ -291,10 +308,6 @@ CHECKS: dict[str, CheckSpec] = {
                       "closed form span_bound(m1, r) (ddlib.theory): no predictor seeing m1 directions does better",
                       geometric=True),
 }
-# The checks of each claim, and the kind of regime it needs (``regime``), in the order of ``statements``.
-_CLAIMS = ((("he3_span_lo", "he3_span_hi", "he3_energy_lo", "he3_energy_hi"), "none"), (("he3_full",), "he2_learns"),
-           (("he3_distilled",), "none"), (("noise_full_lo", "noise_full_hi"), "noise"), (("noise_distilled",), "noise_ratio"),
-           (("transfer_fresh", "transfer_ridge"), "positive"), (("transfer_width",), "widths"), (("span",), "span"))
 
 
 def _pivot(table: pd.DataFrame, index: list[str], values: str) -> pd.DataFrame:
@@ -355,13 +368,13 @@ def measures(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, list[flo
             "transfer_width": transfer["width"], "span": span}
 
 
-def regime(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
-    """The preconditions of each kind of claim: ``none`` (the he3 closed forms, and a distilled
-    set against its own learner, apply at any size), ``he2_learns`` (the he2 full-data learner
-    learns), ``positive`` (it learns and m1 >= r: the paper's regime), ``noise`` (positive, and
-    a sigma > 0 in the grid), ``noise_ratio`` (noise, and the full data's increment resolved above
-    zero), ``widths`` (positive, and a width L' != L) and ``span`` (an m1 < r
-    point in the small-m1 grid)."""
+def regimes(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """The preconditions of each kind of claim, by the keys ``plan`` names: ``none`` (the he3
+    closed forms, and a distilled set against its own learner, apply at any size), ``he2_learns``
+    (the he2 full-data learner learns), ``positive`` (it learns and m1 >= r: the paper's regime),
+    ``noise`` (positive, and a sigma > 0 in the grid), ``noise_ratio`` (noise, and the full data's
+    increment resolved above zero), ``widths`` (positive, and a width L' != L) and ``span`` (an
+    m1 < r point in the small-m1 grid)."""
     links, small = tables.links, tables.small_m1
     full = float(links[(links.link == "he2") & (links.noise == 0) & (links.method == "full")].test_mse.mean())
     learns = full_data_learns(full, f"on he2 at n = {P['n_train']}", "on he2")
@@ -386,41 +399,41 @@ def regime(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Prec
             "noise_ratio": (learns, enough, noisy, resolved), "widths": (learns, enough, widths), "span": (span,)}
 
 
-def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(id, sentence) of each claim at these parameters (the page's claim block)."""
+def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
+    """The claims of notebook 05 at these parameters, declared (``ddlib.book.claims.claims_of``
+    decides them)."""
     c = {k: v.threshold for k, v in CHECKS.items()}
     sigma = max([0.0] + [float(s) for s in P["noise_grid"]])
     widths = ", ".join(str(w) for w in target_widths(P["width"], P["width_factors"]) if w != P["width"]) or "none"
     return [
-        ("C5.1", f"For he3 the real stage-1 gradient is pure sampling noise: its energy is "
-                 f"{c['he3_energy_lo']:g}-{c['he3_energy_hi']:g}x the closed form L(d + 6)/(2n) of a gradient with "
-                 f"no signal, and its share in span(U) {c['he3_span_lo']:g}-{c['he3_span_hi']:g}x the closed form "
-                 f"(r + 6)/(d + 6)."),
-        ("C5.2", f"The full-data learner does not learn he3: its test error is at least {c['he3_full']:g}x what it "
-                 f"reaches on he2."),
-        ("C5.3", f"Distillation cannot create what the learner does not find: on he3 the distilled set's test error "
-                 f"is at least {c['he3_distilled']:g}x the full-data learner's."),
-        ("C5.4", f"Label noise sigma = {sigma:g} raises the full-data learner's clean test error by about the "
-                 f"ridge's variance sigma^2 L/n: between {c['noise_full_lo']:g}x and {c['noise_full_hi']:g}x of it."),
-        ("C5.5", f"Label noise sigma = {sigma:g} raises the distilled set's clean test error by at most "
-                 f"{c['noise_distilled']:g}x what it adds to the full data's."),
-        ("C5.6", f"S1 transfers to a fresh theta0' and to other stage-2 ridges: there, with a real stage 2, it "
-                 f"trains to within {c['transfer_fresh']:g}x of the full-data learner at the same theta0' or ridge."),
-        ("C5.7", f"S1 encodes span(U), which does not depend on the width: at a fresh theta0' of width L' = "
-                 f"{widths} (and L = {P['width']}) the first layer it trains is aligned with span(U) at least "
-                 f"{c['transfer_width']:g}x as well as the full-data learner's."),
-        ("C5.8", "Below r stage-1 points the error respects the span bound 1 - m1/r (a consistency check: the bound "
-                 "holds by construction for the population error, so only test-sample noise or a bug can fail it)."),
+        ClaimDecl("C5.1", f"For he3 the real stage-1 gradient is pure sampling noise: its energy is "
+                          f"{c['he3_energy_lo']:g}-{c['he3_energy_hi']:g}x the closed form L(d + 6)/(2n) of a "
+                          f"gradient with no signal, and its share in span(U) {c['he3_span_lo']:g}-"
+                          f"{c['he3_span_hi']:g}x the closed form (r + 6)/(d + 6).",
+                  ("he3_span_lo", "he3_span_hi", "he3_energy_lo", "he3_energy_hi"), "none"),
+        ClaimDecl("C5.2", f"The full-data learner does not learn he3: its test error is at least {c['he3_full']:g}x "
+                          f"what it reaches on he2.",
+                  ("he3_full",), "he2_learns"),
+        ClaimDecl("C5.3", f"Distillation cannot create what the learner does not find: on he3 the distilled set's "
+                          f"test error is at least {c['he3_distilled']:g}x the full-data learner's.",
+                  ("he3_distilled",), "none"),
+        ClaimDecl("C5.4", f"Label noise sigma = {sigma:g} raises the full-data learner's clean test error by about "
+                          f"the ridge's variance sigma^2 L/n: between {c['noise_full_lo']:g}x and "
+                          f"{c['noise_full_hi']:g}x of it.",
+                  ("noise_full_lo", "noise_full_hi"), "noise"),
+        ClaimDecl("C5.5", f"Label noise sigma = {sigma:g} raises the distilled set's clean test error by at most "
+                          f"{c['noise_distilled']:g}x what it adds to the full data's.",
+                  ("noise_distilled",), "noise_ratio"),
+        ClaimDecl("C5.6", f"S1 transfers to a fresh theta0' and to other stage-2 ridges: there, with a real stage 2, "
+                          f"it trains to within {c['transfer_fresh']:g}x of the full-data learner at the same "
+                          f"theta0' or ridge.",
+                  ("transfer_fresh", "transfer_ridge"), "positive"),
+        ClaimDecl("C5.7", f"S1 encodes span(U), which does not depend on the width: at a fresh theta0' of width L' = "
+                          f"{widths} (and L = {P['width']}) the first layer it trains is aligned with span(U) at "
+                          f"least {c['transfer_width']:g}x as well as the full-data learner's.",
+                  ("transfer_width",), "widths"),
+        ClaimDecl("C5.8", "Below r stage-1 points the error respects the span bound 1 - m1/r (a consistency check: "
+                          "the bound holds by construction for the population error, so only test-sample noise or "
+                          "a bug can fail it).",
+                  ("span",), "span"),
     ]
-
-
-def _finite(values: list[float]) -> list[float]:
-    """The finite values (a reader's parameters can make a ratio undefined on some repetition)."""
-    return [float(v) for v in values if math.isfinite(float(v))]
-
-
-def claims(tables: BoundaryTables, P: Mapping[str, Any]) -> list[Claim]:
-    """The claims of notebook 05, with their verdicts on these tables."""
-    values, reg = measures(tables, P), regime(tables, P)
-    return [Claim(cid, text, tuple(CHECKS[k].check(_finite(values[k])) for k in keys), reg[kind])
-            for (cid, text), (keys, kind) in zip(statements(P), _CLAIMS)]

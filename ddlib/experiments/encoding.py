@@ -6,7 +6,12 @@ it was distilled from (the null of "distillation denoises").  The encoding claim
 further links (``links``) on the same repetitions' seeds: ``aniso``; ``quad``, whose spread spectrum
 of H adds a claim on its weakest direction (principal angles beside the infinite-data first
 layer's); and ``he3``, the negative control, against the closed-form pure-noise share of
-``ddlib.theory``."""
+``ddlib.theory``.
+
+The claims are declared (``plan``: one ``ClaimDecl`` per claim, its checks keyed per link as
+``"energy@aniso"``, its regime as ``"headline"``, ``"link:aniso"``, ``"weakest:quad"`` or
+``"control:he3"``), and decided by ``ddlib.book.claims.claims_of`` from ``measures``, ``regimes``
+and ``check_spec``."""
 from __future__ import annotations
 
 import math
@@ -17,32 +22,49 @@ import pandas as pd
 import torch
 
 from ..baselines import random_subset
-from ..book.claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..distillers import distill_stage1, distill_state
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, principal_angles, test_mse
 from ..tasks import QUAD_CONDITION, MultiIndexTask, get_link
 from ..theory import he3_noise_alignment, he3_noise_energy, population_first_layer, population_stage1_gradient
 from ..validation import check_int
+from .parameters import Parameters
 from .regime import LEARNS, enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetition, repetitions
 
-__all__ = ["PROFILES", "CHECKS", "DENOISING", "LEARNS", "CALIBRATED_LINKS", "WEAKEST", "CONTROL", "EncodingTables",
-           "run", "run_encoding", "further_links", "shared_noise_direction", "best_rank_approximation", "summarise",
-           "measures", "link_values", "denoising_checks", "regime", "claim_plan", "statements", "claims"]
+__all__ = ["PARAMETERS", "PROFILES", "CHECKS", "DENOISING", "LEARNS", "CALIBRATED_LINKS", "WEAKEST", "CONTROL",
+           "EncodingTables", "run", "run_encoding", "further_links", "shared_noise_direction",
+           "best_rank_approximation", "summarise", "measures", "link_values", "denoising_checks", "check_spec",
+           "regimes", "plan"]
 
-_BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=5, steps1=300,
-             steps2=200, lr=0.05, restarts=3, n_subsets=5, n_points_shown=300, n_test=5000,
-             denoise_n_grid=[2000, 8000, 32000], denoise_m1_grid=[8, 16],
-             links=["aniso", "quad", "he3"])
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "d": 16, "width": 256, "n_train": 3000, "m1": 8, "m2": 16, "n_seeds": 3,
-              "steps1": 150, "steps2": 100, "n_points_shown": 200, "n_test": 2000,
-              "denoise_n_grid": [1000, 3000, 12000], "denoise_m1_grid": [8]},
-    "book": dict(_BASE),
-    "paper": {**_BASE, "n_seeds": 10, "denoise_n_grid": [1000, 2000, 4000, 8000, 16000, 32000, 64000],
-              "denoise_m1_grid": [4, 8, 16, 32]},
-}
+# The notebook's parameters, declared once: (name, value at the book profile, help).
+PARAMETERS = Parameters(
+    ("d", 32, "input dimension"),
+    ("r", 2, "intrinsic dimension, rank of U"),
+    ("width", 512, "network width L"),
+    ("n_train", 8000, "real training points"),
+    ("m1", 8, "stage-1 distilled points"),
+    ("m2", 32, "stage-2 distilled points"),
+    ("link", "he2", '"he2" | "aniso" | "quad" | "he3"'),
+    ("n_seeds", 5, "repetitions"),
+    ("steps1", 300, "stage-1 distillation steps"),
+    ("steps2", 200, "stage-2 distillation steps"),
+    ("lr", 0.05, "distillation learning rate"),
+    ("restarts", 3, "distillation restarts"),
+    ("n_subsets", 5, "random real m1-subsets per repetition"),
+    ("n_points_shown", 300, "real points stored beside the distilled ones (points table)"),
+    ("n_test", 5000, "test points for the full-data learner"),
+    ("denoise_n_grid", [2000, 8000, 32000], "n of the denoising grid"),
+    ("denoise_m1_grid", [8, 16], "m1 of the denoising grid"),
+    ("links", ["aniso", "quad", "he3"], "further links run beside link"),
+)
+PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
+    smoke={"d": 16, "width": 256, "n_train": 3000, "m2": 16, "n_seeds": 3, "steps1": 150, "steps2": 100,
+           "n_points_shown": 200, "n_test": 2000, "denoise_n_grid": [1000, 3000, 12000], "denoise_m1_grid": [8]},
+    paper={"n_seeds": 10, "denoise_n_grid": [1000, 2000, 4000, 8000, 16000, 32000, 64000],
+           "denoise_m1_grid": [4, 8, 16, 32]},
+)
 
 
 @dataclass(frozen=True)
@@ -352,7 +374,7 @@ def run_encoding(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
 
 
 # ----------------------------------------------------------------------------------------------
-# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# Claims: each check's quantity per repetition (``measures``), the regimes, the declarations
 # ----------------------------------------------------------------------------------------------
 
 run = run_encoding
@@ -408,6 +430,15 @@ def _spec(key: str, link: str) -> CheckSpec:
     return CHECKS.get(f"{key}_{link}", CHECKS[key])
 
 
+def check_spec(key: str) -> CheckSpec:
+    """The spec of a check of ``plan``: ``CHECKS[key]`` for a headline check; for a check on a
+    further link, keyed ``"<check>@<link>"``, the link's own calibrated spec of an encoding check
+    where there is one (``_spec``: ``energy_aniso`` for ``"energy@aniso"``), the shared spec
+    otherwise (the headline's for a reader's link, the weakest-direction and control checks)."""
+    check, _, link = key.partition("@")
+    return _spec(check, link) if link and check in _KEYS["encoding"] else CHECKS[check]
+
+
 def _by_repetition(sets: pd.DataFrame, source: str) -> pd.DataFrame:
     return sets[sets.source == source].groupby("repetition").mean(numeric_only=True)
 
@@ -447,7 +478,8 @@ def link_values(tables: EncodingTables, link: str) -> dict[str, list[float]]:
 def measures(tables: EncodingTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
     """Per repetition, the quantity behind each check of ``CHECKS`` (non-finite values, e.g. an
     alignment ratio for a first layer of zeros, are left out; a further link that was not run
-    gives an empty list)."""
+    gives an empty list), and under ``"<check>@<link>"`` that of each check ``plan`` makes on a
+    further link of ``P`` (``link_values``; the control's two checks both read ``noise``)."""
     s1 = _by_repetition(tables.sets, "S1")
     values = {k: _finite(v) for k, v in _encoding_values(tables.sets).items()}
     values["truncation"] = _finite(s1.cos_pop - s1.cos_pop_trunc)
@@ -457,6 +489,11 @@ def measures(tables: EncodingTables, P: Mapping[str, Any]) -> dict[str, list[flo
     weakest, control = link_values(tables, WEAKEST[0]), link_values(tables, CONTROL)
     values.update({k: weakest[k] for k in _KEYS["weakest"]})
     values.update(noise_hi=control["noise"], noise_lo=control["noise"])
+    per_link: dict[str, dict[str, list[float]]] = {}
+    for kind, link in _kinds(P):
+        if kind not in _HEADLINE:
+            lv = per_link.setdefault(link, link_values(tables, link))
+            values.update({f"{k}@{link}": lv["noise" if kind == "control" else k] for k in _KEYS[kind]})
     return values
 
 
@@ -493,6 +530,9 @@ def summarise(tables: EncodingTables) -> dict[str, Any]:
 
 
 def _regime(link: str, full_mse: float, P: Mapping[str, Any]) -> tuple[Precondition, ...]:
+    """Where the paper's statement applies on ``link``: a link of information exponent 2, enough
+    real data for the full-data learner to learn, and at least r stage-1 points (fewer span fewer
+    than r directions: ``ddlib.theory.span_bound``)."""
     return (learnable_link(link), full_data_learns(full_mse, f"on {link} at n = {P['n_train']}"),
             enough_stage1_points(P["m1"], P["r"]))
 
@@ -502,33 +542,50 @@ def _full_mse(sets: pd.DataFrame) -> float:
     return float(full.mean()) if len(full) else float("nan")
 
 
-def regime(tables: EncodingTables, P: Mapping[str, Any], link: Optional[str] = None) -> tuple[Precondition, ...]:
-    """Where the paper's statement applies, for the headline link (or a further ``link``): a link
-    of information exponent 2, enough real data for the full-data learner to learn, and at least
-    r stage-1 points (fewer span fewer than r directions: ``ddlib.theory.span_bound``)."""
-    if link is None or link == P["link"]:
-        return _regime(P["link"], _full_mse(tables.sets), P)
-    return _regime(link, _full_mse(tables.links[tables.links.link == link] if len(tables.links) else tables.links), P)
+def _control_regime(link: str) -> tuple[Precondition, ...]:
+    return (Precondition(f"a closed-form pure-noise share is known (link {CONTROL})", link == CONTROL,
+                         f"link = {link}"),)
 
 
-def claim_plan(P: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(id, kind, link) of every claim at these parameters: the headline's three, then for each
-    further link an encoding claim (information exponent 2; and a weakest-direction claim for the
-    links of ``WEAKEST``) or a negative-control claim (information exponent >= 3)."""
-    kinds = [("energy", P["link"]), ("alignment", P["link"]), ("truncation", P["link"])]
+_HEADLINE = ("energy", "alignment", "truncation")  # the headline link's claims, in order
+_KEYS = {"energy": ("energy",), "alignment": ("align_full", "align_random"), "truncation": ("truncation",),
+         "encoding": ("energy", "align_full", "align_random"),
+         "weakest": ("weakest_data", "weakest_pop", "weakest_full"),
+         "control": ("noise_hi", "noise_lo")}
+# The regime key of each kind of claim on a further link (the headline's three share "headline").
+_REGIME = {"encoding": "link:{}", "weakest": "weakest:{}", "control": "control:{}"}
+_ABOUT = {"aniso": "unequal directions and a He4 term", "quad": f"H of condition number {QUAD_CONDITION:g}"}
+
+
+def _kinds(P: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(kind, link) of every claim at these parameters, in order: the headline's three, then for
+    each further link an encoding claim (information exponent 2; and a weakest-direction claim for
+    the links of ``WEAKEST``) or a negative-control claim (information exponent >= 3)."""
+    kinds = [(kind, P["link"]) for kind in _HEADLINE]
     for link in further_links(P["link"], P["links"]):
         if get_link(link).information_exponent == 2:
             kinds += [("encoding", link)] + ([("weakest", link)] if link in WEAKEST else [])
         else:
             kinds.append(("control", link))
-    return [(f"C1.{i}", kind, link) for i, (kind, link) in enumerate(kinds, 1)]
+    return kinds
 
 
-_KEYS = {"energy": ("energy",), "alignment": ("align_full", "align_random"), "truncation": ("truncation",),
-         "encoding": ("energy", "align_full", "align_random"),
-         "weakest": ("weakest_data", "weakest_pop", "weakest_full"),
-         "control": ("noise_hi", "noise_lo")}
-_ABOUT = {"aniso": "unequal directions and a He4 term", "quad": f"H of condition number {QUAD_CONDITION:g}"}
+def regimes(tables: EncodingTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """Where the claims apply, by the regime keys of ``plan``: ``"headline"`` and ``"link:<link>"``
+    (``_regime`` on the headline link, or on a further link with its own full-data learner's test
+    MSE); ``"weakest:<link>"``, the further link's regime and r >= 2; ``"control:<link>"``, a
+    closed-form pure-noise share known for the link (``CONTROL`` only)."""
+    out = {"headline": _regime(P["link"], _full_mse(tables.sets), P)}
+    for kind, link in _kinds(P):
+        if kind in ("encoding", "weakest"):
+            rows = tables.links[tables.links.link == link] if len(tables.links) else tables.links
+            out[f"link:{link}"] = _regime(link, _full_mse(rows), P)
+            if kind == "weakest":
+                out[f"weakest:{link}"] = out[f"link:{link}"] + (Precondition(
+                    "r >= 2 (H has a weakest direction apart from its strongest)", P["r"] >= 2, f"r = {P['r']}"),)
+        elif kind == "control":
+            out[f"control:{link}"] = _control_regime(link)
+    return out
 
 
 def _statement(kind: str, link: str, P: Mapping[str, Any]) -> str:
@@ -564,32 +621,17 @@ def _statement(kind: str, link: str, P: Mapping[str, Any]) -> str:
             f"{C['noise_hi'].threshold:g} of the closed-form pure-noise share (r+6)/(d+6){share}.")
 
 
-def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(id, sentence) of each claim at these parameters (the page's claim block)."""
-    return [(cid, _statement(kind, link, P)) for cid, kind, link in claim_plan(P)]
-
-
-def _control_regime(link: str) -> tuple[Precondition, ...]:
-    return (Precondition(f"a closed-form pure-noise share is known (link {CONTROL})", link == CONTROL,
-                         f"link = {link}"),)
-
-
-def claims(tables: EncodingTables, P: Mapping[str, Any]) -> list[Claim]:
-    """The claims of notebook 01, with their verdicts on these tables."""
-    headline = measures(tables, P)
+def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
+    """The claims of notebook 01 at these parameters, declared (``ddlib.book.claims.claims_of``
+    decides them): the headline link's three (checks keyed as in ``CHECKS``, regime
+    ``"headline"``), then one per kind and further link (``_kinds``), its checks keyed
+    ``"<check>@<link>"`` (``check_spec``) and its regime ``"link:<link>"``, ``"weakest:<link>"``
+    or ``"control:<link>"`` (``regimes``)."""
     out = []
-    for cid, kind, link in claim_plan(P):
-        if kind in ("energy", "alignment", "truncation"):
-            checks = tuple(CHECKS[k].check(headline[k]) for k in _KEYS[kind])
-            reg = regime(tables, P)
+    for i, (kind, link) in enumerate(_kinds(P), 1):
+        if kind in _HEADLINE:
+            checks, regime = _KEYS[kind], "headline"
         else:
-            values = link_values(tables, link)
-            specs = [(_spec(k, link) if kind == "encoding" else CHECKS[k], "noise" if kind == "control" else k)
-                     for k in _KEYS[kind]]
-            checks = tuple(spec.check(values[v]) for spec, v in specs)
-            reg = _control_regime(link) if kind == "control" else regime(tables, P, link)
-            if kind == "weakest":
-                reg += (Precondition("r >= 2 (H has a weakest direction apart from its strongest)", P["r"] >= 2,
-                                     f"r = {P['r']}"),)
-        out.append(Claim(cid, _statement(kind, link, P), checks, reg))
+            checks, regime = tuple(f"{k}@{link}" for k in _KEYS[kind]), _REGIME[kind].format(link)
+        out.append(ClaimDecl(f"C1.{i}", _statement(kind, link, P), checks, regime))
     return out

@@ -10,6 +10,9 @@ the full-data learner, the distilled set and every baseline of
 gradient-matching selection, the spectral set, moment matching with KIP or closed-form labels)
 alike.  The effective data size n_eq of a set is read off the full-data learner's n-curve on the
 same repetition (``ddlib.effective``).
+
+The claims are declared (``plan``, ``regimes`` -- one entry per link --, ``measures``, ``CHECKS`` and
+``check_spec`` for the other links' per-link checks) and decided by ``ddlib.book.claims.claims_of``.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..book.claims import Check, Claim, CheckSpec, Precondition
+from ..book.claims import Check, CheckSpec, ClaimDecl, Precondition
 from ..data import Data
 from ..distillers import distill
 from ..effective import LearningCurve, compression, effective_size
@@ -28,25 +31,42 @@ from ..metrics import alignment, energy_in_subspace, test_mse
 from ..theory import memory_report
 from ..tuning import tune_ridge, validation_split
 from .algorithms import BASELINES, REAL_POINTS, Budget
+from .parameters import Parameters
 from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetitions, summarise as summarise_columns
 
-__all__ = ["PROFILES", "CHECKS", "OPTIONAL_CHECKS", "DISTILLED", "CLOSEST", "REAL_POINTS", "LINE_METHODS",
-           "GeneralizationTables", "run", "run_generalization", "validation_size", "curve_sizes", "effective_sizes",
-           "summarise", "others", "measures", "regime", "statements", "claims"]
+__all__ = ["PARAMETERS", "PROFILES", "CHECKS", "OPTIONAL_CHECKS", "DISTILLED", "CLOSEST", "REAL_POINTS",
+           "LINE_METHODS", "GeneralizationTables", "run", "run_generalization", "validation_size", "curve_sizes",
+           "effective_sizes", "summarise", "others", "COMPRESSION_CHECK", "measures", "check_spec", "regimes", "plan"]
 
-_BASE = dict(d=32, r=2, width=512, n_train=8000, validation_share=0.125, m1=8, m2=32, link="he2",
-             other_links=["aniso", "quad"], n_seeds=5, m1_grid=[2, 8], m2_grid=[8, 32, 64],
-             n_grid=[500, 1000, 2000, 4000], steps1=300, steps2=200, lr=0.05, restarts=3, n_test=5000)
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "d": 16, "width": 256, "n_train": 3000, "m1": 8, "m2": 16, "n_seeds": 3,
-              "m1_grid": [2, 8], "m2_grid": [4, 16], "n_grid": [125, 250, 500, 1000], "steps1": 150,
-              "steps2": 100, "n_test": 4000},
-    "book": dict(_BASE),
-    "paper": {**_BASE, "n_seeds": 10, "m1_grid": [1, 2, 4, 8, 16, 32], "m2_grid": [4, 8, 16, 32, 64, 128],
-              "n_grid": [125, 250, 500, 1000, 2000, 3000, 4000, 5000, 6000], "n_test": 20_000},
-}
+# The notebook's parameters, declared once: (name, value at the book profile, help).
+PARAMETERS = Parameters(
+    ("d", 32, "input dimension"),
+    ("r", 2, "intrinsic dimension, rank of U"),
+    ("width", 512, "network width L"),
+    ("n_train", 8000, "real points, validation split included"),
+    ("validation_share", 0.125, "share held out to tune lambda2"),
+    ("m1", 8, "stage-1 points (headline size)"),
+    ("m2", 32, "stage-2 points (headline size)"),
+    ("link", "he2", '"he2" | "aniso" | "quad" | "he3"'),
+    ("other_links", ["aniso", "quad"], "links also run at (m1, m2)"),
+    ("n_seeds", 5, "repetitions"),
+    ("m1_grid", [2, 8], "m1 line (m2 fixed), headline link"),
+    ("m2_grid", [8, 32, 64], "m2 line (m1 fixed), headline link"),
+    ("n_grid", [500, 1000, 2000, 4000], "n of the full-data learner's curve"),
+    ("steps1", 300, "Adam steps of stage-1 gradient matching"),
+    ("steps2", 200, "Adam steps of KIP (stage 2)"),
+    ("lr", 0.05, "Adam learning rate of the distiller and every optimising baseline"),
+    ("restarts", 3, "starts per stage; lowest matching loss kept"),
+    ("n_test", 5000, "fresh test points per repetition"),
+)
+PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
+    smoke={"d": 16, "width": 256, "n_train": 3000, "m1": 8, "m2": 16, "n_seeds": 3, "m1_grid": [2, 8],
+           "m2_grid": [4, 16], "n_grid": [125, 250, 500, 1000], "steps1": 150, "steps2": 100, "n_test": 4000},
+    paper={"n_seeds": 10, "m1_grid": [1, 2, 4, 8, 16, 32], "m2_grid": [4, 8, 16, 32, 64, 128],
+           "n_grid": [125, 250, 500, 1000, 2000, 3000, 4000, 5000, 6000], "n_test": 20_000},
+)
 
 DISTILLED = "distilled"  # gradient matching (cosine) + KIP, the paper's pipeline
 LINE_METHODS = (DISTILLED, "moment matching + KIP", "spectral")  # the methods along the m-lines
@@ -219,7 +239,7 @@ def summarise(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, A
 
 
 # ----------------------------------------------------------------------------------------------
-# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# Claims: each check's quantity per repetition (``measures``), the regimes, the declarations (``plan``)
 # ----------------------------------------------------------------------------------------------
 
 CLOSEST = "moment matching + KIP"  # the closest baseline: the distilled set's stage 2, another stage 1
@@ -279,17 +299,25 @@ def others(P: Mapping[str, Any]) -> list[str]:
     return [x for x in dict.fromkeys(P["other_links"]) if x != P["link"]]
 
 
-def measures(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
+# The compression claim's check, decided on the effective sizes (``_compression_check``), not a
+# ``CheckSpec`` over values: ``measures`` returns it ready under this key, which only ``plan`` names
+# (calibration reads the per-repetition values under "compression").
+COMPRESSION_CHECK = "compression_check"
+
+
+def measures(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, list[float] | Check]:
     """Per repetition, the quantity behind each check of ``CHECKS``; for the other links,
-    ``other_<check>:<link>`` per link and ``other_<check>`` the repetitions of every other link in turn."""
+    ``other_<check>:<link>`` per link and ``other_<check>`` the repetitions of every other link in turn;
+    and under ``COMPRESSION_CHECK`` the compression claim's ready ``Check`` (``_compression_check``)."""
     table, link = tables.table, P["link"]
     dist = table[(table.method == DISTILLED) & (table.link == link)]
     energy = dist[(dist.m1 == P["m1"]) & (dist.m2 == P["m2"])].set_index("repetition").energy_s1
     by_m2 = dist[dist.m1 == P["m1"]].pivot_table(index="repetition", columns="m2", values="test_mse")
     lo, hi = (min(by_m2.columns), max(by_m2.columns)) if len(by_m2.columns) else (0, 0)
     head = _versus(table, link, P)
+    eff = effective_sizes(tables, link, DISTILLED, P["m1"], P["m2"])
     out = {**{key: head[key] for key in ("gap", *_VERSUS)},
-           "compression": effective_sizes(tables, link, DISTILLED, P["m1"], P["m2"]).compression.tolist(),
+           "compression": eff.compression.tolist(), COMPRESSION_CHECK: _compression_check(eff),
            "energy": (energy / (P["r"] / P["d"])).tolist(),
            "more_m2": (by_m2[hi] / by_m2[lo]).tolist() if hi > lo else [],
            **{f"other_{key}": [] for key in _OTHER}}
@@ -301,15 +329,25 @@ def measures(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, li
     return out
 
 
-def regime(tables: GeneralizationTables, P: Mapping[str, Any], link: str | None = None) -> tuple[Precondition, ...]:
-    """Where the paper's statement applies on ``link`` (default: the headline link): a link of
-    information exponent 2, enough real data for the full-data learner to learn, and at least r
+def check_spec(key: str) -> CheckSpec:
+    """The spec of a check key: ``CHECKS[key]``, or for a per-link key ``other_<check>:<link>`` the
+    spec of ``other_<check>`` named for that link."""
+    base, _, other = key.partition(":")
+    spec = CHECKS[base]
+    return replace(spec, name=spec.name.replace(_ON_OTHERS, f" on {other}")) if other else spec
+
+
+def regimes(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """Where the paper's statement applies, per link (the headline link and every other one): a link
+    of information exponent 2, enough real data for the full-data learner to learn, and at least r
     stage-1 points (fewer span fewer than r directions: ``ddlib.theory.span_bound``)."""
-    link = P["link"] if link is None else link
     t = tables.table
-    full = float(t[(t.method == "full data") & (t.link == link)].test_mse.mean())
-    return (learnable_link(link), full_data_learns(full, f"on {link} at n = {P['n_train']}"),
-            enough_stage1_points(P["m1"], P["r"]))
+    out = {}
+    for link in (P["link"], *others(P)):
+        full = float(t[(t.method == "full data") & (t.link == link)].test_mse.mean())
+        out[link] = (learnable_link(link), full_data_learns(full, f"on {link} at n = {P['n_train']}"),
+                     enough_stage1_points(P["m1"], P["r"]))
+    return out
 
 
 def _versus_sentence(link: str, size: str, c: Mapping[str, float]) -> str:
@@ -325,38 +363,27 @@ def _other_sentence(link: str, size: str, c: Mapping[str, float]) -> str:
             f"stay within {c['other_best']:g}x of the best baseline's error.")
 
 
-def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(id, sentence) of each claim at these parameters (the page's claim block)."""
+def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
+    """The claims of notebook 02 at these parameters, declared (``ddlib.book.claims.claims_of``
+    decides them): C2.1-C2.5 on the headline link, then one claim per other link."""
     c = {k: v.threshold for k, v in CHECKS.items()}
     size, link = f"{P['m1']} + {P['m2']}", P["link"]
     out = [
-        ("C2.1", f"On {link}, a distilled set of {size} points trains the learner to within {c['gap']:g}x of its "
-                 f"full-data test error, both ridges tuned on the same validation data."),
-        ("C2.2", _versus_sentence(link, size, c)),
-        ("C2.3", f"On {link}, the distilled set is worth at least {c['compression']:g}x its own floats in real "
-                 f"data: the full-data learner needs n_eq real points to match its error, with n_eq (d + 1) >= "
-                 f"{c['compression']:g} (m1 + m2)(d + 1)."),
-        ("C2.4", f"On {link}, the distilled stage-1 points hold at least {c['energy']:g}x the chance share r/d of "
-                 f"their energy in span(U)."),
-        ("C2.5", f"On {link}, more stage-2 points help: the largest m2 of the grid lowers the test error by at least "
-                 f"{100 * (1 - c['more_m2']):.0f}% from the smallest."),
+        ClaimDecl("C2.1", f"On {link}, a distilled set of {size} points trains the learner to within {c['gap']:g}x "
+                          f"of its full-data test error, both ridges tuned on the same validation data.",
+                  ("gap",), link),
+        ClaimDecl("C2.2", _versus_sentence(link, size, c), _VERSUS, link),
+        ClaimDecl("C2.3", f"On {link}, the distilled set is worth at least {c['compression']:g}x its own floats in "
+                          f"real data: the full-data learner needs n_eq real points to match its error, with "
+                          f"n_eq (d + 1) >= {c['compression']:g} (m1 + m2)(d + 1).",
+                  (COMPRESSION_CHECK,), link),
+        ClaimDecl("C2.4", f"On {link}, the distilled stage-1 points hold at least {c['energy']:g}x the chance share "
+                          f"r/d of their energy in span(U).",
+                  ("energy",), link),
+        ClaimDecl("C2.5", f"On {link}, more stage-2 points help: the largest m2 of the grid lowers the test error by "
+                          f"at least {100 * (1 - c['more_m2']):.0f}% from the smallest.",
+                  ("more_m2",), link),
     ]
-    out += [(f"C2.{6 + k}", _other_sentence(x, size, c)) for k, x in enumerate(others(P))]
-    return out
-
-
-def claims(tables: GeneralizationTables, P: Mapping[str, Any]) -> list[Claim]:
-    """The claims of notebook 02, with their verdicts on these tables."""
-    values, head = measures(tables, P), regime(tables, P)
-    texts = statements(P)
-    check = lambda key, suffix="": CHECKS[key].check(values[key + suffix])  # noqa: E731
-    out = [Claim("C2.1", texts[0][1], (check("gap"),), head),
-           Claim("C2.2", texts[1][1], tuple(check(k) for k in _VERSUS), head)]
-    comp = _compression_check(effective_sizes(tables, P["link"], DISTILLED, P["m1"], P["m2"]))
-    out += [Claim(cid, text, (chk,), head)
-            for (cid, text), chk in zip(texts[2:5], (comp, check("energy"), check("more_m2")))]
-    for (cid, text), other in zip(texts[5:], others(P)):
-        checks = tuple(replace(check(f"other_{k}", f":{other}"),
-                               name=CHECKS[f"other_{k}"].name.replace(_ON_OTHERS, f" on {other}")) for k in _OTHER)
-        out.append(Claim(cid, text, checks, regime(tables, P, other)))
+    out += [ClaimDecl(f"C2.{6 + k}", _other_sentence(x, size, c), tuple(f"other_{key}:{x}" for key in _OTHER), x)
+            for k, x in enumerate(others(P))]
     return out

@@ -94,8 +94,13 @@ class Parameters(Mapping[str, Parameter]):
         names = [p for p in PROFILE_NAMES if p in profiles]
         head = "| parameter | type | " + " | ".join(names) + " | what |\n|---|---|" + "---|" * len(names) + "---|\n"
         rows = "".join(f"| `{p.name}` | {p.type} | " + " | ".join(f"`{profiles[n][p.name]!r}`" for n in names)
-                       + f" | {p.help} |\n" for p in self._rows.values())
+                       + f" | {_cell(p.help)} |\n" for p in self._rows.values())
         return head + rows
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: its pipes escaped."""
+    return text.replace("|", "\\|")
 
 
 def given(namespace: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
