@@ -36,7 +36,7 @@ def _glued(nb: dict[str, Any]) -> dict[str, str]:
             name = (meta.get("scrapbook") or {}).get("name")
             if not name:
                 continue
-            data = out.get("data", {}) or {}
+            data = {k.replace("application/papermill.record/", ""): v for k, v in (out.get("data", {}) or {}).items()}
             if "image/png" in data:
                 found[name] = "png:" + hashlib.sha256(str(data["image/png"]).encode()).hexdigest()[:16]
             elif "text/markdown" in data:

@@ -35,6 +35,9 @@ from .tasks import MultiIndexTask, check_task
 from .validation import check_float, check_int, check_tensor, require_finite
 
 __all__ = [
+    "shared_noise_direction",
+    "best_rank_approximation",
+    "participation_ratio",
     "test_mse",
     "alignment",
     "energy_in_subspace",
@@ -179,3 +182,42 @@ def gain_over_random(set_error: float, random_error: float) -> float:
     ratio = _error("random_error", random_error) / _error("set_error", set_error)
     require_finite(f"gain_over_random overflows: random_error={random_error!r} / set_error={set_error!r}", ratio)
     return ratio
+
+
+def shared_noise_direction(G: torch.Tensor, X: torch.Tensor, y: torch.Tensor, r: int) -> float:
+    """|cos| between the (r+1)-th right singular vector of G and the real data's mean(y x).
+
+    relu' = 1/2 + (an odd function), so every neuron's stage-1 gradient contains
+    -(a_j / 2) mean_i(y_i x_i): zero in the population (E[y x] = E[grad g] = 0) but, on n points,
+    a noise vector of size about sqrt(d/n) shared by all neurons -- a rank-one term a (x) v that
+    shows up as the first singular value after the r of span(U).
+
+    Args:
+        G: a stage-1 gradient (width x d).
+        X, y: the real data.
+        r: rank of U.
+
+    Returns:
+        The absolute cosine (1 when that singular direction is exactly mean(y x)).
+    """
+    v = (y[:, None] * X).mean(0)
+    direction = torch.linalg.svd(G, full_matrices=False).Vh[r]
+    return float((direction @ v).abs() / v.norm())
+
+
+def best_rank_approximation(G: torch.Tensor, k: int) -> torch.Tensor:
+    """The best rank-k approximation of G (Eckart-Young: its top-k singular triplets).
+
+    The null of the denoising comparison: a distilled gradient on m1 points has rank at most m1,
+    and so does this truncation of the real gradient, which keeps its top directions and drops
+    the rest -- noise and the population gradient's own small directions alike.
+    """
+    k = check_int("k", k, min_value=0)
+    U, S, Vh = torch.linalg.svd(G, full_matrices=False)
+    return (U[:, :k] * S[:k]) @ Vh[:k]
+
+
+def participation_ratio(M: torch.Tensor) -> float:
+    """(sum s^2)^2 / sum s^4 over the singular values s of M: how many directions M really spans."""
+    s2 = torch.linalg.svdvals(M) ** 2
+    return float(s2.sum() ** 2 / (s2 * s2).sum())

@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from ddlib.experiments import encoding, resolve_parameters
-from ddlib.experiments.encoding import (CHECKS, CONTROL, PROFILES, EncodingTables, best_rank_approximation,
-                                        check_spec, denoising_checks, further_links, link_values, measures, plan,
-                                        regimes, run, run_encoding, shared_noise_direction, summarise)
+from ddlib.experiments.encoding import (CHECKS, CONTROL, PROFILES, EncodingTables, check_spec, denoising_checks,
+                                        further_links, link_values, measures, plan, regimes, run, run_encoding,
+                                        summarise)
+from ddlib.metrics import best_rank_approximation, shared_noise_direction
 from ddlib.book.claims import VERDICTS, claims_of
 from ddlib.experiments.problem import derived_seeds
 from ddlib.tasks import Link, register_link, unregister_link

@@ -129,3 +129,10 @@ def test_the_ratios_refuse_errors_that_are_not_positive_and_finite(call, match):
 
     with pytest.raises(ValueError, match=match):
         call(metrics)
+
+
+def test_participation_ratio_counts_the_directions_a_matrix_spans():
+    from ddlib.metrics import participation_ratio
+
+    assert participation_ratio(torch.diag(torch.tensor([1.0, 1.0, 1.0]))) == pytest.approx(3.0)
+    assert participation_ratio(torch.diag(torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(1.0)

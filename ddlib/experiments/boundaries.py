@@ -19,7 +19,7 @@ from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_stage1
 from ..learners import TwoStageLearner, stage1_gradient
-from ..metrics import alignment, energy_in_subspace, gradient_cosine, test_mse
+from ..metrics import alignment, energy_in_subspace, gradient_cosine, participation_ratio, test_mse
 from ..networks import TwoLayerNet
 from ..stats import mean_interval
 from ..theory import he3_gradient_energy, he3_noise_energy, noise_excess_risk, population_stage1_gradient, span_bound
@@ -82,12 +82,6 @@ def _evaluate(net: TwoLayerNet, p: Problem, n_test: int) -> dict[str, float]:
     # Without label noise the clean target is the label itself: the same number, computed once.
     clean = test_mse(net, p.task, n_test, seed=p.seeds["test"], clean=True) if p.task.noise > 0 else noisy
     return {"test_mse": noisy, "test_mse_clean": clean, "alignment": alignment(net, p.task)}
-
-
-def _participation_ratio(M: torch.Tensor) -> float:
-    """(sum s^2)^2 / sum s^4 over the singular values s of M: how many directions M really spans."""
-    s2 = torch.linalg.svdvals(M) ** 2
-    return float(s2.sum() ** 2 / (s2 * s2).sum())
 
 
 def _gradient_rows(net: TwoLayerNet, p: Problem, G_D: torch.Tensor) -> dict[str, float]:
@@ -227,7 +221,7 @@ def run_small_m1(*, d: int, width: int, n_train: int, n_seeds: int, m1_small_gri
                                        span_bound=span_bound(m1, r), stage1_matching_loss=loss1,
                                        stage1_failed=loss1 > FAILED_MATCHING_LOSS,
                                        zero_rows=float((G_S.norm(dim=1) == 0).double().mean()),
-                                       w1_dims=_participation_ratio(learner.stage1(net, X1, y1) @ p.task.U.T)))
+                                       w1_dims=participation_ratio(learner.stage1(net, X1, y1) @ p.task.U.T)))
     return pd.DataFrame(rows)
 
 

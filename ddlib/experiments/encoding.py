@@ -25,7 +25,8 @@ from ..baselines import random_subset
 from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..distillers import distill_stage1, distill_state
 from ..learners import TwoStageLearner, stage1_gradient
-from ..metrics import alignment, energy_in_subspace, gradient_cosine, principal_angles, test_mse
+from ..metrics import (alignment, best_rank_approximation, energy_in_subspace, gradient_cosine, principal_angles,
+                       shared_noise_direction, test_mse)
 from ..tasks import QUAD_CONDITION, MultiIndexTask, get_link
 from ..theory import he3_noise_alignment, he3_noise_energy, population_first_layer, population_stage1_gradient
 from ..validation import check_int
@@ -34,8 +35,8 @@ from .regime import LEARNS, enough_stage1_points, full_data_learns, learnable_li
 from .repetitions import repetition, repetitions
 
 __all__ = ["PARAMETERS", "PROFILES", "CHECKS", "DENOISING", "LEARNS", "CALIBRATED_LINKS", "WEAKEST", "CONTROL",
-           "EncodingTables", "run", "run_encoding", "further_links", "shared_noise_direction",
-           "best_rank_approximation", "summarise", "measures", "link_values", "denoising_checks", "check_spec",
+           "EncodingTables", "run", "run_encoding", "further_links", "summarise", "measures", "link_values",
+           "denoising_checks", "check_spec",
            "regimes", "plan"]
 
 # The notebook's parameters, declared once: (name, value at the book profile, help).
@@ -102,27 +103,6 @@ class EncodingTables:
                 "links": self.links}
 
 
-def shared_noise_direction(G: torch.Tensor, X: torch.Tensor, y: torch.Tensor, r: int) -> float:
-    """|cos| between the (r+1)-th right singular vector of G and the real data's mean(y x).
-
-    relu' = 1/2 + (an odd function), so every neuron's stage-1 gradient contains
-    -(a_j / 2) mean_i(y_i x_i): zero in the population (E[y x] = E[grad g] = 0) but, on n points,
-    a noise vector of size about sqrt(d/n) shared by all neurons -- a rank-one term a (x) v that
-    shows up as the first singular value after the r of span(U).
-
-    Args:
-        G: a stage-1 gradient (width x d).
-        X, y: the real data.
-        r: rank of U.
-
-    Returns:
-        The absolute cosine (1 when that singular direction is exactly mean(y x)).
-    """
-    v = (y[:, None] * X).mean(0)
-    direction = torch.linalg.svd(G, full_matrices=False).Vh[r]
-    return float((direction @ v).abs() / v.norm())
-
-
 def _describe(task: MultiIndexTask, G_pop: torch.Tensor, *, points: Optional[torch.Tensor] = None,
               start: Optional[torch.Tensor] = None, W1: Optional[torch.Tensor] = None,
               G: Optional[torch.Tensor] = None,
@@ -168,18 +148,6 @@ def _spectrum_rows(values: torch.Tensor, matrix: str, common: dict[str, Any]) ->
     return [{**common, "matrix": matrix, "k": k + 1, "value": float(v),
              "relative": float(v) / top if top > 0 else float("nan")}
             for k, v in enumerate(values)]
-
-
-def best_rank_approximation(G: torch.Tensor, k: int) -> torch.Tensor:
-    """The best rank-k approximation of G (Eckart-Young: its top-k singular triplets).
-
-    The null of the denoising comparison: a distilled gradient on m1 points has rank at most m1,
-    and so does this truncation of the real gradient, which keeps its top directions and drops
-    the rest -- noise and the population gradient's own small directions alike.
-    """
-    k = check_int("k", k, min_value=0)
-    U, S, Vh = torch.linalg.svd(G, full_matrices=False)
-    return (U[:, :k] * S[:k]) @ Vh[:k]
 
 
 def _reference_rows(p, learner: TwoStageLearner, G_pop: torch.Tensor, G_D: torch.Tensor, *, m1: int,
