@@ -38,6 +38,7 @@ __all__ = [
     "shared_noise_direction",
     "best_rank_approximation",
     "participation_ratio",
+    "top_direction_share",
     "test_mse",
     "alignment",
     "energy_in_subspace",
@@ -221,3 +222,9 @@ def participation_ratio(M: torch.Tensor) -> float:
     """(sum s^2)^2 / sum s^4 over the singular values s of M: how many directions M really spans."""
     s2 = torch.linalg.svdvals(M) ** 2
     return float(s2.sum() ** 2 / (s2 * s2).sum())
+
+
+def top_direction_share(W: torch.Tensor) -> float:
+    """Share of |W|_F^2 in W's top singular direction: 1 when every neuron points the same way."""
+    s = torch.linalg.svdvals(W)
+    return float(s[0] ** 2 / (s ** 2).sum())

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from ddlib.experiments import resolve_parameters
+from ddlib.book.claims import claims_of
+from ddlib.experiments import algorithms, resolve_parameters
 from ddlib.experiments.algorithms import (BASELINES, CHECKS, COMPARED, PROFILES, REAL_POINTS, SYNTHETIC,
-                                          AlgorithmTables, claims, matching_gradient_gap, measures, run, run_algorithms,
-                                          statements, summarise)
+                                          AlgorithmTables, matching_gradient_gap, measures, plan, regimes, run,
+                                          run_algorithms, summarise)
 from ddlib.experiments.problem import derived_seeds, make_problem
 from ddlib.learners import TwoStageLearner
 
@@ -28,6 +29,11 @@ COLUMNS = {"repetition", "base_seed", "method", "family", "learner_steps", "m1",
 @pytest.fixture(scope="module")
 def result() -> AlgorithmTables:
     return run_algorithms(**TINY)
+
+
+def claims(tables: AlgorithmTables, P: dict) -> list:
+    """The claims of notebook 04 on these tables (``claims_of`` over the module's declarations)."""
+    return claims_of(algorithms, tables, P)
 
 
 def test_every_profile_resolves_to_exactly_the_run_arguments():
@@ -120,12 +126,20 @@ def test_measures_give_one_value_per_repetition_for_every_check(result):
     assert all(len(v) == TINY["n_seeds"] for v in values.values())
 
 
-def test_claims_match_the_statements_and_are_outside_regime_for_he3(result):
+def test_claims_match_the_plan_and_are_outside_regime_for_he3(result):
     cls = claims(result, TINY)
-    assert [c.id for c in cls] == [cid for cid, _ in statements(TINY)]
+    assert [c.id for c in cls] == [c.id for c in plan(TINY)]
+    assert [c.statement for c in cls] == [c.statement for c in plan(TINY)]
     he3 = claims(result, {**TINY, "link": "he3"})
     assert he3[0].verdict != "outside regime"  # the T = 1 identity holds for any data
     assert all(c.verdict == "outside regime" for c in he3[1:])
+
+
+def test_regimes_cover_every_regime_key_of_the_plan(result):
+    reg = regimes(result, TINY)
+    assert isinstance(reg, dict)
+    assert {c.regime for c in plan(TINY) if c.regime} <= set(reg)
+    assert all(k in CHECKS for c in plan(TINY) for k in c.checks)
 
 
 # ------------------------------------------------------------------------- synthetic tables

@@ -136,3 +136,10 @@ def test_participation_ratio_counts_the_directions_a_matrix_spans():
 
     assert participation_ratio(torch.diag(torch.tensor([1.0, 1.0, 1.0]))) == pytest.approx(3.0)
     assert participation_ratio(torch.diag(torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(1.0)
+
+
+def test_top_direction_share_is_one_when_every_row_points_the_same_way():
+    from ddlib.metrics import top_direction_share
+
+    assert top_direction_share(torch.ones(4, 3)) == pytest.approx(1.0)
+    assert top_direction_share(torch.eye(4)) == pytest.approx(0.25)

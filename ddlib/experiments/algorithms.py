@@ -8,11 +8,12 @@ without the learner's gradient (the spectral set of ``ddlib.spectral``, moment m
 or with closed-form labels, ``ddlib.distillers.distill_moments``).
 
 Baselines are one registry (``BASELINES``, shared with notebook 02): a baseline added there gets
-its row in the table, the figure and the baseline claims of both notebooks.
+its row in the table, the figure and the baseline claims of both notebooks.  The parameters are
+declared once (``PARAMETERS``); the claims are declared too (``plan``, with ``CHECKS``,
+``measures`` and ``regimes``) and decided by ``ddlib.book.claims.claims_of``.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -21,34 +22,51 @@ import pandas as pd
 import torch
 
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
-from ..book.claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..data import Data
 from ..distillers import (DistilledSet, distill, distill_moments, distill_state, expert_trajectory,
                           matching_value_and_grad, meta_refine, student_trajectory, trajectory_matching_loss)
 from ..learners import TwoStageLearner, stage1_gradient
-from ..metrics import alignment, gradient_cosine, test_mse
+from ..metrics import alignment, gradient_cosine, test_mse, top_direction_share
 from ..networks import TwoLayerNet
 from ..selection import select
 from ..spectral import spectral_set
+from .parameters import Parameters
 from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetitions
 
-__all__ = ["PROFILES", "Budget", "Baseline", "BASELINES", "REAL_POINTS", "SYNTHETIC", "SELECT_POOL", "COMPARED",
-           "CHECKS", "POINTS_AGREE", "AlgorithmTables", "run", "run_algorithms", "matching_gradient_gap",
-           "trajectory_equivalence", "summarise", "measures", "regime", "statements", "claims"]
+__all__ = ["PARAMETERS", "PROFILES", "Budget", "Baseline", "BASELINES", "REAL_POINTS", "SYNTHETIC", "SELECT_POOL",
+           "COMPARED", "CHECKS", "POINTS_AGREE", "AlgorithmTables", "run", "run_algorithms", "matching_gradient_gap",
+           "trajectory_equivalence", "summarise", "measures", "regimes", "plan"]
 
-_BASE = dict(d=32, r=2, width=512, n_train=8000, m1=8, m2=32, link="he2", n_seeds=5, steps1=300,
-             steps2=100, lr=0.05, restarts=2, meta_steps=100, meta_lr=0.01, meta_batch=1024,
-             tm_steps=2, tm_lr=1.0, tm_weight_decay=0.75, extra_m1=[], n_test=5000)
-# extra_m1: further stage-1 sizes at which cosine and Frobenius matching are compared.
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_BASE, "width": 256, "n_train": 4000, "n_seeds": 3, "meta_steps": 50, "meta_batch": 512,
-              "n_test": 4000},
-    "book": dict(_BASE),
-    "paper": {**_BASE, "n_seeds": 10, "steps2": 200, "restarts": 3, "meta_steps": 300,
-              "extra_m1": [2, 4, 16], "n_test": 20_000},
-}
+# The notebook's parameters, declared once: (name, value at the book profile, help).
+PARAMETERS = Parameters(
+    ("d", 32, "input dimension"),
+    ("r", 2, "intrinsic dimension, rank of U"),
+    ("width", 512, "network width L"),
+    ("n_train", 8000, "real training points"),
+    ("m1", 8, "stage-1 distilled points"),
+    ("m2", 32, "stage-2 distilled points"),
+    ("link", "he2", '"he2", "aniso", "quad" or "he3"'),
+    ("n_seeds", 5, "repetitions"),
+    ("steps1", 300, "Adam steps, stage-1 matching (GM or TM)"),
+    ("steps2", 100, "Adam steps of KIP (stage 2)"),
+    ("lr", 0.05, "Adam learning rate of every distiller and optimising baseline"),
+    ("restarts", 2, "starts per stage; lowest matching loss kept"),
+    ("meta_steps", 100, "Adam steps of the meta-gradient"),
+    ("meta_lr", 0.01, "the meta-gradient's learning rate"),
+    ("meta_batch", 1024, "real points per meta-gradient step"),
+    ("tm_steps", 2, "T of the multi-step learner (1: none)"),
+    ("tm_lr", 1.0, "the multi-step learner's stage-1 step size"),
+    ("tm_weight_decay", 0.75, "the multi-step learner's stage-1 weight decay"),
+    ("extra_m1", [], "more m1 for GM cos vs Frobenius", "list[int]"),
+    ("n_test", 5000, "fresh test points per repetition"),
+)
+PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
+    smoke={"width": 256, "n_train": 4000, "n_seeds": 3, "meta_steps": 50, "meta_batch": 512, "n_test": 4000},
+    paper={"n_seeds": 10, "steps2": 200, "restarts": 3, "meta_steps": 300, "extra_m1": [2, 4, 16], "n_test": 20_000},
+)
 
 
 @dataclass(frozen=True)
@@ -155,12 +173,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def _top_direction_share(W: torch.Tensor) -> float:
-    """Share of |W|_F^2 in W's top singular direction: 1 when every neuron points the same way."""
-    s = torch.linalg.svdvals(W)
-    return float(s[0] ** 2 / (s ** 2).sum())
-
-
 class _Evaluator:
     """Trains the learner on a candidate training set and measures it, for one repetition."""
 
@@ -189,7 +201,7 @@ class _Evaluator:
                 "stage1_gradient_cosine": 1.0 if is_full else gradient_cosine(G_S, self.G_D),
                 "stage1_gradient_norm_ratio": float(G_S.norm() / self.G_D.norm()),
                 "w_cosine_to_full": gradient_cosine(trained.W, self.W_full[learner.stage1_steps]),
-                "w_top_direction_share": _top_direction_share(trained.W),
+                "w_top_direction_share": top_direction_share(trained.W),
                 "memory_floats": n_points * (p.X.shape[1] + 1), "wall_time_s": wall, **extra}
 
     def distilled(self, method: str, ds: DistilledSet, learner: TwoStageLearner, wall: float, **extra: Any) -> dict:
@@ -373,7 +385,7 @@ def summarise(tables: AlgorithmTables, m1: int) -> dict[str, dict[str, dict[str,
 
 
 # ----------------------------------------------------------------------------------------------
-# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# Claims: each check's quantity per repetition (``measures``), the regimes, the declared claims (``plan``)
 # ----------------------------------------------------------------------------------------------
 
 _FROB = "test MSE, GM Frobenius / GM cos"
@@ -403,10 +415,6 @@ CHECKS: dict[str, CheckSpec] = {
     "tm_test": CheckSpec("test MSE, TM T>1 + KIP / full data (same learner)", ">=", 1.0,
                          "the full-data learner with the same T-step stage 1", geometric=True),
 }
-# The checks of each claim, and the kind of regime it needs (``regime``), in the order of ``statements``.
-_CLAIMS = ((("tm_equal",), "none"), (("kip",), "positive"), (("meta_loss", "meta_test"), "positive"),
-           (("frob_lo", "frob_hi"), "positive"), (("norm_cos", "norm_frob_lo", "norm_frob_hi"), "positive"),
-           (("baselines", "synthetic"), "positive"), (("tm_w", "tm_test"), "t_step"))
 
 
 def _paired(table: pd.DataFrame, values: str, m1: int) -> pd.DataFrame:
@@ -444,51 +452,49 @@ def measures(tables: AlgorithmTables, P: Mapping[str, Any]) -> dict[str, list[fl
     return out
 
 
-def regime(tables: AlgorithmTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
-    """The preconditions of each kind of claim: ``none`` (the T = 1 identity holds for any data),
-    ``positive`` (a link of information exponent 2, a full-data learner that learns, m1 >= r)
-    and ``t_step`` (positive, and a learner of T > 1 steps)."""
+def regimes(tables: AlgorithmTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """The preconditions of each kind of claim: ``positive`` (a link of information exponent 2, a
+    full-data learner that learns, m1 >= r) and ``t_step`` (positive, and a learner of T > 1
+    steps); the T = 1 identity (C4.1) needs none, since it holds for any data."""
     table = tables.table
     full = float(table[table.method == "full data"].test_mse.mean())
     positive = (learnable_link(P["link"]), full_data_learns(full, f"at n = {P['n_train']}"),
                 enough_stage1_points(P["m1"], P["r"]))
     steps = Precondition("a learner of T > 1 stage-1 steps", P["tm_steps"] > 1, f"tm_steps = {P['tm_steps']}")
-    return {"none": (), "positive": positive, "t_step": positive + (steps,)}
+    return {"positive": positive, "t_step": positive + (steps,)}
 
 
-def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(id, sentence) of each claim at these parameters (the page's claim block)."""
+def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
+    """The claims of notebook 04 at these parameters, declared (``ddlib.book.claims.claims_of``
+    decides them)."""
     c = {k: v.threshold for k, v in CHECKS.items()}
     T = P["tm_steps"]
     return [
-        ("C4.1", "Trajectory matching with T = 1 is cosine gradient matching: at the same synthetic points the two "
-                 f"losses have the same gradient, to float rounding (relative difference <= {c['tm_equal']:g}), so "
-                 "Adam takes the same steps from the same start."),
-        ("C4.2", f"KIP's stage 2 beats {P['m2']} random real points for stage 2 (the same S1, the same memory) by at "
-                 f"least {c['kip']:g}x in test error."),
-        ("C4.3", f"The meta-gradient fine-tune lowers the real-data loss it optimises to at most "
-                 f"{c['meta_loss']:g}x its start, and does not raise the test error."),
-        ("C4.4", f"At m1 = {P['m1']}, Frobenius gradient matching trains the learner to the test error of cosine "
-                 f"matching, within a factor {c['frob_hi']:g} either way."),
-        ("C4.5", f"Cosine matching leaves the synthetic gradient's magnitude free (at least {c['norm_cos']:g}x the "
-                 f"real one's), Frobenius matching pins it ({c['norm_frob_lo']:g}-{c['norm_frob_hi']:g}x)."),
-        ("C4.6", f"Every selection of {P['m1'] + P['m2']} real points (the same memory) trains the learner to at "
-                 f"least {c['baselines']:g}x the test error of GM cos + KIP; the synthetic baselines come closer, and "
-                 f"GM cos + KIP is not claimed to beat them, only to stay within {c['synthetic']:g}x of the best "
-                 f"one's error."),
-        ("C4.7", f"With a T = {T} stage 1, trajectory matching reproduces the full data's W_T (1 - per-neuron cosine "
-                 f"<= {c['tm_w']:g}) but not its test error, which stays "
-                 + ("no lower than" if c["tm_test"] == 1 else f"at least {c['tm_test']:g}x")
-                 + " the full-data learner's."),
+        ClaimDecl("C4.1", "Trajectory matching with T = 1 is cosine gradient matching: at the same synthetic points "
+                          "the two losses have the same gradient, to float rounding (relative difference <= "
+                          f"{c['tm_equal']:g}), so Adam takes the same steps from the same start.",
+                  ("tm_equal",)),
+        ClaimDecl("C4.2", f"KIP's stage 2 beats {P['m2']} random real points for stage 2 (the same S1, the same "
+                          f"memory) by at least {c['kip']:g}x in test error.",
+                  ("kip",), "positive"),
+        ClaimDecl("C4.3", f"The meta-gradient fine-tune lowers the real-data loss it optimises to at most "
+                          f"{c['meta_loss']:g}x its start, and does not raise the test error.",
+                  ("meta_loss", "meta_test"), "positive"),
+        ClaimDecl("C4.4", f"At m1 = {P['m1']}, Frobenius gradient matching trains the learner to the test error of "
+                          f"cosine matching, within a factor {c['frob_hi']:g} either way.",
+                  ("frob_lo", "frob_hi"), "positive"),
+        ClaimDecl("C4.5", f"Cosine matching leaves the synthetic gradient's magnitude free (at least "
+                          f"{c['norm_cos']:g}x the real one's), Frobenius matching pins it "
+                          f"({c['norm_frob_lo']:g}-{c['norm_frob_hi']:g}x).",
+                  ("norm_cos", "norm_frob_lo", "norm_frob_hi"), "positive"),
+        ClaimDecl("C4.6", f"Every selection of {P['m1'] + P['m2']} real points (the same memory) trains the learner "
+                          f"to at least {c['baselines']:g}x the test error of GM cos + KIP; the synthetic baselines "
+                          f"come closer, and GM cos + KIP is not claimed to beat them, only to stay within "
+                          f"{c['synthetic']:g}x of the best one's error.",
+                  ("baselines", "synthetic"), "positive"),
+        ClaimDecl("C4.7", f"With a T = {T} stage 1, trajectory matching reproduces the full data's W_T (1 - "
+                          f"per-neuron cosine <= {c['tm_w']:g}) but not its test error, which stays "
+                          + ("no lower than" if c["tm_test"] == 1 else f"at least {c['tm_test']:g}x")
+                          + " the full-data learner's.",
+                  ("tm_w", "tm_test"), "t_step"),
     ]
-
-
-def _finite(values: list[float]) -> list[float]:
-    return [float(v) for v in values if math.isfinite(float(v))]
-
-
-def claims(tables: AlgorithmTables, P: Mapping[str, Any]) -> list[Claim]:
-    """The claims of notebook 04, with their verdicts on these tables."""
-    values, reg = measures(tables, P), regime(tables, P)
-    return [Claim(cid, text, tuple(CHECKS[k].check(_finite(values[k])) for k in keys), reg[kind])
-            for (cid, text), (keys, kind) in zip(statements(P), _CLAIMS)]

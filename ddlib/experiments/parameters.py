@@ -20,9 +20,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from ..values import InvalidValue, TypeSpec, check_type, check_value
+from ..values import InvalidValue, TypeSpec, check_type, check_value, parse_annotation
 
-__all__ = ["PROFILE_NAMES", "COMMON", "Parameter", "Parameters", "type_of", "resolve_parameters", "given"]
+__all__ = ["PROFILE_NAMES", "COMMON", "Parameter", "Parameters", "Profiles", "type_of", "resolve_parameters", "given"]
 
 PROFILE_NAMES = ("smoke", "book", "paper")
 # Parameters every notebook has in its parameters cell, whatever its experiment declares.
@@ -42,26 +42,39 @@ def type_of(value: Any) -> TypeSpec:
 
 @dataclass(frozen=True)
 class Parameter:
-    """One parameter: its name, its value at the book profile and a line of help."""
+    """One parameter: its name, its value at the book profile, a line of help, and its type when
+    the value cannot say it (an empty list: ``"list[int]"``; see ``ddlib.values.parse_annotation``)."""
 
     name: str
     value: Any
     help: str
+    annotation: str = ""
 
     @property
     def type(self) -> TypeSpec:
-        return type_of(self.value)
+        return (parse_annotation(self.annotation) or TypeSpec()) if self.annotation else type_of(self.value)
+
+
+class Profiles(dict):
+    """The profiles of a declaration (profile name -> values), which remember the declaration, so
+    that ``resolve_parameters`` checks a value against its declared type."""
+
+    def __init__(self, profiles: Mapping[str, dict[str, Any]], declaration: "Parameters") -> None:
+        super().__init__(profiles)
+        self.declaration = declaration
 
 
 class Parameters(Mapping[str, Parameter]):
-    """An experiment's parameters, declared once as rows ``(name, book value, help)``."""
+    """An experiment's parameters, declared once as rows ``(name, book value, help[, type])``."""
 
-    def __init__(self, *rows: tuple[str, Any, str]) -> None:
-        self._rows = {name: Parameter(name, value, help) for name, value, help in rows}
+    def __init__(self, *rows: tuple) -> None:
+        self._rows = {row[0]: Parameter(*row) for row in rows}
         if len(self._rows) != len(rows):
             raise ValueError("a parameter is declared twice")
         for p in self._rows.values():
-            check_value(p.value, f"parameter {p.name!r}")
+            if p.annotation and parse_annotation(p.annotation) is None:
+                raise ValueError(f"parameter {p.name!r}: unknown type {p.annotation!r}")
+            check_type(p.name, check_value(p.value, f"parameter {p.name!r}"), p.type)
 
     def __getitem__(self, name: str) -> Parameter:
         return self._rows[name]
@@ -77,7 +90,7 @@ class Parameters(Mapping[str, Parameter]):
         """The book profile: every declared value."""
         return {name: copy.deepcopy(p.value) for name, p in self._rows.items()}
 
-    def profiles(self, **others: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    def profiles(self, **others: Mapping[str, Any]) -> "Profiles":
         """``{"smoke": ..., "book": ..., "paper": ...}``: the book profile, and each other profile as
         the book's values with its own overrides (checked: declared names, declared types)."""
         out = {"book": self.book}
@@ -87,7 +100,7 @@ class Parameters(Mapping[str, Parameter]):
                     raise ValueError(f"profile {profile!r} sets {name!r}, which is not a declared parameter")
                 check_type(name, value, self._rows[name].type)
             out[profile] = {**self.book, **copy.deepcopy(dict(overrides))}
-        return {name: out[name] for name in PROFILE_NAMES if name in out}
+        return Profiles({name: out[name] for name in PROFILE_NAMES if name in out}, self)
 
     def table(self, profiles: Mapping[str, Mapping[str, Any]]) -> str:
         """The declaration as a Markdown table: name, type, each profile's value, help."""
@@ -130,8 +143,10 @@ def resolve_parameters(profiles: Mapping[str, Mapping[str, Any]], profile: str, 
             raise ValueError(f"unknown parameter {name!r}; valid parameters: {sorted(params)}")
         if value is None:
             continue
+        declared = getattr(profiles, "declaration", None)
+        spec = declared[name].type if declared is not None and name in declared else type_of(params[name])
         try:
-            check_type(name, check_value(value, f"parameter {name!r}"), type_of(params[name]))
+            check_type(name, check_value(value, f"parameter {name!r}"), spec)
         except InvalidValue as exc:
             raise TypeError(f"{exc} (like the profile's {params[name]!r})") from None
         params[name] = float(value) if isinstance(params[name], float) else value
