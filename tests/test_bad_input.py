@@ -11,7 +11,8 @@ import torch
 from ddlib import (MultiIndexTask, TwoLayerNet, TwoStageLearner, alignment, distill, energy_in_subspace,
                    herding_coreset, kcenter_coreset, memory_report, random_subset)
 from ddlib.distillers import (DistilledSet, InitialDraw, Restarts, match_gradients, match_performance,
-                              match_trajectories, meta_finetune, real_loss)
+                              match_trajectories, meta_finetune)
+from ddlib.distillers.meta import real_loss
 from ddlib.learners import Stage2Statistics, stage2_statistics
 from ddlib.metrics import principal_angles
 from ddlib.metrics import test_mse as normalized_test_mse

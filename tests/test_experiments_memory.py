@@ -10,11 +10,12 @@ import math
 import pandas as pd
 import pytest
 
+from ddlib.book.claims import claims_of
 from ddlib.distillers import distill
-from ddlib.experiments import resolve_parameters
-from ddlib.experiments.memory import (CHECKS, LINES, PROFILES, claims, config_summary, long_table, measures,
-                                      memory_point, minimal_size, parse_targets, regime, run, run_memory,
-                                      stage1_curve_point, statements, sweep_lines, targets_in)
+from ddlib.experiments import memory, resolve_parameters
+from ddlib.experiments.memory import (CHECKS, LINES, PROFILES, config_summary, long_table, measures, memory_point,
+                                      minimal_size, parse_targets, plan, regimes, run, run_memory, stage1_curve_point,
+                                      sweep_lines, targets_in)
 from ddlib.experiments.problem import make_problem
 from ddlib.learners import TwoStageLearner
 from ddlib.metrics import test_mse as measure_test_mse
@@ -220,6 +221,10 @@ def _table(points_by_r: dict[int, list[float]], *, full=0.05, link="he2", d=32, 
 
 
 P_SYN = {**PROFILES["book"], "seed": 0}
+
+
+def claims(table, P):
+    return claims_of(memory, table, P)
 GROWING = {1: [5, 6, 5, 6, 5], 2: [8, 9, 8, 9, 8], 3: [12, 13, 12, 12, 13]}
 
 
@@ -232,7 +237,7 @@ def test_measures_give_one_value_per_repetition():
 
 def test_claims_hold_on_a_table_that_shows_the_law():
     cls = claims(_table(GROWING), P_SYN)
-    assert [c.id for c in cls] == [cid for cid, _ in statements(P_SYN)] == ["C3.1", "C3.2", "C3.3"]
+    assert [c.id for c in cls] == [c.id for c in plan(P_SYN)] == ["C3.1", "C3.2", "C3.3"]
     assert [c.verdict for c in cls] == ["holds"] * 3, [c.line() for c in cls]
 
 
@@ -256,8 +261,11 @@ def test_the_r_claim_needs_an_r_line():
 
 
 def test_regime_reports_the_smallest_gap_between_target_and_full_data_error():
-    reg = regime(_table(GROWING), P_SYN)
-    assert [p.met for p in reg] == [True, True, True] and "4" in reg[2].detail
+    reg = regimes(_table(GROWING), P_SYN)
+    assert {d.regime for d in plan(P_SYN)} <= set(reg)  # every regime the claims name is computed
+    setting = reg["setting"]
+    assert [p.met for p in setting] == [True, True, True] and "4" in setting[2].detail
+    assert all(r[:3] == setting for r in reg.values())  # every claim applies in the paper's setting first
 
 
 # ---- the grid through ddlib.sweep -------------------------------------------------------------

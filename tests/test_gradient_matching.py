@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddlib.distillers import (MATCHING_LOSSES, Restarts, cosine_matching_loss, frobenius_matching_loss,
-                              match_gradients, matching_value_and_grad)
+from ddlib.distillers import Restarts, cosine_matching_loss, frobenius_matching_loss, match_gradients
+from ddlib.distillers.gradient_matching import MATCHING_LOSSES, matching_value_and_grad
 from ddlib.learners import stage1_gradient, stage1_parts
 from ddlib.networks import TwoLayerNet
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ddlib import MultiIndexTask, TwoLayerNet, TwoStageLearner
-from ddlib.distillers import (InitialDraw, kip_loss, kip_value_and_grad, label_map, optimal_labels,
-                              solve_labels)
+from ddlib.distillers import InitialDraw, kip_loss, optimal_labels, solve_labels
+from ddlib.distillers.performance_matching import kip_value_and_grad
+from ddlib.distillers.label_solve import label_map
 from ddlib.learners import ridge_solve, stage2_statistics
 from ddlib.optim import minimise
 

@@ -14,8 +14,7 @@ import pytest
 from ddlib.experiments import memory_law as law
 from ddlib.experiments.memory import LINES
 from ddlib.experiments.memory_law import (DATA_DIR, MIN_SEEDS, MemoryLawData, MemoryLawDataError, check_sentinels,
-                                          data_digest, grid_definition, load, paper_claims, paper_statements,
-                                          regenerate)
+                                          data_digest, grid_definition, load, paper_claims, paper_plan, regenerate)
 from ddlib.io import read_json, write_json
 
 # A grid of seconds: every line with two values, two repetitions, the searches tiny.
@@ -184,7 +183,7 @@ def _law(r, d, w, c, t):
 
 def test_paper_claims_hold_on_data_that_follows_the_law():
     cls = paper_claims(_synthetic(_law))
-    assert [c.id for c in cls] == [cid for cid, _ in paper_statements(grid_definition())]
+    assert [c.id for c in cls] == [c.id for c in paper_plan(grid_definition())]
     assert [c.id for c in cls] == ["C3.P1", "C3.P2", "C3.P3", "C3.P4", "C3.P5", "C3.P6"]
     assert {c.id: c.verdict for c in cls} == {c.id: "holds" for c in cls}, [c.line() for c in cls]
 
@@ -206,6 +205,19 @@ def test_a_target_counts_only_where_it_lies_above_the_stage1_plateau():
     weaker = lambda r, d, w, c: 0.08 if c <= 4 else 0.02  # noqa: E731
     P1 = next(c for c in paper_claims(_synthetic(_law, full_of=weaker)) if c.id == "C3.P1")
     assert P1.verdict == "outside regime" and not P1.regime[-1].met
+
+
+def test_a_line_claim_checks_only_the_targets_it_can_fit_and_says_where_its_data_come_from():
+    # abs:0.1 lies on the plateau wherever n <= 4 d^2: on the n line two sizes are left (no slope), so
+    # the n claim checks abs:0.2 alone; without data the plan names every target
+    data = _synthetic(_law, full_of=lambda r, d, w, c: 0.04 if c <= 4 else 0.02)
+    P1 = next(c for c in paper_claims(data) if c.id == "C3.P1")
+    assert P1.verdict == "holds" and {k.name for k in P1.checks} == {"exponent of the certified points in n (abs:0.2)"}
+    assert next(d for d in paper_plan(grid_definition(), data) if d.id == "C3.P1").checks == ("n_lo@abs0.2",
+                                                                                              "n_hi@abs0.2")
+    assert next(d for d in paper_plan(grid_definition()) if d.id == "C3.P1").checks == (
+        "n_lo@abs0.1", "n_hi@abs0.1", "n_lo@abs0.2", "n_hi@abs0.2")
+    assert {c.source for c in paper_claims(data)} == {"committed paper-scale data"}
 
 
 def test_paper_claims_do_not_hold_when_points_grow_with_n_and_L():

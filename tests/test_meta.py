@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddlib.distillers import DistilledSet, distill, meta_finetune, meta_loss, meta_refine, real_loss
+from ddlib.distillers import DistilledSet, distill, meta_finetune, meta_loss, meta_refine
+from ddlib.distillers.meta import real_loss
 from ddlib.learners import TwoStageLearner
 
 LEARNERS = [TwoStageLearner(), TwoStageLearner(stage1_steps=2, stage1_lr=1.0, stage1_weight_decay=0.75)]

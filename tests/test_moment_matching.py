@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ddlib import MultiIndexTask, TwoLayerNet, TwoStageLearner, distill
-from ddlib.distillers import (DistilledSet, InitialDraw, distill_moments, kip_loss, match_moments,
-                              moment_matching_loss, moment_value_and_grad, optimal_labels)
+from ddlib.distillers import (DistilledSet, InitialDraw, distill_moments, kip_loss, match_moments, moment_matching_loss,
+                              optimal_labels)
+from ddlib.distillers.moment_matching import moment_value_and_grad
 from ddlib.learners import stage2_statistics
 from ddlib.moments import empirical_hessian
 

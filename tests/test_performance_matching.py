@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddlib.distillers import Restarts, kip_loss, kip_value_and_grad, match_performance
+from ddlib.distillers import Restarts, kip_loss, match_performance
+from ddlib.distillers.performance_matching import kip_value_and_grad
 from ddlib.learners import TwoStageLearner, ridge_loss_from_statistics, ridge_solve, stage2_statistics
 
 F64 = torch.float64

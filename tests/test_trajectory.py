@@ -6,18 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddlib.distillers import (
-    cosine_equivalent_loss,
-    cosine_matching_loss,
-    distill,
-    InitialDraw,
-    Restarts,
-    expert_trajectory,
-    match_gradients,
-    match_trajectories,
-    student_trajectory,
-    trajectory_matching_loss,
-)
+from ddlib.distillers import (cosine_matching_loss, distill, InitialDraw, Restarts, expert_trajectory, match_gradients,
+                              match_trajectories, trajectory_matching_loss)
+from ddlib.distillers.trajectory import cosine_equivalent_loss, student_trajectory
 from ddlib.learners import TwoStageLearner, stage1_gradient
 
 LEARNERS = [TwoStageLearner(), TwoStageLearner(stage1_steps=2, stage1_lr=1.0, stage1_weight_decay=0.75),

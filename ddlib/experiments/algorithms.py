@@ -24,8 +24,10 @@ import torch
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
 from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..data import Data
-from ..distillers import (DistilledSet, distill, distill_moments, distill_state, expert_trajectory,
-                          matching_value_and_grad, meta_refine, student_trajectory, trajectory_matching_loss)
+from ..distillers import (DistilledSet, distill, distill_moments, distill_state, expert_trajectory, meta_refine,
+                          trajectory_matching_loss)
+from ..distillers.gradient_matching import matching_value_and_grad
+from ..distillers.trajectory import student_trajectory
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, gradient_cosine, test_mse, top_direction_share
 from ..networks import TwoLayerNet
