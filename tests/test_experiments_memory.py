@@ -221,11 +221,12 @@ def _table(points_by_r: dict[int, list[float]], *, full=0.05, link="he2", d=32, 
 
 
 P_SYN = {**PROFILES["book"], "seed": 0}
+GROWING = {1: [5, 6, 5, 6, 5], 2: [8, 9, 8, 9, 8], 3: [12, 13, 12, 12, 13]}
 
 
 def claims(table, P):
+    """The live claims of notebook 03 on a table, as the page decides them."""
     return claims_of(memory, table, P)
-GROWING = {1: [5, 6, 5, 6, 5], 2: [8, 9, 8, 9, 8], 3: [12, 13, 12, 12, 13]}
 
 
 def test_measures_give_one_value_per_repetition():

@@ -6,7 +6,9 @@ with the fewest points m1 + m2 (floats: (m1 + m2)(d + 1)).  The grid varies one 
 around a base point (``sweep_lines``); each line is a resumable ``ddlib.sweep`` run.  The
 growth of the sizes along each line is read against r^2 d + L in ``ddlib.experiments.scaling``;
 the paper-scale grid is committed data (``ddlib.experiments.memory_law``).  The point function
-itself and its search live in ``ddlib.experiments.memory_search`` (re-exported here).
+itself and its search live in ``ddlib.experiments.memory_search`` (re-exported here).  The live
+claims are declared (``plan``, ``regimes``, ``CHECKS``, ``measures``) and decided by
+``ddlib.book.claims.claims_of``.
 """
 from __future__ import annotations
 
@@ -15,38 +17,60 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from ..book.claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..sweep import Grid, run_sweep
 from ..theory import span_bound
 from ..validation import check_int
 from .memory_search import (SearchResult, certified_search, memory_point, minimal_size, parse_targets, show,
                             stage1_curve_point)
+from .parameters import Parameters
 from .regime import full_data_learns, learnable_link
 from .scaling import seed_slopes
 
-__all__ = ["PROFILES", "LINES", "X_OF", "SearchResult", "minimal_size", "parse_targets", "show", "certified_search",
-           "memory_point", "stage1_curve_point", "sweep_lines", "run_memory", "run", "targets_in", "long_table",
-           "config_summary", "PLATEAU", "above_plateau", "CHECKS", "measures", "regime", "statements", "claims"]
+__all__ = ["PARAMETERS", "PROFILES", "EXECUTION", "LINES", "X_OF", "SearchResult", "minimal_size", "parse_targets",
+           "show", "certified_search", "memory_point", "stage1_curve_point", "sweep_lines", "run_memory", "run",
+           "targets_in", "long_table", "config_summary", "PLATEAU", "above_plateau", "CHECKS", "measures", "regimes",
+           "plan"]
 
-# The search and the learner: the same at the book and paper profiles (and in the committed
-# paper-scale grid), so the live run and the committed data are one experiment at two scales.
-# n_train = n_per_d2 * d^2 keeps the full-data learner's error about constant across d (the
-# stage-1 step needs n ~ d^2).
-_POINT = dict(link="he2", n_per_d2=4, steps1=300, steps2=200, lr=0.05, restarts=3, n_test=10_000,
-              m1_max=128, m2_max=512)
-# How the points run; none of these changes a number (sweep_dir None: a temporary folder; the
-# paper profile keeps its points, relative to the working folder, so a rerun resumes).
-_EXECUTION = dict(backend="inline", workers=None, scheduler=None, sweep_dir=None)
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {**_POINT, **_EXECUTION, "r": 2, "d": 32, "width": 128, "r_grid": [1, 2], "d_grid": [],
-              "width_grid": [], "n_per_d2_grid": [], "targets": "rel:4", "n_seeds": 3, "steps1": 100,
-              "steps2": 60, "restarts": 2, "n_test": 2000},
-    "book": {**_POINT, **_EXECUTION, "r": 2, "d": 32, "width": 256, "r_grid": [1, 2, 3], "d_grid": [],
-             "width_grid": [], "n_per_d2_grid": [], "targets": "rel:4", "n_seeds": 5},
-    "paper": {**_POINT, **_EXECUTION, "backend": "local", "sweep_dir": "03_memory_sweep", "r": 2, "d": 64, "width": 512,
-              "r_grid": [1, 2, 3, 4, 5, 6], "d_grid": [32, 64, 128, 256], "width_grid": [256, 512, 1024, 2048, 4096],
-              "n_per_d2_grid": [1, 4, 16, 64], "targets": "rel:4,abs:0.1,abs:0.2", "n_seeds": 5},
-}
+# The notebook's parameters, declared once: (name, value at the book profile, help).  The search
+# and the learner (link .. m2_max) are the same at the book and paper profiles (and in the
+# committed paper-scale grid), so the live run and the committed data are one experiment at two
+# scales; n_train = n_per_d2 * d^2 keeps the full-data learner's error about constant across d
+# (the stage-1 step needs n ~ d^2).
+PARAMETERS = Parameters(
+    ("r", 2, "base point: intrinsic dimension"),
+    ("d", 32, "base point: input dimension"),
+    ("width", 256, "base point: network width L"),
+    ("n_per_d2", 4, "base point: real points per d^2"),
+    ("r_grid", [1, 2, 3], "r along the r line"),
+    ("d_grid", [], "d along the d line ([]: none)", "list[int]"),
+    ("width_grid", [], "L along the L line", "list[int]"),
+    ("n_per_d2_grid", [], "n / d^2 along the n line", "list[int]"),
+    ("targets", "rel:4", 'e.g. "rel:4,abs:0.1" (first: claims\')'),
+    ("n_seeds", 5, "repetitions per task size"),
+    ("link", "he2", '"he2" | "aniso" | "he3" | "quad"'),
+    ("steps1", 300, "stage-1 distillation steps per probe"),
+    ("steps2", 200, "stage-2 distillation steps per probe"),
+    ("lr", 0.05, "distillation learning rate"),
+    ("restarts", 3, "distillation restarts per probe (chosen by matching loss)"),
+    ("n_test", 10_000, "test points scoring every probe"),
+    ("m1_max", 128, "largest stage-1 size searched"),
+    ("m2_max", 512, "largest stage-2 size searched"),
+    ("backend", "inline", '"local", "dask" or "inline"'),
+    ("workers", None, "pool processes (None: one per core)", "int"),
+    ("scheduler", None, 'dask scheduler, "tcp://HOST:8786"', "str"),
+    ("sweep_dir", None, "per-point files (None: temporary)", "str"),
+)
+PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
+    smoke={"width": 128, "r_grid": [1, 2], "n_seeds": 3, "steps1": 100, "steps2": 60, "restarts": 2, "n_test": 2000},
+    paper={"backend": "local", "sweep_dir": "03_memory_sweep", "d": 64, "width": 512, "r_grid": [1, 2, 3, 4, 5, 6],
+           "d_grid": [32, 64, 128, 256], "width_grid": [256, 512, 1024, 2048, 4096], "n_per_d2_grid": [1, 4, 16, 64],
+           "targets": "rel:4,abs:0.1,abs:0.2"},
+)
+# The execution options: how the points run; none of them changes a number (sweep_dir None: a
+# temporary folder; the paper profile keeps its points, relative to the working folder, so a rerun
+# resumes).
+EXECUTION = ("backend", "workers", "scheduler", "sweep_dir")
 # Line name -> the grid parameter it varies, and the column its sizes are fitted against.
 LINES = {"r": "r", "d": "d", "L": "width", "n": "n_per_d2"}
 X_OF = {"r": "r", "d": "d", "L": "width", "n": "n_train"}
@@ -168,7 +192,7 @@ def config_summary(long: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------
-# Claims: each check's quantity per repetition (``measures``), the regime, the verdicts
+# Claims: each check's quantity per repetition (``measures``), the regimes, the declared claims
 # ----------------------------------------------------------------------------------------------
 
 # A target must lie at least PLATEAU times above the full-data learner's error: past the cliff at
@@ -231,10 +255,10 @@ def measures(table: pd.DataFrame, P: Mapping[str, Any]) -> dict[str, list[float]
     return out
 
 
-def regime(table: pd.DataFrame, P: Mapping[str, Any]) -> tuple[Precondition, ...]:
-    """Where the paper's statement applies: a link of information exponent 2, a full-data learner
-    that learns at every task size, and a target above the stage-1 plateau (``PLATEAU`` times
-    the full-data error) at every size of the first target."""
+def _setting(table: pd.DataFrame, P: Mapping[str, Any]) -> tuple[Precondition, ...]:
+    """The paper's setting: a link of information exponent 2, a full-data learner that learns at
+    every task size, and a target above the stage-1 plateau (``PLATEAU`` times the full-data error)
+    at every size of the first target."""
     t = _primary(table, P)
     worst = float(t.full_mse.max())
     gap = float((t.target_mse / t.full_mse).min())
@@ -244,35 +268,40 @@ def regime(table: pd.DataFrame, P: Mapping[str, Any]) -> tuple[Precondition, ...
                          f"stage-1 plateau)", gap >= PLATEAU, f"smallest target / full-data MSE {gap:.3g}"))
 
 
-def statements(P: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(id, sentence) of each live claim at these parameters (the page's claim block)."""
-    label = parse_targets(P["targets"])[0][0]
-    return [
-        ("C3.1", f"At every task size of this grid a certified distilled set reaches the target ({show(label)}), "
-                 f"storing at least {CHECKS['network'].threshold:g}x fewer floats than the trained network "
-                 f"and {CHECKS['data'].threshold:g}x fewer than the real data."),
-        ("C3.2", "Stage 1 needs at least r distilled points: m1* >= r wherever the target lies below the span "
-                 "bound 1/r (a consistency check: fewer points span fewer than r directions, so only test-sample "
-                 "noise or a bug can fail it)."),
-        ("C3.3", f"Along the r line the number of certified points grows at most linearly in r (exponent <= "
-                 f"{CHECKS['r_linear'].threshold:g}), slower than the r^2 that r^2 d + L allows."),
-    ]
-
-
-def claims(table: pd.DataFrame, P: Mapping[str, Any]) -> list[Claim]:
-    """The live claims of notebook 03, with their verdicts on this table."""
-    values, reg = measures(table, P), regime(table, P)
+def regimes(table: pd.DataFrame, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
+    """Where the claims apply: the paper's setting (``setting``: a link of information exponent 2,
+    a full-data learner that learns at every task size, a target above the stage-1 plateau at
+    every size); for the span bound also the he2 link and a size where the target lies below 1/r;
+    for the claim on r an r line of at least two values."""
+    setting = _setting(table, P)
     t = _primary(table, P)
-    (s1, s2, s3) = statements(P)
     applies = int(_span_applies(t).sum())
     r_values = sorted(t[t.line == "r"].r.unique().tolist())
-    check = lambda key: CHECKS[key].check(values[key])  # noqa: E731
-    return [
-        Claim(*s1, (check("found"), check("network"), check("data")), reg),
-        Claim(*s2, (check("span"),), reg + (
+    return {
+        "setting": setting,
+        "setting, span bound": setting + (
             Precondition("the he2 link (the span bound's setting)", P["link"] == "he2", f"link = {P['link']}"),
-            Precondition("a size where the target lies below 1/r", applies > 0, f"{applies} of {len(t)} rows"))),
-        Claim(*s3, (check("r_linear"),), reg + (
+            Precondition("a size where the target lies below 1/r", applies > 0, f"{applies} of {len(t)} rows")),
+        "setting, r line": setting + (
             Precondition("the grid varies r (an r line of at least two values)", len(r_values) >= 2,
-                         f"r line {r_values or 'absent'}"),)),
+                         f"r line {r_values or 'absent'}"),),
+    }
+
+
+def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
+    """The live claims of notebook 03 at these parameters, declared (``ddlib.book.claims.claims_of``
+    decides them)."""
+    label = parse_targets(P["targets"])[0][0]
+    return [
+        ClaimDecl("C3.1", f"At every task size of this grid a certified distilled set reaches the target "
+                          f"({show(label)}), storing at least {CHECKS['network'].threshold:g}x fewer floats than the "
+                          f"trained network and {CHECKS['data'].threshold:g}x fewer than the real data.",
+                  ("found", "network", "data"), "setting"),
+        ClaimDecl("C3.2", "Stage 1 needs at least r distilled points: m1* >= r wherever the target lies below the "
+                          "span bound 1/r (a consistency check: fewer points span fewer than r directions, so only "
+                          "test-sample noise or a bug can fail it).",
+                  ("span",), "setting, span bound"),
+        ClaimDecl("C3.3", f"Along the r line the number of certified points grows at most linearly in r (exponent <= "
+                          f"{CHECKS['r_linear'].threshold:g}), slower than the r^2 that r^2 d + L allows.",
+                  ("r_linear",), "setting, r line"),
     ]

@@ -11,7 +11,9 @@ The data lives in ``data/memory_law/`` (see its README.md): the sweep's per-poin
 code recomputes every sentinel point bit for bit (``check_sentinels``; ``ddlib.experiments.sentinels``),
 so a refactor that changes no number keeps them current and any change to what the points compute
 shows.  The book never recomputes the grid: the page reads it with ``load`` (a missing or corrupted
-file raises) and recomputes one sentinel point live.
+file raises) and recomputes one sentinel point live.  The paper-scale claims are declared
+(``paper_plan``, ``paper_checks``, ``paper_measures``, ``paper_regimes``) and decided by
+``ddlib.book.claims.verdicts`` (``paper_claims``).
 """
 from __future__ import annotations
 
@@ -31,19 +33,20 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..book.claims import CheckSpec, Claim, Precondition
+from ..book.claims import CheckSpec, Claim, ClaimDecl, Precondition, verdicts
 from ..io import ArtifactError, read_json, write_json
 from ..provenance import provenance
 from ..stats import Interval
-from .memory import (LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets, regime,
-                     run_memory, show)
+from .memory import (EXECUTION, LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets,
+                     regimes, run_memory, show)
 from .parameters import resolve_parameters
 from .scaling import FLAT, seed_slopes
 from .sentinels import SentinelCheck, recompute
 
 __all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "data_digest", "regenerate", "choose_sentinels",
            "check_sentinels",
-           "MemoryLawData", "MemoryLawDataError", "load", "paper_checks", "paper_statements", "paper_claims",
+           "MemoryLawData", "MemoryLawDataError", "load", "SOURCE", "paper_checks", "paper_plan", "paper_measures",
+           "paper_regimes", "paper_claims",
            "stage1_plateau", "exponent_reading", "show"]
 
 PACKAGE = Path(__file__).resolve().parents[1]  # .../ddlib
@@ -52,7 +55,7 @@ SWEEP, TABLE, MANIFEST = "sweep", "memory_law.csv", "manifest.json"
 MIN_SEEDS = 5  # repetitions per point the paper-scale claims need
 MIN_SIZES, MIN_RANGE = 3, 4.0  # a slope needs at least 3 sizes over at least a 4-fold range
 KIND = "ddlib-memory-law"
-_EXECUTION = ("backend", "workers", "scheduler", "sweep_dir")
+SOURCE = "committed paper-scale data"  # where the paper-scale claims' data come from
 
 
 class MemoryLawDataError(ArtifactError):
@@ -72,7 +75,7 @@ def grid_definition(pilot: bool = False) -> dict[str, Any]:
     regeneration with the same code reuses its points.
     """
     P = resolve_parameters(PROFILES, "paper", seed=0)
-    grid = {k: v for k, v in P.items() if k not in _EXECUTION}
+    grid = {k: v for k, v in P.items() if k not in EXECUTION}
     if pilot:
         grid.update(n_seeds=2, r_grid=[1, 2, 3], d_grid=[32, 64], width_grid=[256, 512], n_per_d2_grid=[1, 4])
     return grid
@@ -384,41 +387,69 @@ def paper_checks(grid: Mapping[str, Any]) -> dict[str, CheckSpec]:
     return checks
 
 
-def paper_statements(grid: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(id, sentence) of each paper-scale claim (ids C3.P1 ...).
+def _line_targets(grid: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The targets each line's claim is made at: the absolute ones on n and L (none without an
+    absolute target: no claim), every target on d, the relative one on r."""
+    labels, fixed, relative = _targets(grid)
+    return {"n": [t for t, _ in fixed], "L": [t for t, _ in fixed], "d": labels, "r": [relative]}
+
+
+def paper_plan(grid: Mapping[str, Any], data: Optional[MemoryLawData] = None) -> list[ClaimDecl]:
+    """The paper-scale claims (ids C3.P1 ...), declared; their data are the committed grid.
 
     The paper's rate is the memory that reaches a fixed accuracy, so the claims on n, L and the
     memory ratios are made at the absolute targets; the one on r at the relative target, because a
     fixed accuracy stops being reachable as r grows (the full-data error grows with r).  A target
     counts at a size only where it lies at least PLATEAU times above the full-data error.
+
+    The claims, their thresholds and the ranges they need come from the grid definition, never from
+    the data, with one exception: given ``data``, a line's claim checks only the targets that lie
+    above the stage-1 plateau at enough sizes of that line to fit a slope (``_fit_precondition``;
+    every target when none does, and then the claim is outside its regime, ``paper_regimes``).
+    Without ``data`` (the page's claim block), every target of the line.
     """
     labels, fixed, relative = _targets(grid)
     checks = paper_checks(grid)
+    per_line = _line_targets(grid)
     rng = lambda param: f"{min(grid[param + '_grid']):g} to {max(grid[param + '_grid']):g}"  # noqa: E731
     at = " and ".join(show(t) for t, _ in fixed)
     where = f"at the sizes where it lies >= {PLATEAU:g}x above the full-data error"
+
+    def slopes(line: str, sides: Sequence[str]) -> tuple[str, ...]:
+        targets = per_line[line]
+        if data is not None:
+            targets = _fit_precondition(data, line, targets)[1] or targets
+        return tuple(f"{line}_{side}@{t}" for t in targets for side in sides)
+
+    def claim(cid: str, statement: str, keys: Sequence[str], regime: str) -> ClaimDecl:
+        return ClaimDecl(cid, statement, tuple(keys), regime, source=SOURCE)
+
     out = []
     if fixed:
-        out += [("C3.P1", f"At a fixed test error ({at}, {where}) the number of certified points does not grow with "
-                          f"the real data: over n = {rng('n_per_d2')} d^2 its exponent lies within +-{FLAT:g}."),
-                ("C3.P2", f"At a fixed test error ({at}, {where}) it does not grow with the width: over L = "
-                          f"{rng('width')} its exponent lies within +-{FLAT:g}.")]
+        out += [claim("C3.P1", f"At a fixed test error ({at}, {where}) the number of certified points does not grow "
+                               f"with the real data: over n = {rng('n_per_d2')} d^2 its exponent lies within "
+                               f"+-{FLAT:g}.", slopes("n", ("lo", "hi")), "line n"),
+                claim("C3.P2", f"At a fixed test error ({at}, {where}) it does not grow with the width: over L = "
+                               f"{rng('width')} its exponent lies within +-{FLAT:g}.", slopes("L", ("lo", "hi")),
+                      "line L")]
     out += [
-        ("C3.P3", f"At every target ({where}) the number of certified points does not grow with d (d = {rng('d')}, "
-                  f"exponent <= {FLAT:g}): the floats grow only through the d + 1 floats of each point."),
-        ("C3.P4", f"To reach {show(relative)} it grows with r (r = {rng('r')}) with an exponent between {FLAT:g} and "
-                  f"the 2 that r^2 d + L allows."),
+        claim("C3.P3", f"At every target ({where}) the number of certified points does not grow with d (d = "
+                       f"{rng('d')}, exponent <= {FLAT:g}): the floats grow only through the d + 1 floats of each "
+                       f"point.", slopes("d", ("hi",)), "line d"),
+        claim("C3.P4", f"To reach {show(relative)} it grows with r (r = {rng('r')}) with an exponent between "
+                       f"{FLAT:g} and the 2 that r^2 d + L allows.", slopes("r", ("lo", "hi")), "line r"),
     ]
     if fixed:
         t = fixed[0][0]
-        out.append(("C3.P5", f"At a fixed test error ({at}, {where}) the distilled set stores at least "
-                             f"{checks[f'network@{t}'].threshold:g}x fewer floats than the trained network and "
-                             f"{checks[f'data@{t}'].threshold:g}x fewer than the real data."))
+        out.append(claim("C3.P5", f"At a fixed test error ({at}, {where}) the distilled set stores at least "
+                                  f"{checks[f'network@{t}'].threshold:g}x fewer floats than the trained network and "
+                                  f"{checks[f'data@{t}'].threshold:g}x fewer than the real data.",
+                         [f"{q}@{t}" for t, _ in fixed for q in ("network", "data")], "every line"))
     if "eps_lo" in checks:
         (lt, _), (ll, _) = fixed[0], fixed[-1]
-        out.append(("C3.P6", f"A tighter target needs more points, but fewer than 1/eps would: from {show(ll)} to "
-                             f"{show(lt)} ({where}) the number of points grows by a factor between 1 and "
-                             f"{checks['eps_hi'].threshold:g}."))
+        out.append(claim("C3.P6", f"A tighter target needs more points, but fewer than 1/eps would: from {show(ll)} "
+                                  f"to {show(lt)} ({where}) the number of points grows by a factor between 1 and "
+                                  f"{checks['eps_hi'].threshold:g}.", ("eps_lo", "eps_hi"), "every line"))
     return out
 
 
@@ -491,43 +522,29 @@ def _per_seed(t: pd.DataFrame, column: str) -> list[float]:
     return [float(v) for v in t.groupby("seed", sort=True)[column].min()]
 
 
-def paper_claims(data: MemoryLawData, grid: Optional[Mapping[str, Any]] = None) -> list[Claim]:
-    """The paper-scale claims with their verdicts on the committed data.
-
-    The claims, their thresholds and the ranges they need come from the grid definition (the
-    full paper-scale grid by default), never from the data.  A line's claim applies where the
-    data covers that line's whole range with MIN_SEEDS repetitions per size (so pilot data is
-    outside every claim's regime), in the paper's setting (``memory.regime``), and each target
-    counts only at the sizes where it lies above the stage-1 plateau (``PLATEAU`` times the
-    full-data error): a line's slope at a target needs MIN_SIZES such sizes over a MIN_RANGE-fold
-    range, else that target is left out of the claim (and with no target left, the claim is
-    outside its regime).
-    """
+def paper_regimes(data: MemoryLawData, grid: Optional[Mapping[str, Any]] = None) -> dict[str, tuple[Precondition, ...]]:
+    """Where the paper-scale claims apply, by the regime keys of ``paper_plan``: in the paper's
+    setting (``memory.regimes``, "setting"), where the data cover a line's whole range with
+    MIN_SEEDS repetitions per size (so pilot data is outside every claim's regime) and, for a
+    line's claim ("line n", ... ), where at least one of its targets lies above the stage-1
+    plateau (``PLATEAU`` times the full-data error) at MIN_SIZES sizes over a MIN_RANGE-fold range;
+    the claims on every line ("every line") need every line measured."""
     grid = grid_definition() if grid is None else grid
-    labels, fixed, relative = _targets(grid)
-    checks, values, reg = paper_checks(grid), paper_measures(data, grid), regime(data.table, grid)
-    statements = dict(paper_statements(grid))
+    setting = regimes(data.table, grid)["setting"]
     ready = {line: _line_ready(data, line, grid) for line in LINES}
-    check = lambda key: checks[key].check(values.get(key, []))  # noqa: E731
-
-    def line_claim(cid: str, line: str, targets: Sequence[str], sides: Sequence[str]) -> Claim:
-        fit, ok = _fit_precondition(data, line, targets)
-        chosen = ok or list(targets)
-        return Claim(cid, statements[cid], tuple(check(f"{line}_{side}@{t}") for t in chosen for side in sides),
-                     reg + (ready[line], fit))
-
-    out = []
-    if fixed:
-        out += [line_claim("C3.P1", "n", [t for t, _ in fixed], ("lo", "hi")),
-                line_claim("C3.P2", "L", [t for t, _ in fixed], ("lo", "hi"))]
-    out += [line_claim("C3.P3", "d", labels, ("hi",)), line_claim("C3.P4", "r", [relative], ("lo", "hi"))]
-    if "C3.P5" in statements:
-        ratios = tuple(check(f"{q}@{t}") for t, _ in fixed for q in ("network", "data"))
-        out.append(Claim("C3.P5", statements["C3.P5"], ratios, reg + tuple(ready.values())))
-    if "C3.P6" in statements:
-        out.append(Claim("C3.P6", statements["C3.P6"], (check("eps_lo"), check("eps_hi")),
-                         reg + tuple(ready.values())))
+    out = {f"line {line}": setting + (ready[line], _fit_precondition(data, line, targets)[0])
+           for line, targets in _line_targets(grid).items() if targets}
+    out["every line"] = setting + tuple(ready.values())
     return out
+
+
+def paper_claims(data: MemoryLawData, grid: Optional[Mapping[str, Any]] = None) -> list[Claim]:
+    """The paper-scale claims decided on the committed data, at the full paper-scale grid unless
+    ``grid`` is given: ``verdicts`` of ``paper_plan``, ``paper_checks``, ``paper_measures`` and
+    ``paper_regimes``."""
+    grid = grid_definition() if grid is None else grid
+    return verdicts(paper_plan(grid, data), paper_checks(grid).__getitem__, paper_measures(data, grid),
+                    paper_regimes(data, grid))
 
 
 def exponent_reading(measured: Interval, factor: str, verdict: str) -> str:
