@@ -6,7 +6,8 @@ digest of each glued image), so that two versions of the code can be compared pa
     python -m booksite.pagerecord compare before-smoke.json after-smoke.json
 
 A refactor that changes no number leaves the records equal, apart from the values that measure
-time (named ``*time*``/``*wall*``/``*_s`` glue keys), which ``compare`` lists apart.
+time (named ``*time*``/``*wall*``/``*_s`` glue keys) and the bytes of glued figures (matplotlib's PNG
+bytes differ between two runs of the same code), which ``compare`` lists apart.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def _is_timing(key: str) -> bool:
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(differences, timing differences) between two records, one line each."""
+    """(differences, differences in timing values and figure bytes) between two records, one line each."""
     diffs, timing = [], []
     for page in sorted(set(a["pages"]) | set(b["pages"])):
         pa, pb = a["pages"].get(page, {}), b["pages"].get(page, {})
@@ -96,7 +97,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[str], list[str]]
         for key in sorted(set(ga) | set(gb)):
             if ga.get(key) != gb.get(key):
                 line = f"{page} glue {key}: {str(ga.get(key))[:120]!r} -> {str(gb.get(key))[:120]!r}"
-                (timing if _is_timing(key) else diffs).append(line)
+                figure = str(ga.get(key, "")).startswith("png:") and str(gb.get(key, "")).startswith("png:")
+                (timing if _is_timing(key) or figure else diffs).append(line)
     return diffs, timing
 
 
@@ -120,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(info.get('glue', {}))} glued values")
         return 0
     diffs, timing = compare(json.loads(args.before.read_text()), json.loads(args.after.read_text()))
-    print(f"{len(diffs)} differences, {len(timing)} differences in timing values")
+    print(f"{len(diffs)} differences, {len(timing)} differences in timing values or figure bytes")
     for line in diffs:
         print("  " + line)
     for line in timing:
-        print("  (timing) " + line)
+        print("  (timing or figure bytes) " + line)
     return 1 if diffs else 0
 
 
