@@ -11,7 +11,7 @@ NBVAL  := build/nbval
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: env test unit notebooks-smoke book check-site paper calibrate reexecute update-mathjax clean
+.PHONY: env test unit notebooks-smoke book check-site paper calibrate findings controls reexecute update-mathjax clean
 
 env: $(STAMP)
 
@@ -70,6 +70,25 @@ paper: env
 # repetitions from base seed 1000, which the book and CI never run; thresholds are set from them.
 calibrate: env
 	$(PY) -m ddlib.experiments.calibration
+
+# The findings: every page run at its defaults at the smoke and book profiles, and its verdicts
+# recorded in ddlib/experiments/findings/<notebook>.json (a page at its defaults must reproduce them:
+# a change of a finding is committed with its record).  A run that crashes (exit 1 or 2) stops it.
+findings: export DDLIB_RECORDING_FINDINGS = 1
+findings: env
+	rm -rf build/findings
+	for profile in smoke book; do \
+	  for nb in notebooks/*.md; do \
+	    $(VENV)/bin/ddlib run $$nb --profile $$profile --no-progress --output-dir build/findings/$$profile/$$(basename $$nb .md) > /dev/null; \
+	    status=$$?; if [ $$status -ne 0 ] && [ $$status -ne 3 ]; then echo "$$nb ($$profile) failed: exit $$status"; exit 1; fi; \
+	  done; \
+	  $(PY) -m ddlib.book.findings record build/findings/$$profile --profile $$profile || exit 1; \
+	done
+
+# The negative controls: every claim's control run at the smoke profile and recorded in
+# ddlib/experiments/controls/<notebook>.json, which the pages show (tests/test_controls.py reruns them).
+controls: env
+	$(PY) -m ddlib.book.controls
 
 # The re-execution matrix (booksite/reexecution.py): every notebook re-run at reader parameters, at
 # both profiles; its table (book/_generated/reexecution.md) is shown on the reproduce page.

@@ -1,15 +1,14 @@
 """The verdict layer: a check's verdict from its interval and threshold (every case), a claim's
-verdict from its regime and checks, the table, the one-line summaries and the enforcement rule."""
+verdict from its regime and checks, the table, the one-line summaries."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from ddlib.book.claims import ClaimDecl, claims_of, verdicts
-from ddlib.book.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimFailure, Precondition, enforce,
-                          geometric_interval, verdict_table)
-from ddlib.stats import Interval
+from ddlib.book.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimDecl, Precondition, claims_of, verdict_table,
+                               verdicts)
+from ddlib.stats import Interval, geometric_interval
 
 
 def _iv(est, lo, hi, n=5):
@@ -78,37 +77,6 @@ def test_verdict_table_has_one_row_per_check_and_one_per_unmet_regime():
     t = verdict_table([c1, c2])
     assert list(t.claim) == ["A", "A", "B"] and list(t.verdict) == ["holds", "holds", "outside regime"]
     assert t.iloc[2]["measured [95% CI]"] == "m1 = 1, r = 2"
-
-
-def test_enforce_applies_only_at_default_parameters_and_names_the_offenders():
-    holds = Claim("A", "s", (Check("q", _iv(1, 0.5, 1.5), "<=", 2),))
-    unsure = Claim("B", "s", (Check("q", _iv(2, 1, 3), "<=", 2),))
-    fails = Claim("C", "s", (Check("q", _iv(5, 4, 6), "<=", 2),))
-    assert enforce([holds, unsure], profile="smoke", defaults=True) == "1 holds, 1 inconclusive"
-    with pytest.raises(ClaimFailure, match="claim C does not hold"):
-        enforce([holds, fails], profile="smoke", defaults=True)
-    with pytest.raises(ClaimFailure, match="claim B inconclusive"):
-        enforce([holds, unsure], profile="book", defaults=True)
-    assert enforce([fails], profile="book", defaults=False) == "1 does not hold"  # reported, not raised
-    assert enforce([fails], profile="paper", defaults=True) == "1 does not hold"
-
-
-def test_enforce_at_smoke_defaults_refuses_a_run_that_supports_nothing():
-    holds = Claim("A", "s", (Check("q", _iv(1, 0.5, 1.5), "<=", 2),))
-    unsure = Claim("B", "s", (Check("q", _iv(2, 1, 3), "<=", 2),))
-    outside = Claim("C", "s", (Check("q", _iv(1, 0.5, 1.5), "<=", 2),), (Precondition("m1 >= r", False, "m1 = 1"),))
-    with pytest.raises(ClaimFailure, match="claim C outside regime"):
-        enforce([holds, outside], profile="smoke", defaults=True)
-    with pytest.raises(ClaimFailure, match="no claim holds"):
-        enforce([unsure, unsure], profile="smoke", defaults=True)
-    assert enforce([unsure, outside], profile="smoke", defaults=False) == "1 inconclusive, 1 outside regime"
-
-
-def test_check_spec_is_inconclusive_when_a_repetition_is_undefined():
-    # Dropping the NaN would leave [3.0, 3.2], which holds: the check must not pick its repetitions.
-    for values in ([3.0, float("nan"), 3.2], [3.0, float("inf"), 3.2]):
-        check = CheckSpec("q", ">=", 2.0, "b").check(values)
-        assert check.verdict == "inconclusive" and check.measured.n == 3
 
 
 # ---- claims as declarations: one generic function decides every experiment's claims -----------------

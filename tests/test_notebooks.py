@@ -41,7 +41,7 @@ def test_notebook_asserts_and_writes_results(path):
     nb = jupytext.read(path)
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "assert " in source
-    assert "write_notebook_results(" in source and "enforce(" in source
+    assert "write_notebook_results(" in source and "check_findings(" in source
 
 
 # ---- helpers live once; parameters are declared once ------------------------------------------------

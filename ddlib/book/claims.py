@@ -10,9 +10,9 @@ form).  Every claim ends in one of four verdicts:
   cannot be formed, e.g. from one repetition);
 - **outside regime**: a precondition is not met, so the claim does not apply here.
 
-A verdict is data: notebooks render it, write it to their results file, and ``ddlib run`` turns
-it into its exit status; nothing here raises on a claim's outcome except ``enforce``, which
-the notebooks call only at the parameters their verdicts are promised for.
+A verdict is data -- a finding: notebooks render it, write it to their results file, and ``ddlib
+run`` turns it into its exit status; nothing here raises on a claim's outcome.  A page at its
+defaults compares its verdicts with its committed findings (``ddlib.book.findings``).
 """
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 from ..stats import DEFAULT_LEVEL, Interval, geometric_interval, mean_interval
 
-__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "verdicts", "claims_of",
-           "verdict_table",
-           "enforce", "ClaimFailure"]
+__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "ORIGINS", "verdicts", "claims_of",
+           "verdict_table"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "outside regime")
+ORIGINS = ("", "paper", "closed form", "convention")  # where a threshold comes from ("": not yet stated)
 _COMPARISONS = ("<=", ">=")
 
 
@@ -51,6 +51,7 @@ class Check:
     comparison: str
     threshold: float
     basis: str = ""
+    origin: str = ""  # "paper", "closed form" or "convention" (CheckSpec.origin)
 
     def __post_init__(self) -> None:
         if self.comparison not in _COMPARISONS:
@@ -75,7 +76,7 @@ class Check:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "measured": self.measured.as_dict(), "comparison": self.comparison,
-                "threshold": self.threshold, "basis": self.basis, "verdict": self.verdict}
+                "threshold": self.threshold, "basis": self.basis, "origin": self.origin, "verdict": self.verdict}
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Claim:
     checks: tuple[Check, ...]
     regime: tuple[Precondition, ...] = field(default_factory=tuple)
     source: str = "this run"  # where its data come from (e.g. "committed paper-scale data")
+    control: str = ""  # the negative control under which its check must fail (ddlib.book.controls)
+    consistency: str = ""  # non-empty: a consistency check, not a claim -- why no control can flip it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checks", tuple(self.checks))
@@ -133,8 +136,13 @@ class Claim:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the keys ``ddlib run`` reads (id, verdict, line)."""
         return {"id": self.id, "claim": self.statement, "verdict": self.verdict, "line": self.line(),
-                "source": self.source, "checks": [c.as_dict() for c in self.checks],
-                "regime": [p.as_dict() for p in self.regime]}
+                "source": self.source, "control": self.control, "consistency": self.consistency,
+                "checks": [c.as_dict() for c in self.checks], "regime": [p.as_dict() for p in self.regime]}
+
+    @property
+    def counted(self) -> bool:
+        """Whether the claim counts among the page's verdicts (a consistency check does not)."""
+        return not self.consistency
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,9 @@ class CheckSpec:
         basis: the scale and the reason for this value (shown under the verdict table).
         geometric: summarise the per-repetition values by their geometric mean (ratios of
             errors); otherwise by their arithmetic mean.
+        origin: where the threshold comes from, fixed before any data: "paper" (the paper's
+            wording), "closed form" (a formula of ``ddlib.theory``) or "convention" (a convention
+            of the field, named in ``basis``); never the measurements.
     """
 
     name: str
@@ -155,6 +166,11 @@ class CheckSpec:
     threshold: float
     basis: str
     geometric: bool = False
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise ValueError(f"check {self.name!r}: origin must be one of {list(ORIGINS)}, got {self.origin!r}")
 
     def check(self, values: Sequence[float], level: float = DEFAULT_LEVEL) -> Check:
         """The ``Check`` of these per-repetition values: an inconclusive one when there are none, or
@@ -167,7 +183,7 @@ class CheckSpec:
             interval = geometric_interval(values, level)
         else:
             interval = mean_interval(values, level)
-        return Check(self.name, interval, self.comparison, float(self.threshold), self.basis)
+        return Check(self.name, interval, self.comparison, float(self.threshold), self.basis, self.origin)
 
 
 @dataclass(frozen=True)
@@ -181,6 +197,11 @@ class ClaimDecl:
             values come from the experiment's ``measures``).
         regime: the key of its preconditions in the experiment's ``regimes`` ("" = none).
         source: where its data come from ("this run", "committed paper-scale data").
+        control: the name of its negative control in the experiment's ``CONTROLS``: a sabotaged or
+            null condition under which the same check must not hold (``ddlib.book.controls``).
+        consistency: non-empty for a consistency check (an identity, a bound that holds by
+            construction, "found at every size"): the reason no control can flip it. It is
+            reported, not counted among the page's claims.
     """
 
     id: str
@@ -188,6 +209,8 @@ class ClaimDecl:
     checks: tuple[str, ...]
     regime: str = ""
     source: str = "this run"
+    control: str = ""
+    consistency: str = ""
 
 
 Values = Union[Sequence[float], Check]
@@ -213,7 +236,7 @@ def verdicts(plan: Sequence[ClaimDecl], spec_of: Callable[[str], CheckSpec], val
         if decl.regime and decl.regime not in regimes:
             raise KeyError(f"claim {decl.id}: its regime {decl.regime!r} was not computed")
         regime = tuple(regimes[decl.regime]) if decl.regime else ()
-        out.append(Claim(decl.id, decl.statement, tuple(checks), regime, decl.source))
+        out.append(Claim(decl.id, decl.statement, tuple(checks), regime, decl.source, decl.control, decl.consistency))
     return out
 
 
@@ -244,36 +267,3 @@ def verdict_table(claims: Iterable[Claim]):
             rows.append({"claim": c.id, "check": k.name, "measured [95% CI]": k.measured.format(),
                          "threshold": f"{k.comparison} {_num(k.threshold)}", "verdict": k.verdict})
     return pd.DataFrame(rows)
-
-
-class ClaimFailure(AssertionError):
-    """A claim's verdict is not what its promise requires at these parameters."""
-
-
-def enforce(claims: Iterable[Claim], *, profile: str, defaults: bool) -> str:
-    """The promise of the book, checked where it is made; returns a one-line summary.
-
-    At the default parameters of a notebook, no claim may be "does not hold" at the ``smoke``
-    profile (CI, nbval), and every claim must "hold" at the ``book`` profile (the site's build
-    fails otherwise).  The defaults are chosen inside every claim's regime, so at the smoke
-    profile a claim "outside regime" fails too, and at least one claim must hold: a change that
-    pushed every claim out of its regime or into "inconclusive" would otherwise pass CI unseen.
-    At any other parameters nothing is enforced: the verdicts are reported.
-
-    Raises:
-        ClaimFailure: the promise is broken (listing each offending claim's line).
-    """
-    claims = list(claims)
-    if defaults and profile == "smoke":
-        bad = [c for c in claims if c.verdict in ("does not hold", "outside regime")]
-        if claims and not bad and not any(c.verdict == "holds" for c in claims):
-            raise ClaimFailure(f"no claim holds at the smoke profile's defaults ({len(claims)} claims, none "
-                               f"holds): the smoke run no longer supports any claim")
-    elif defaults and profile == "book":
-        bad = [c for c in claims if c.verdict != "holds"]
-    else:
-        bad = []
-    if bad:
-        raise ClaimFailure("; ".join(f"claim {c.id} {c.verdict}: {c.line()}" for c in bad))
-    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
-    return ", ".join(f"{n} {v}" for v, n in counts.items() if n)

@@ -18,7 +18,7 @@ from ..io import read_json
 from .claims import Claim, ClaimDecl, verdict_table
 from .notebooks import NOTEBOOK_PAGES
 
-__all__ = ["READ", "reading", "interval", "plain_log", "glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
+__all__ = ["READ", "reading", "interval", "plain_log", "control_block", "glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
            "parameter_table", "is_default_run", "conditional", "verdict_summary", "NOTEBOOK_PAGES"]
 
 # The claim pages, in the book's order, and the results file each writes.
@@ -69,8 +69,9 @@ def glue_verdict_counts(prefix: str, claims: Iterable[Claim]) -> dict[str, int]:
     """Glue how many claims there are and how many hold, fail, are inconclusive or out of regime
     (``<prefix>n_claims``, ``<prefix>n_holds``, ``<prefix>n_fails``, ``<prefix>n_inconclusive``,
     ``<prefix>n_outside``): plain integers, which other pages (the introduction) can glue."""
-    claims = list(claims)
-    counts = {"n_claims": len(claims)}
+    every = list(claims)
+    claims = [c for c in every if c.counted]  # consistency checks are reported, not counted
+    counts = {"n_claims": len(claims), "n_consistency": len(every) - len(claims)}
     for key, verdict in (("n_holds", "holds"), ("n_fails", "does not hold"), ("n_inconclusive", "inconclusive"),
                          ("n_outside", "outside regime")):
         counts[key] = sum(c.verdict == verdict for c in claims)
@@ -80,7 +81,8 @@ def glue_verdict_counts(prefix: str, claims: Iterable[Claim]) -> dict[str, int]:
 
 def is_default_run(explicit: Mapping[str, Any], seed: int, default_seed: int = 0) -> bool:
     """True when the notebook runs at its cell's defaults: every profile parameter left at None
-    and the default base seed (only then are the verdicts promised, see ``claims.enforce``)."""
+    and the default base seed (only then are the verdicts compared with the page's recorded findings,
+    ``ddlib.book.findings``)."""
     return all(v is None for v in explicit.values()) and seed == default_seed
 
 
@@ -132,18 +134,52 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def verdict_block(claims: Iterable[Claim]):
-    """The verdict table (claim, check, measured with 95% CI, threshold, verdict) as a Markdown
-    table narrow enough for the text column, followed by each check's basis."""
-    claims = list(claims)
+def _verdict_rows(claims: Sequence[Claim]) -> str:
     table = verdict_table(claims)
     header = "| claim | check | measured [95% CI] | threshold | verdict |\n|---|---|---|---|---|\n"
-    rows = "".join(f"| {_cell(r['claim'])} | {_cell(r['check'])} | {_cell(r['measured [95% CI]'])} | "
-                   f"{_cell(r['threshold'])} | {_VERDICT_MARK.get(r['verdict'], r['verdict'])} |\n"
-                   for r in table.to_dict(orient="records"))
-    bases = sorted({k.basis for c in claims for k in c.checks if k.basis})
-    notes = "".join(f"- {b}\n" for b in bases)
-    return _markdown(header + rows + ("\nThresholds:\n\n" + notes if notes else ""))
+    return header + "".join(f"| {_cell(r['claim'])} | {_cell(r['check'])} | {_cell(r['measured [95% CI]'])} | "
+                            f"{_cell(r['threshold'])} | {_VERDICT_MARK.get(r['verdict'], r['verdict'])} |\n"
+                            for r in table.to_dict(orient="records"))
+
+
+def verdict_block(claims: Iterable[Claim]):
+    """The verdict table (claim, check, measured with 95% CI, threshold, verdict) as a Markdown
+    table narrow enough for the text column, then each threshold's origin and reason, then the
+    consistency checks (identities and bounds no control can flip: reported, not counted)."""
+    every = list(claims)
+    claims, consistency = [c for c in every if c.counted], [c for c in every if not c.counted]
+    text = _verdict_rows(claims) if claims else ""
+    bases = sorted({(k.basis, k.origin) for c in claims for k in c.checks if k.basis})
+    if bases:
+        text += "\nThresholds, fixed before the data:\n\n" + "".join(
+            f"- {f'*{o}*: ' if o else ''}{b}\n" for b, o in bases)
+    if consistency:
+        text += ("\nConsistency checks -- reported, not counted among the claims, because no control can "
+                 "make them fail:\n\n" + _verdict_rows(consistency) + "\n"
+                 + "".join(f"- **{c.id}**: {c.consistency}\n" for c in consistency))
+    return _markdown(text)
+
+
+def control_block(record: Mapping[str, Any], title: str = "Negative controls"):
+    """Per claim, its negative control (what it breaks) and the verdict the claim reached under it,
+    from the page's committed control record (``ddlib.book.controls``; ``make controls``)."""
+    entries = record.get("claims", {}) if record else {}
+    if not entries:
+        return _markdown(f"**{title}:** no control record is committed for this page (run `make controls`).\n")
+    rows = []
+    for cid, e in entries.items():
+        if e.get("consistency"):
+            continue
+        if not e.get("control"):
+            rows.append(f"| **{cid}** | none declared | | ✗ |")
+            continue
+        mark = "✓" if e.get("fails") else "✗ (the check did not fail)"
+        rows.append(f"| **{cid}** | {_cell(e.get('what', e['control']))} | "
+                    f"{_VERDICT_MARK.get(e.get('verdict'), e.get('verdict'))} | {mark} |")
+    head = (f"**{title}** (profile `{record.get('profile')}`, base seed {record.get('seed')}): under each control the "
+            f"claim's own check must fail.\n\n| claim | control | verdict under it | fails as it must |\n"
+            f"|---|---|---|---|\n")
+    return _markdown(head + "\n".join(rows) + "\n")
 
 
 def calibration_block(record: Mapping[str, Any]):
@@ -258,6 +294,8 @@ def verdict_summary(results_dir: str | Path, pages: str, notebooks: Sequence[str
     for name in notebooks:
         record = read_json(Path(results_dir) / f"{name}.json")  # raises on a missing or corrupted file
         for v in record.get("verdicts", []):
+            if v.get("consistency"):
+                continue  # a consistency check is reported on its page, not counted among the claims
             counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
             source = v.get("source", "this run")
             where = f"{{doc}}`{name} <{pages}/{name}>`" + ("" if source == "this run" else f" ({source})")
