@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 
 import pandas as pd
 import pytest
@@ -14,7 +13,7 @@ from ddlib.book.claims import claims_of
 from ddlib.distillers import distill
 from ddlib.experiments import memory, resolve_parameters
 from ddlib.experiments.memory import (CHECKS, LINES, PROFILES, config_summary, long_table, measures, memory_point,
-                                      minimal_size, parse_targets, plan, regimes, run, run_memory, stage1_curve_point,
+                                      parse_targets, plan, regimes, run, run_memory, stage1_curve_point,
                                       sweep_lines, targets_in)
 from ddlib.experiments.problem import make_problem
 from ddlib.learners import TwoStageLearner
@@ -24,50 +23,6 @@ from ddlib.metrics import test_mse as measure_test_mse
 # m2 = 4 after 3 fails for rel:2), so the tests below exercise the whole search on real learning.
 TINY = dict(r=1, d=8, width=32, n_per_d2=8, steps1=50, steps2=40, lr=0.05, restarts=2, n_test=1000,
             targets="rel:2,abs:0.3", m1_max=16, m2_max=32)
-
-
-# ---- the search -----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("max_size", [1, 7, 64, 100])
-def test_minimal_size_returns_the_true_minimum_of_a_monotone_oracle(max_size):
-    for threshold in range(1, max_size + 1):
-        result = minimal_size(lambda m: m >= threshold, max_size=max_size)
-        assert result.size == threshold, (threshold, result)
-
-
-def test_minimal_size_needs_about_two_log2_probes_and_probes_each_size_once():
-    calls = []
-
-    def oracle(m):
-        calls.append(m)
-        return m >= 37
-
-    result = minimal_size(oracle, max_size=512)
-    assert result.size == 37
-    assert len(calls) == len(set(calls)) == result.n_probes
-    assert result.n_probes <= 2 * math.ceil(math.log2(37)) + 1  # 1,2,...,64 then bisection in (32, 64]
-
-
-def test_minimal_size_returns_none_when_even_the_largest_size_fails():
-    result = minimal_size(lambda m: m >= 50, max_size=40)
-    assert result.size is None
-    assert max(result.probes) == 40 and not any(result.probes.values())
-
-
-def test_minimal_size_on_a_non_monotone_oracle_returns_a_success_whose_predecessor_failed():
-    successes = {3, 8, 9, 10, 11, 12, 13, 14, 15, 16}  # 3 is an isolated lucky success
-    result = minimal_size(lambda m: m in successes, max_size=16)
-    assert result.probes[result.size] and not result.probes[result.size - 1]
-
-
-def test_minimal_size_honours_start():
-    assert minimal_size(lambda m: m >= 5, max_size=64, start=4).size == 5
-    assert minimal_size(lambda m: True, max_size=64, start=4).size == 4
-
-
-def test_minimal_size_rejects_a_max_size_below_start():
-    with pytest.raises(ValueError, match="max_size"):
-        minimal_size(lambda m: True, max_size=2, start=3)
 
 
 # ---- targets ----------------------------------------------------------------------------------

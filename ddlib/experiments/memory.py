@@ -19,15 +19,14 @@ import pandas as pd
 
 from ..book.claims import CheckSpec, ClaimDecl, Precondition
 from ..sweep import Grid, run_sweep
+from ..scaling import seed_slopes
 from ..theory import span_bound
 from ..validation import check_int
-from .memory_search import (SearchResult, certified_search, memory_point, minimal_size, parse_targets, show,
-                            stage1_curve_point)
+from .memory_search import certified_search, memory_point, parse_targets, show, stage1_curve_point
 from .parameters import Parameters
 from .regime import full_data_learns, learnable_link
-from .scaling import seed_slopes
 
-__all__ = ["PARAMETERS", "PROFILES", "EXECUTION", "LINES", "X_OF", "SearchResult", "minimal_size", "parse_targets",
+__all__ = ["PARAMETERS", "PROFILES", "EXECUTION", "LINES", "X_OF", "parse_targets",
            "show", "certified_search", "memory_point", "stage1_curve_point", "sweep_lines", "run_memory", "run",
            "targets_in", "long_table", "config_summary", "PLATEAU", "above_plateau", "CHECKS", "measures", "regimes",
            "plan"]

@@ -36,11 +36,11 @@ import pandas as pd
 from ..book.claims import CheckSpec, Claim, ClaimDecl, Precondition, verdicts
 from ..io import ArtifactError, read_json, write_json
 from ..provenance import provenance
+from ..scaling import FLAT, seed_slopes
 from ..stats import Interval
 from .memory import (EXECUTION, LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets,
                      regimes, run_memory, show)
 from .parameters import resolve_parameters
-from .scaling import FLAT, seed_slopes
 from .sentinels import SentinelCheck, recompute
 
 __all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "data_digest", "regenerate", "choose_sentinels",

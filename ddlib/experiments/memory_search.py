@@ -15,7 +15,7 @@ from ..data import Data
 from ..distillers import FAILED_MATCHING_LOSS, InitialDraw, match_gradients, match_performance
 from ..learners import TwoStageLearner, ridge_from_statistics, stage1_gradient, stage2_statistics
 from ..metrics import test_mse
-from ..search import SearchResult, minimal_size
+from ..search import minimal_size
 from ..theory import memory_report
 from ..validation import check_float, check_int
 from .repetitions import repetition

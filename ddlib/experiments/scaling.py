@@ -7,9 +7,9 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from ..scaling import BOUND_EXPONENTS, FLAT, bound_slope, seed_slopes
+from ..scaling import BOUND_EXPONENTS, FLAT, bound_slope
 
-__all__ = ["reading", "FLAT", "seed_slopes"]
+__all__ = ["reading"]
 
 
 def _num(x: float) -> str:
