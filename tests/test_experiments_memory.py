@@ -1,6 +1,6 @@
-"""ddlib.experiments.memory: the minimal-size search on known oracles, the targets, the certified
-search on one tiny real point, the grid, the tables, and the claims on synthetic tables.  (The
-slope fits are tested in test_experiments_scaling.py, the committed grid in test_memory_law.py.)"""
+"""ddlib.experiments.memory: the targets, the certified search on one tiny real point, the grid, the
+tables, and the claims on synthetic tables.  (The minimal-size search is tested in test_search.py,
+the slope fits in test_scaling.py, the committed grid in test_memory_law.py.)"""
 from __future__ import annotations
 
 import inspect
