@@ -11,7 +11,7 @@ NBVAL  := build/nbval
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: env test unit notebooks-smoke book check-site paper calibrate findings controls reexecute update-mathjax clean
+.PHONY: env test unit notebooks-smoke book check-site paper calibrate findings controls blocks reexecute update-mathjax clean
 
 env: $(STAMP)
 
@@ -89,6 +89,11 @@ findings: env
 # ddlib/experiments/controls/<notebook>.json, which the pages show (tests/test_controls.py reruns them).
 controls: env
 	$(PY) -m ddlib.book.controls
+
+# The two extra blocks of seeds at the book profile (ddlib/experiments/blocks/<notebook>.json): every
+# page's claims decided on base seeds the book does not choose; the pages and the summary show them.
+blocks: env
+	$(PY) -m ddlib.book.blocks
 
 # The re-execution matrix (booksite/reexecution.py): every notebook re-run at reader parameters, at
 # both profiles; its table (book/_generated/reexecution.md) is shown on the reproduce page.

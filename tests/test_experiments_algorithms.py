@@ -1,6 +1,6 @@
 """The notebook-04 experiment at a tiny size (the table's methods and columns, the recorded seeds,
-the T = 1 equivalence record, determinism) and its claims on synthetic tables (holds, does not
-hold, outside regime)."""
+the T = 1 equivalence record, determinism), its claims on synthetic tables (holds, does not
+hold, outside regime, inconclusive on a NaN), their thresholds' origins and their negative controls."""
 from __future__ import annotations
 
 import math
@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from ddlib.book.claims import claims_of
+from ddlib.book.controls import SABOTAGES
+from ddlib.distillers import pipeline
 from ddlib.experiments import algorithms, resolve_parameters
-from ddlib.experiments.algorithms import (BASELINES, CHECKS, COMPARED, PROFILES, REAL_POINTS, SYNTHETIC,
+from ddlib.experiments.algorithms import (BASELINES, CHECKS, COMPARED, CONTROLS, PROFILES, REAL_POINTS, SYNTHETIC,
                                           AlgorithmTables, matching_gradient_gap, measures, plan, regimes, run,
                                           run_algorithms, summarise)
 from ddlib.experiments.problem import derived_seeds, make_problem
@@ -171,11 +173,14 @@ P_SYN = {**PROFILES["book"], "seed": 0}
 
 
 def test_synthetic_claims_hold():
-    assert [c.verdict for c in claims(_synthetic(), P_SYN)] == ["holds"] * 7
+    cls = claims(_synthetic(), P_SYN)
+    assert [c.id for c in cls] == [f"C4.{i}" for i in range(1, 9)]
+    assert [c.verdict for c in cls] == ["holds"] * 8
+    assert [c.id for c in cls if not c.counted] == ["C4.1", "C4.8"]  # consistency checks, reported apart
 
 
 def test_synthetic_claims_do_not_hold_when_the_ranking_breaks():
-    tables = _synthetic(scale={"GM cos + real stage 2": 0.2, "meta-gradient": 5.0, "random": 0.01})
+    tables = _synthetic(scale={"GM cos + real stage 2": 0.1, "meta-gradient": 5.0, "random": 0.01})
     verdicts = {c.id: c.verdict for c in claims(tables, P_SYN)}
     assert verdicts["C4.2"] == verdicts["C4.3"] == verdicts["C4.6"] == "does not hold"
     assert verdicts["C4.1"] == "holds"
@@ -189,4 +194,48 @@ def test_synthetic_claims_are_outside_regime_without_their_preconditions():
     small_m1 = claims(_synthetic(m1=1), {**P_SYN, "m1": 1})
     assert all(c.verdict == "outside regime" for c in small_m1[1:])
     one_step = claims(_synthetic(tm_steps=1), {**P_SYN, "tm_steps": 1})
-    assert one_step[-1].verdict == "outside regime" and one_step[1].verdict == "holds"
+    assert [c.verdict for c in one_step[-2:]] == ["outside regime"] * 2 and one_step[1].verdict == "holds"
+
+
+def test_a_nan_repetition_makes_its_check_inconclusive_not_dropped():
+    tables = _synthetic()
+    table = tables.table.copy()
+    table.loc[(table.method == "herding") & (table.repetition == 0), "test_mse"] = float("nan")
+    table.loc[(table.method == "meta-gradient") & (table.repetition == 1), "test_mse"] = float("nan")
+    verdicts = {c.id: c.verdict for c in claims(AlgorithmTables(table, tables.equivalence), P_SYN)}
+    assert verdicts["C4.6"] == verdicts["C4.3"] == "inconclusive"
+    assert verdicts["C4.2"] == "holds"
+
+
+# ------------------------------------------------------------------ thresholds and controls
+def test_thresholds_follow_the_conventions_with_their_origin():
+    expected = {"tm_equal": ("<=", 1e-8), "kip": (">=", 1.0), "meta_loss": ("<=", 1.0), "meta_test": ("<=", 1.25),
+                "frob_lo": (">=", 0.8), "frob_hi": ("<=", 1.25), "norm_cos": (">=", 1.25),
+                "norm_frob_lo": (">=", 0.8), "norm_frob_hi": ("<=", 1.25), "baselines": (">=", 1.0),
+                "synthetic": ("<=", 1.25), "tm_w": ("<=", 0.0513), "tm_test": (">=", 1.0)}
+    assert {k: (v.comparison, v.threshold) for k, v in CHECKS.items()} == expected
+    assert all(v.origin in ("paper", "closed form", "convention") and v.basis for v in CHECKS.values())
+    assert CHECKS["tm_w"].threshold == pytest.approx(1 - 0.9 ** 0.5, abs=1e-4)  # R^2 >= 0.9 on each row
+
+
+def test_every_claim_has_a_declared_control_or_is_a_consistency_check():
+    decls = plan(P_SYN)
+    assert {d.id for d in decls if d.consistency} == {"C4.1", "C4.8"}
+    for d in decls:
+        assert bool(d.control) != bool(d.consistency), d.id
+        if d.control:
+            assert d.control in CONTROLS, d.id
+            assert CONTROLS[d.control].expect == ("does not hold",), d.id
+    for control in CONTROLS.values():
+        assert control.sabotage in SABOTAGES, control.sabotage
+
+
+def test_the_label_shuffled_sabotages_touch_one_target_and_restore_it():
+    targets = {"KIP on shuffled labels": (pipeline, "stage2_statistics"),
+               "Frobenius matching on shuffled labels": (algorithms, "distill"),
+               "meta-gradient on shuffled labels": (algorithms, "meta_refine")}
+    for name, (owner, attr) in targets.items():
+        real = getattr(owner, attr)
+        with SABOTAGES.lookup(name)():
+            assert getattr(owner, attr) is not real, name
+        assert getattr(owner, attr) is real, name

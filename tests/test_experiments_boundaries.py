@@ -1,6 +1,7 @@
 """The notebook-05 experiments: table shapes, recorded seeds, determinism, one property each (he3
 control, reuse of distilled sets in the transfer study, the small-m1 diagnostics), the pure-noise
-closed form, and the claims on synthetic tables (holds, does not hold, outside regime)."""
+closed form, the claims on synthetic tables (holds, does not hold, outside regime), and the
+declared thresholds' origins and negative controls."""
 from __future__ import annotations
 
 import inspect
@@ -9,16 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
-from ddlib.book.claims import claims_of
+from ddlib.book.claims import ORIGINS, claims_of
+from ddlib.book.controls import SABOTAGES
 from ddlib.distillers import FAILED_MATCHING_LOSS, distill, distill_stage1
 from ddlib.experiments import boundaries, resolve_parameters
-from ddlib.experiments.boundaries import (CHECKS, FRESH_THETA0_OFFSET, PROFILES, BoundaryTables, measures, plan,
+from ddlib.experiments.boundaries import (CHECKS, CONTROLS, FRESH_THETA0_OFFSET, PROFILES, BoundaryTables, measures, plan,
                                           regimes, run, run_boundaries, run_links_and_noise, run_small_m1,
                                           run_transfer, summarise, target_widths)
 from ddlib.experiments.problem import derived_seeds, make_problem
 from ddlib.learners import stage1_gradient
 
-TINY = dict(d=16, r=2, width=64, n_train=1500, m1=4, m2=8, n_seeds=1, noise_grid=[0.5], width_factors=[0.5, 2.0],
+TINY = dict(d=16, r=2, hard_link="he3", width=64, n_train=1500, m1=4, m2=8, n_seeds=1, noise_grid=[0.5], width_factors=[0.5, 2.0],
             ridge_grid=[1e-2], m1_small_grid=[1, 4], r_small_grid=[2], steps1=60, steps2=40, lr=0.05, restarts=2,
             n_test=2000, seed=3)
 
@@ -100,7 +102,8 @@ def test_transfer_table_records_the_targets_and_the_fresh_seed(transfer):
     assert set(transfer.target) == {"width", "ridge"}
     assert sorted(transfer[transfer.target == "width"].target_width.unique()) == [32, 64, 128]
     assert set(transfer[transfer.target == "ridge"].ridge) == {1e-2}
-    assert set(transfer.method) == {"distilled", "s1+real", "full"}
+    assert set(transfer.method) == {"distilled", "s1+real", "full", "null s1+real"}
+    assert set(transfer[transfer.target == "ridge"].method) == {"distilled", "s1+real", "full"}
     fresh = transfer[transfer.target == "width"]
     assert (fresh.theta0_seed == 3 + FRESH_THETA0_OFFSET).all()
     assert (transfer[transfer.target == "ridge"].theta0_seed == derived_seeds(3)["theta0"]).all()
@@ -160,13 +163,15 @@ def test_bad_grids_and_seed_count_are_refused_by_name():
     for fn in (run_links_and_noise, run_transfer, run_small_m1):
         with pytest.raises(ValueError, match="n_seeds"):
             fn(**_kw(fn, {**TINY, "n_seeds": 0}))
+    with pytest.raises(ValueError, match="hard_link"):
+        run_links_and_noise(**_kw(run_links_and_noise, {**TINY, "hard_link": "he2"}))
 
 
 # ------------------------------------------------------------------------- synthetic tables
 P_SYN = {**PROFILES["book"], "seed": 0}
 
 
-def _synthetic(n: int = 5, he3_full: float = 0.9, noise_inc: tuple[float, float] = (0.08, 0.05),
+def _synthetic(n: int = 5, he3_full: float = 0.9, noise_inc: tuple[float, float] = (0.064, 0.05),
                s1_fresh: float = 0.05, m1_small: tuple[int, ...] = (1, 2)) -> BoundaryTables:
     """Tables with the columns the claims read, over n repetitions (a small jitter per repetition)."""
     d, r, L = P_SYN["d"], P_SYN["r"], P_SYN["width"]
@@ -183,7 +188,8 @@ def _synthetic(n: int = 5, he3_full: float = 0.9, noise_inc: tuple[float, float]
                               "test_mse_clean": v * j if noise == 0 else v, "grad_energy_span": share * j,
                               "grad_energy_ratio": j if link == "he3" else 5.0})
         for target, w, lam in [("width", L // 2, 1e-3), ("width", L, 1e-3), ("width", 2 * L, 1e-3), ("ridge", L, 1e-2)]:
-            for method, v, a in [("full", 0.03, 0.8), ("s1+real", s1_fresh, 0.85), ("distilled", 0.12, 0.85)]:
+            arms = [("full", 0.03, 0.8), ("s1+real", s1_fresh, 0.85), ("distilled", 0.12, 0.85)]
+            for method, v, a in arms + ([("null s1+real", 0.5, 0.3)] if target == "width" else []):
                 transfer.append({"repetition": k, "width": L, "target": target, "target_width": w, "ridge": lam,
                                  "method": method, "test_mse": v * j, "alignment": a})
         for rr in (2, 3):
@@ -198,7 +204,7 @@ def test_synthetic_claims_hold():
 
 
 def test_synthetic_claims_do_not_hold_when_the_boundaries_move():
-    verdicts = {c.id: c.verdict for c in claims(_synthetic(he3_full=0.1, noise_inc=(0.08, 0.2), s1_fresh=0.5), P_SYN)}
+    verdicts = {c.id: c.verdict for c in claims(_synthetic(he3_full=0.1, noise_inc=(0.064, 0.2), s1_fresh=0.5), P_SYN)}
     assert verdicts["C5.2"] == verdicts["C5.5"] == verdicts["C5.6"] == "does not hold"
     assert verdicts["C5.1"] == "holds"
 
@@ -207,8 +213,9 @@ def test_synthetic_claims_are_outside_regime_without_their_preconditions():
     no_small = {c.id: c.verdict for c in claims(_synthetic(m1_small=(4,)), P_SYN)}
     assert no_small["C5.8"] == "outside regime" and no_small["C5.1"] == "holds"
     m1_below_r = {c.id: c.verdict for c in claims(_synthetic(), {**P_SYN, "m1": 1})}
-    assert all(m1_below_r[c] == "outside regime" for c in ("C5.4", "C5.5", "C5.6", "C5.7"))
-    assert m1_below_r["C5.1"] == m1_below_r["C5.8"] == "holds"
+    assert all(m1_below_r[c] == "outside regime" for c in ("C5.5", "C5.6", "C5.7"))
+    # the ridge's variance sigma^2 L/n does not depend on m1 (nor on whether the learner learns)
+    assert m1_below_r["C5.1"] == m1_below_r["C5.4"] == m1_below_r["C5.8"] == "holds"
     no_noise = {c.id: c.verdict for c in claims(_synthetic(), {**P_SYN, "noise_grid": []})}
     assert no_noise["C5.4"] == no_noise["C5.5"] == "outside regime"
 
@@ -219,3 +226,45 @@ def test_noise_ratio_needs_a_resolved_full_data_increment():
     verdicts = {c.id: c.verdict for c in claims(_synthetic(noise_inc=(0.0, 0.05)), P_SYN)}
     assert verdicts["C5.5"] == "outside regime"
     assert verdicts["C5.4"] != "outside regime"  # the increment against sigma^2 L / n is still checked
+
+
+# ------------------------------------------------------------------ thresholds and controls
+def test_every_threshold_states_its_origin_and_follows_the_conventions():
+    assert all(spec.origin in ORIGINS[1:] and spec.basis for spec in CHECKS.values())
+    got = {k: (CHECKS[k].comparison, CHECKS[k].threshold, CHECKS[k].origin) for k in CHECKS}
+    assert got == {
+        "he3_span_lo": (">=", 0.8, "closed form"), "he3_span_hi": ("<=", 1.25, "closed form"),
+        "he3_energy_lo": (">=", 0.8, "closed form"), "he3_energy_hi": ("<=", 1.25, "closed form"),
+        "he3_full": (">=", 0.5, "convention"), "he3_distilled": (">=", 0.5, "convention"),
+        "noise_full_lo": (">=", 0.8, "closed form"), "noise_full_hi": ("<=", 1.25, "closed form"),
+        "noise_distilled": ("<=", 1.25, "convention"),
+        "transfer_fresh": ("<=", 2.0, "convention"), "transfer_ridge": ("<=", 2.0, "convention"),
+        "transfer_width": (">=", 0.8, "convention"), "transfer_width_null": (">=", 2.0, "convention"),
+        "span": (">=", 1.0, "closed form")}
+
+
+def test_every_claim_names_a_declared_control_or_is_a_consistency_check():
+    P = resolve_parameters(PROFILES, "smoke", seed=0)
+    for decl in plan(P):
+        assert bool(decl.control) != bool(decl.consistency), decl.id
+        if decl.control:
+            control = CONTROLS[decl.control]
+            assert control.what and control.expect == ("does not hold",)
+            assert not control.sabotage or control.sabotage in SABOTAGES
+            assert set(control.parameters) <= set(P)
+    assert [d.id for d in plan(P) if d.consistency] == ["C5.8"]
+    assert {d.control for d in plan(P) if d.control} == set(CONTROLS)
+
+
+def test_the_aniso_control_makes_the_he3_checks_fail_on_synthetic_tables():
+    # With a link one gradient step learns in place of he3, the gradient has a signal (energy far
+    # above the pure-noise closed form) and both the full-data learner and the distilled set learn.
+    t = _synthetic(he3_full=0.1)
+    links = t.links.copy()
+    hard = links.link == "he3"
+    links.loc[hard, "link"] = "aniso"
+    links.loc[hard, "grad_energy_ratio"] = 3.0
+    links.loc[hard & (links.method == "distilled"), "test_mse"] = 0.15
+    verdicts = {c.id: c.verdict for c in claims(BoundaryTables(links, t.transfer, t.small_m1),
+                                                {**P_SYN, "hard_link": "aniso"})}
+    assert verdicts["C5.1"] == verdicts["C5.2"] == verdicts["C5.3"] == "does not hold"

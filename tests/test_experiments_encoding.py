@@ -2,7 +2,8 @@
 the shared-noise direction on a matrix built to have it, the rank-k truncation, the distilled
 stage-1 points carrying span(U), the further links (aniso, quad, the he3 control) run on the same
 repetitions' seeds, and the claims' verdicts on synthetic tables (holds, does not hold, outside
-regime) beside the reported denoising comparison."""
+regime) beside the reported denoising comparison; every threshold's origin, the negative control
+of every claim, the label-shuffled null, and a set the optimiser left where it started."""
 from __future__ import annotations
 
 import inspect
@@ -13,9 +14,10 @@ import pytest
 import torch
 
 from ddlib.experiments import encoding, resolve_parameters
-from ddlib.experiments.encoding import (CHECKS, CONTROL, PROFILES, EncodingTables, check_spec, denoising_checks,
-                                        further_links, link_values, measures, plan, regimes, run, run_encoding,
-                                        summarise)
+from ddlib.book.controls import SABOTAGES, Control
+from ddlib.experiments.encoding import (CHECKS, CONTROL, CONTROLS, DENOISING, PROFILES, EncodingTables, check_spec,
+                                        denoising_checks, further_links, link_values, measures, plan, regimes, run,
+                                        run_encoding, summarise)
 from ddlib.metrics import best_rank_approximation, shared_noise_direction
 from ddlib.book.claims import VERDICTS, claims_of
 from ddlib.experiments.problem import derived_seeds
@@ -38,7 +40,7 @@ def test_sets_table_has_one_row_per_source_and_the_documented_columns(tables):
     assert SEED_COLUMNS | {"source", "subset", "n_points", "energy", "start_energy", "displacement_energy",
                            "displacement_ratio", "alignment", "smallest_angle_deg", "largest_angle_deg",
                            "cos_pop", "cos_pop_trunc", "test_mse", "shared_noise_cos", "chance_energy",
-                           "chance_alignment"} <= set(s.columns)
+                           "chance_alignment", "null_energy", "null_alignment"} <= set(s.columns)
     counts = s.groupby("repetition").source.value_counts().unstack()
     assert (counts[["S1", "S2", "full data", "population"]] == 1).all().all()
     assert (counts["random m1 subset"] == TINY["n_subsets"]).all()
@@ -188,7 +190,7 @@ def test_he3_rows_carry_the_closed_form_pure_noise_share_and_no_infinite_data_la
 def test_link_values_give_one_value_per_repetition_and_none_for_a_link_not_run(tables):
     values = link_values(tables, "quad")
     assert all(len(v) == TINY["n_seeds"] for k, v in values.items() if k != "noise")
-    assert values["noise"] == []  # no closed-form noise share for quad
+    assert all(math.isnan(v) for v in values["noise"])  # no closed-form noise share for quad: undefined, counted
     assert len(link_values(tables, "he3")["noise"]) == TINY["n_seeds"]
     assert all(v == [] for v in link_values(tables, "he2").values())
 
@@ -196,14 +198,16 @@ def test_link_values_give_one_value_per_repetition_and_none_for_a_link_not_run(t
 # ------------------------------------------------------------------------------- claims
 P_SYN = {**TINY, "d": 32, "r": 2, "m1": 8, "n_train": 8000, "n_seeds": 3}
 LINK_DEFAULTS = {"aniso": dict(energy=0.5, align=(0.88, 0.83, 0.28)), "quad": dict(energy=0.5, align=(0.86, 0.81, 0.3)),
-                 "he3": dict(energy=0.17, align=(0.4, 0.4, 0.33), full_mse=0.7)}
+                 "he3": dict(energy=0.19, align=(0.4, 0.4, 0.33), full_mse=0.7, null=math.nan)}
 
 
-def _rows(k, *, link, energy, align, full_mse=0.01, angles=(80.0, 80.0, 1.0), noise=math.nan):
-    """One repetition's S1 / full data / random subsets / population rows of one link."""
+def _rows(k, *, link, energy, align, full_mse=0.01, angles=(80.0, 80.0, 1.0), noise=math.nan, null=0.1):
+    """One repetition's S1 / full data / random subsets / population rows of one link (``null``: the
+    energy of S1 distilled from shuffled labels, on the S1 row)."""
     j = 0.01 * k
     base = dict(repetition=k, link=link, chance_energy=2 / 32, chance_alignment=0.25, noise_energy=noise)
     return ([dict(base, source="S1", subset=0, energy=energy + j, alignment=align[0] + j, cos_pop=0.82 + j,
+                  null_energy=null, null_alignment=0.3,
                   cos_pop_trunc=0.83, test_mse=math.nan, largest_angle_deg=angles[0] + 10 * j),
              dict(base, source="full data", subset=0, energy=0.06, alignment=align[1], cos_pop=0.8,
                   cos_pop_trunc=math.nan, test_mse=full_mse + j / 10, largest_angle_deg=angles[1] + 10 * j),
@@ -215,9 +219,10 @@ def _rows(k, *, link, energy, align, full_mse=0.01, angles=(80.0, 80.0, 1.0), no
 
 
 def synthetic(*, energy=0.6, align=(0.9, 0.85, 0.25), trunc=(0.82, 0.83), full_mse=0.01, reps=3,
-              denoise=((2000, 8, -0.1), (8000, 8, 0.05)), links=None) -> EncodingTables:
+              denoise=((2000, 8, -0.1), (8000, 8, 0.05)), links=None, null=0.1) -> EncodingTables:
     """Tables shaped like ``run_encoding``'s, with the quantities the checks read set by hand:
-    S1's energy, the alignments of S1 / full data / random subsets, S1's cosine with G_pop and its
+    S1's energy (and that of S1 from shuffled labels, ``null``), the alignments of S1 / full data /
+    random subsets, S1's cosine with G_pop and its
     truncation's, the full-data test MSE, (n, m1, distilled minus truncation) rows, and per
     further link (``links``: link -> keyword arguments of ``_rows``, over ``LINK_DEFAULTS``) the
     same rows with the largest principal angles (S1, full data, infinite data) and he3's
@@ -226,7 +231,7 @@ def synthetic(*, energy=0.6, align=(0.9, 0.85, 0.25), trunc=(0.82, 0.83), full_m
     links = {k: {**v, **(links or {}).get(k, {})} for k, v in LINK_DEFAULTS.items()}
     for k in range(reps):
         j = 0.01 * k
-        rows = _rows(k, link="he2", energy=energy, align=align, full_mse=full_mse)
+        rows = _rows(k, link="he2", energy=energy, align=align, full_mse=full_mse, null=null)
         rows[0].update(cos_pop=trunc[0] + j, cos_pop_trunc=trunc[1])
         sets += rows
         den += [dict(repetition=k, n=n, source="distilled", points=a, cos_pop=0.8 + diff + j, cos_pop_trunc=0.8)
@@ -246,11 +251,12 @@ def test_measures_give_one_value_per_repetition_for_every_check():
     planned = {k for c in plan(P_SYN) for k in c.checks}
     assert set(CHECKS) <= set(values) and planned <= set(values) and set(values) == set(CHECKS) | planned
     assert all(len(v) == 3 for v in values.values())
-    assert values["energy"][0] == pytest.approx(0.6 / (2 / 32))
-    assert values["truncation"][0] == pytest.approx(-0.01)
-    assert values["energy_quad"][0] == pytest.approx(0.5 / (2 / 32))
-    assert values["weakest_full"][0] == pytest.approx(0.0) and values["weakest_pop"][0] == pytest.approx(79.0)
-    assert values["noise_hi"] == values["noise_lo"] and values["noise_hi"][0] == pytest.approx(0.17 / 0.2)
+    assert values["energy"][0] == pytest.approx(0.6 / 0.1)  # over the shuffled-label null, not chance
+    assert values["truncation"][0] == pytest.approx(0.82 / 0.83)
+    assert values["energy_quad"][0] == pytest.approx(0.5 / 0.1)
+    assert values["weakest_full"][0] == pytest.approx(1.0) and values["weakest_s1"][0] == pytest.approx(80.0)
+    assert values["weakest_data"][0] == pytest.approx(80.0)
+    assert values["noise_hi"] == values["noise_lo"] and values["noise_hi"][0] == pytest.approx(0.19 / 0.2)
     # The plan's per-link keys read the same per-repetition values as the calibrated CHECKS keys.
     assert values["energy@quad"] == values["energy_quad"] and values["weakest_full@quad"] == values["weakest_full"]
     assert values["noise_hi@he3"] == values["noise_lo@he3"] == values["noise_hi"]
@@ -261,14 +267,15 @@ def test_check_spec_gives_each_link_its_calibrated_spec_and_the_shared_one_other
     assert check_spec("energy@aniso") is CHECKS["energy_aniso"]
     assert check_spec("align_random@quad") is CHECKS["align_random_quad"]
     assert check_spec("energy@he2b") is CHECKS["energy"]  # a reader's link: the headline's thresholds
-    assert check_spec("weakest_pop@quad") is CHECKS["weakest_pop"] and check_spec("noise_lo@he3") is CHECKS["noise_lo"]
+    assert check_spec("weakest_s1@quad") is CHECKS["weakest_s1"] and check_spec("noise_lo@he3") is CHECKS["noise_lo"]
 
 
 def test_regimes_give_every_regime_key_of_the_plan():
     P = P_SYN
     reg = regimes(synthetic(), P)
     assert isinstance(reg, dict) and {c.regime for c in plan(P)} <= set(reg)
-    assert reg["weakest:quad"][:-1] == reg["link:quad"] and "r >= 2" in reg["weakest:quad"][-1].name
+    assert reg["weakest:quad"][:-2] == reg["link:quad"] and "r >= 2" in reg["weakest:quad"][-2].name
+    assert "infinite-data first layer recovers" in reg["weakest:quad"][-1].name and reg["weakest:quad"][-1].met
     assert len(reg["control:he3"]) == 1 and reg["control:he3"][0].met
 
 
@@ -279,11 +286,12 @@ def test_every_claim_holds_on_tables_that_meet_every_threshold():
 @pytest.mark.parametrize("change, cid", [
     (dict(energy=0.1), "C1.1"),                      # S1 near chance
     (dict(align=(0.6, 0.85, 0.25)), "C1.2"),         # W1 from S1 far below the full-data W1
-    (dict(align=(0.9, 0.85, 0.8)), "C1.2"),          # no better than random points
-    (dict(trunc=(0.7, 0.83)), "C1.3"),               # far below the rank-m1 truncation
-    (dict(links={"aniso": dict(energy=0.08)}), "C1.4"),                 # aniso's S1 near chance
+    (dict(align=(0.9, 0.85, 0.95)), "C1.2"),         # no better than random points
+    (dict(null=0.5), "C1.1"),                        # S1 near the shuffled-label null (far above chance)
+    (dict(trunc=(0.5, 0.83)), "C1.3"),               # far below the rank-m1 truncation
+    (dict(links={"aniso": dict(energy=0.08)}), "C1.4"),                 # aniso's S1 near its null
     (dict(links={"quad": dict(align=(0.5, 0.81, 0.3))}), "C1.5"),       # quad's W1 far below the full data's
-    (dict(links={"quad": dict(angles=(80.0, 60.0, 1.0))}), "C1.6"),     # S1 loses more than the data
+    (dict(links={"quad": dict(angles=(80.0, 60.0, 1.0))}), "C1.6"),     # S1 loses more than the data (ratio 1.33)
     (dict(links={"quad": dict(angles=(5.0, 5.0, 1.0))}), "C1.6"),       # the weakest direction is recovered
     (dict(links={"he3": dict(energy=0.9)}), "C1.7"),                    # he3's S1 far above the noise share
     (dict(links={"he3": dict(energy=0.02)}), "C1.7"),                   # ... or far below it
@@ -306,6 +314,8 @@ def test_further_link_claims_are_outside_regime_where_their_own_learner_does_not
     v = verdicts(synthetic(), m1=1)
     assert all(v[c] == "outside regime" for c in ("C1.4", "C1.5", "C1.6")) and v["C1.7"] == "holds"
     assert verdicts(synthetic(), r=1)["C1.6"] == "outside regime"  # no weakest direction apart from the strongest
+    # The infinite-data learner does not recover the weakest direction either: nothing for the data to lose.
+    assert verdicts(synthetic(links={"quad": dict(angles=(80.0, 80.0, 60.0))}))["C1.6"] == "outside regime"
 
 
 def test_plan_follows_the_further_links_and_their_information_exponent():
@@ -314,7 +324,7 @@ def test_plan_follows_the_further_links_and_their_information_exponent():
         ("headline", ("energy",)), ("headline", ("align_full", "align_random")), ("headline", ("truncation",)),
         ("link:aniso", ("energy@aniso", "align_full@aniso", "align_random@aniso")),
         ("link:quad", ("energy@quad", "align_full@quad", "align_random@quad")),
-        ("weakest:quad", ("weakest_data@quad", "weakest_pop@quad", "weakest_full@quad")),
+        ("weakest:quad", ("weakest_data@quad", "weakest_s1@quad", "weakest_full@quad")),
         ("control:he3", ("noise_hi@he3", "noise_lo@he3"))]
     other = plan({**P_SYN, "link": "quad", "links": ["he3", "he2"]})
     assert [(c.id, c.regime) for c in other][3:] == [("C1.4", "control:he3"), ("C1.5", "link:he2")]
@@ -327,7 +337,7 @@ def test_a_control_link_without_a_closed_form_noise_share_is_outside_regime():
     try:
         P = {**P_SYN, "links": ["odd3"]}
         text = {c.id: c.statement for c in plan(P)}
-        assert "Negative control (odd3" in text["C1.4"]
+        assert "On odd3 (information exponent 3" in text["C1.4"]
         assert verdicts(synthetic(), **P)["C1.4"] == "outside regime"
     finally:
         unregister_link("odd3")
@@ -356,17 +366,20 @@ def test_denoising_comparison_is_reported_one_sided_per_n_and_m1():
     report = denoising_checks(synthetic())
     assert list(zip(report.n, report.m1)) == [(2000, 8), (8000, 8)]
     assert [c.verdict for c in report.check] == ["does not hold", "holds"]
-    assert all(c.comparison == ">=" and c.threshold == 0 for c in report.check)
+    assert all(c.comparison == ">=" and c.threshold == 1.0 for c in report.check)  # superiority of the ratio
 
 
 def test_statements_quote_the_sizes_and_thresholds():
     text = {c.id: c.statement for c in plan(P_SYN)}
     assert list(text) == ["C1.1", "C1.2", "C1.3", "C1.4", "C1.5", "C1.6", "C1.7"]
     assert f"{CHECKS['energy_aniso'].threshold:g}x" in text["C1.4"] and "aniso" in text["C1.4"]
-    assert "condition number 10" in text["C1.5"] and f"{CHECKS['weakest_full'].threshold:g} degrees" in text["C1.6"]
+    assert "shuffled labels" in text["C1.1"] and "shuffled" in text["C1.4"] and "chance" not in text["C1.1"]
+    assert "condition number 10" in text["C1.5"] and f"{CHECKS['weakest_data'].threshold:g} degrees" in text["C1.6"]
+    assert f"ratio at most {CHECKS['weakest_full'].threshold:g}" in text["C1.6"]
     assert f"{he3_noise_energy(32, 2):.3f}" in text["C1.7"] and CONTROL in text["C1.7"]
+    assert f"between {CHECKS['noise_lo'].threshold:g} and {CHECKS['noise_hi'].threshold:g}" in text["C1.7"]
     assert f"{CHECKS['energy'].threshold:g}x" in text["C1.1"] and "8,000" in text["C1.2"]
-    assert "rank-8" in text["C1.3"] and f"{-CHECKS['truncation'].threshold:g}" in text["C1.3"]
+    assert "rank-8" in text["C1.3"] and f"{CHECKS['truncation'].threshold:g} times" in text["C1.3"]
 
 
 def test_claims_run_on_the_real_experiment_and_summarise_reports_the_denoising_comparison(tables):
@@ -380,3 +393,58 @@ def test_claims_run_on_the_real_experiment_and_summarise_reports_the_denoising_c
     assert [(row["n"], row["m1"]) for row in head["denoising"]] == [(500, 4), (1000, 4)]
     assert all(row["comparison"] == ">=" and row["verdict"] in VERDICTS for row in head["denoising"])
     assert list(tables.as_tables()) == ["sets", "points", "spectra", "denoising", "links"]
+
+
+# ------------------------------------------------------------------------------- thresholds and controls
+def test_every_threshold_states_its_origin_and_follows_the_conventions():
+    for spec in [*CHECKS.values(), DENOISING]:
+        assert spec.origin in ("paper", "closed form", "convention") and spec.basis, spec.name
+    for key in ("energy", "energy_aniso", "energy_quad"):  # "carries span(U)": twice the pure-noise level
+        assert (CHECKS[key].comparison, CHECKS[key].threshold, CHECKS[key].geometric) == (">=", 2.0, True)
+    for key in ("align_full", "align_full_aniso", "align_full_quad", "truncation"):  # not worse than: 80%
+        assert (CHECKS[key].comparison, CHECKS[key].threshold) == (">=", 0.8)
+    for key in ("align_random", "align_random_aniso", "align_random_quad"):  # better than: superiority at 1
+        assert (CHECKS[key].comparison, CHECKS[key].threshold) == (">=", 1.0)
+    assert (CHECKS["noise_lo"].threshold, CHECKS["noise_hi"].threshold) == (0.8, 1.25)  # equivalence (TOST)
+    assert CHECKS["weakest_data"].threshold == CHECKS["weakest_s1"].threshold == 45.0  # at most half held
+    assert (CHECKS["weakest_full"].comparison, CHECKS["weakest_full"].threshold) == ("<=", 1.25)
+    assert (DENOISING.comparison, DENOISING.threshold) == (">=", 1.0)
+
+
+def test_every_claim_names_a_declared_negative_control():
+    for P in (P_SYN, resolve_parameters(PROFILES, "smoke", seed=0), resolve_parameters(PROFILES, "book", seed=0)):
+        for c in plan(P):
+            assert not c.consistency and c.control in CONTROLS, c.id
+    assert all(isinstance(c, Control) and (not c.sabotage or c.sabotage in SABOTAGES) for c in CONTROLS.values())
+    assert {c.id: c.control for c in plan(P_SYN)}["C1.6"] == "more real data"
+
+
+def test_a_nan_repetition_is_counted_and_leaves_its_check_inconclusive():
+    tables = synthetic()
+    sets = tables.sets.copy()
+    sets.loc[(sets.source == "S1") & (sets.repetition == 1), "null_energy"] = math.nan
+    tables = EncodingTables(sets, tables.points, tables.spectra, tables.denoising, tables.links)
+    assert len(measures(tables, P_SYN)["energy"]) == 3 and verdicts(tables)["C1.1"] == "inconclusive"
+
+
+def test_the_shuffled_label_null_is_measured_on_every_link_but_he3(tables):
+    s1 = tables.sets[tables.sets.source == "S1"]
+    assert s1.null_energy.between(0, 1).all() and s1.null_alignment.between(0, 1).all()
+    assert tables.sets[tables.sets.source != "S1"].null_energy.isna().all()
+    links = tables.links[tables.links.source == "S1"]
+    assert links[links.link != "he3"].null_energy.between(0, 1).all()
+    assert links[links.link == "he3"].null_energy.isna().all()  # he3: the closed form instead
+    # The null is another distillation, not S1 itself.
+    assert (s1.null_energy != s1.energy).all()
+
+
+def test_points_the_optimiser_left_where_they_started_are_measured_not_an_error():
+    P = {**TINY, "n_seeds": 2, "links": ["he3"]}
+    with SABOTAGES.lookup("no distillation steps")():
+        t = run_encoding(**P, seed=0)
+    s1 = t.sets[t.sets.source.isin(["S1", "S2"])]
+    assert (s1.displacement_ratio == 0).all() and s1.displacement_energy.isna().all()
+    assert (s1.energy == s1.start_energy).all()
+    # With no step, S1 and its shuffled-label null are started from the same restarts: no encoding beyond the null.
+    v = {c.id: c.verdict for c in claims_of(encoding, t, P)}
+    assert set(v) == {"C1.1", "C1.2", "C1.3", "C1.4"} and all(x in VERDICTS for x in v.values())

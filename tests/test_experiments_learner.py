@@ -1,6 +1,7 @@
 """Notebook 00's experiment: the table's shape and seeds, determinism, the learner beating chance
-alignment and its random-features control, the he3 pure-noise prediction against Monte Carlo, and
-the claims' verdicts on synthetic tables (holds, does not hold, outside regime)."""
+alignment and its random-features control, the he3 pure-noise prediction against Monte Carlo, the
+claims' verdicts on synthetic tables (holds, does not hold, outside regime), the thresholds' origins
+and conventions, and a negative control for every claim that is not a consistency check."""
 from __future__ import annotations
 
 import inspect
@@ -12,7 +13,7 @@ import pytest
 from ddlib.experiments import resolve_parameters
 from ddlib.book.claims import claims_of
 from ddlib.experiments import learner
-from ddlib.experiments.learner import (CHECKS, PROFILES, learner_point, measures, plan, run, run_learner,
+from ddlib.experiments.learner import (CHECKS, CONTROLS, PROFILES, learner_point, measures, plan, run, run_learner,
                                        sample_complexity, summarise)
 from ddlib.experiments.problem import derived_seeds
 from ddlib.theory import he3_noise_alignment
@@ -167,10 +168,14 @@ def test_every_claim_holds_on_a_table_that_meets_every_threshold():
 
 @pytest.mark.parametrize("change, cid", [
     (dict(learner_mse=(0.5, 0.3), rf_mse=4.0), "C0.1"),  # the learner does not reach 0.1 (but learns)
-    (dict(ratio=(0.5, 0.5)), "C0.2"),               # no approach to the closed form
-    (dict(ratio=(0.5, 1.1)), "C0.2"),               # above the infinite-data bound
+    (dict(learner_mse=(0.02, 0.03)), "C0.1"),        # more data, no lower error
+    (dict(ratio=(0.3, 0.4)), "C0.2"),               # less than half the closed form
+    (dict(ratio=(0.8, 0.6)), "C0.2"),               # the shortfall grows with n
+    (dict(ratio=(0.5, 1.1)), "C0.5"),               # above the infinite-data bound
     (dict(rf_mse=0.05), "C0.3"),                    # random features learn
     (dict(he3_ratio=(2.0, 2.1)), "C0.4"),           # he3 far above the pure-noise level
+    (dict(he3_ratio=(0.6, 0.65)), "C0.4"),          # he3 below the pure-noise level
+    (dict(he3_ratio=(0.5, 1.2)), "C0.4"),           # he3 alignment grows with n (exponent 0.25)
     (dict(he3_mse=0.1), "C0.4"),                    # he3 learns
 ])
 def test_a_claim_does_not_hold_when_its_quantity_is_on_the_wrong_side(change, cid):
@@ -181,7 +186,7 @@ def test_a_claim_does_not_hold_when_its_quantity_is_on_the_wrong_side(change, ci
 
 def test_positive_claims_are_outside_regime_for_he3_and_the_control_needs_a_learning_learner():
     v = verdicts(synthetic(), link="he3")
-    assert v["C0.1"] == v["C0.2"] == v["C0.3"] == "outside regime"
+    assert v["C0.1"] == v["C0.2"] == v["C0.3"] == v["C0.5"] == "outside regime"
     v = verdicts(synthetic(learner_mse=(0.9, 0.7)))
     assert v["C0.3"] == "outside regime" and v["C0.1"] == "does not hold"
 
@@ -191,20 +196,68 @@ def test_one_repetition_or_one_n_leaves_claims_inconclusive_not_failing():
     one_n = synthetic()
     one_n = one_n[one_n.n == 8000]
     v = verdicts(one_n, n_grid=[8000])
-    assert v["C0.1"] == v["C0.2"] == v["C0.4"] == "inconclusive" and v["C0.3"] == "holds"
+    assert v["C0.1"] == v["C0.2"] == v["C0.4"] == "inconclusive" and v["C0.3"] == v["C0.5"] == "holds"
+
+
+def test_an_undefined_repetition_makes_its_check_inconclusive_not_dropped():
+    t = synthetic()
+    t.loc[(t.method == "learner") & (t.repetition == 0) & (t.n == 8000) & (t.d == 64), "test_mse"] = float("nan")
+    values = measures(t, P_SYN)
+    assert len(values["learns"]) == 3 and np.isnan(values["learns"][0])
+    assert verdicts(t)["C0.1"] == "inconclusive"
 
 
 def test_statements_quote_the_thresholds_and_the_grid():
     text = dict([(c.id, c.statement) for c in plan(P_SYN)])
-    assert list(text) == ["C0.1", "C0.2", "C0.3", "C0.4"]
+    assert list(text) == ["C0.1", "C0.2", "C0.3", "C0.4", "C0.5"]
     assert f"{CHECKS['learns'].threshold:g}" in text["C0.1"] and "(64, 2)" in text["C0.1"]
-    assert "8,000" in text["C0.2"] and f"{CHECKS['rf_gap'].threshold:g}x" in text["C0.3"]
+    assert "8,000" in text["C0.2"] and f"{CHECKS['rf_mse'].threshold:g}" in text["C0.3"]
+    assert "0.8-1.25" in text["C0.4"] and "+/-0.2" in text["C0.4"]
+
+
+def test_thresholds_have_their_origin_and_follow_the_conventions():
+    assert all(spec.origin in ("paper", "closed form", "convention") and spec.basis for spec in CHECKS.values())
+    got = {k: (s.comparison, s.threshold, s.origin) for k, s in CHECKS.items()}
+    assert got == {
+        "learns": ("<=", 0.1, "convention"),            # "learns": R^2 >= 0.9
+        "data": ("<=", 1.0, "convention"),              # superiority over the fewest points
+        "bound": ("<=", 1.0, "closed form"),            # population_alignment is the ceiling
+        "approach": (">=", 0.5, "closed form"),         # within a factor two of population_alignment
+        "closing": ("<=", 1.0, "convention"),           # superiority: the shortfall shrinks
+        "rf_mse": (">=", 0.5, "convention"),            # "does not learn"
+        "rf_gap": (">=", 1.0, "convention"),            # the learner beats random features
+        "he3_low": (">=", 0.8, "closed form"),          # equivalence with he3_noise_alignment, 80-125%
+        "he3_high": ("<=", 1.25, "closed form"),
+        "he3_flat": ("<=", 0.2, "convention"),          # no growth: |exponent| <= 0.2
+        "he3_flat_low": (">=", -0.2, "convention"),
+        "he3_mse": (">=", 0.5, "convention"),           # "does not learn"
+    }
+    assert all(CHECKS[k].geometric for k in ("learns", "data", "rf_mse", "rf_gap", "he3_mse"))
+
+
+def test_every_claim_names_a_declared_control_or_is_a_consistency_check():
+    accepted = set(inspect.signature(run_learner).parameters)
+    for decl in plan(P_SYN):
+        assert bool(decl.control) != bool(decl.consistency), decl.id
+        if decl.control:
+            control = CONTROLS[decl.control]
+            assert set(control.parameters) <= accepted and control.expect == ("does not hold",), decl.id
+    assert [d.id for d in plan(P_SYN) if d.consistency] == ["C0.5"]
+    assert {d.control for d in plan(P_SYN) if d.control} == set(CONTROLS)
+
+
+def test_the_low_dimension_control_makes_random_features_and_he3_learn():
+    # At d = 4 a ridge on random features learns he2, and the he3 learner learns he3: the checks
+    # "does not learn" of C0.3 and C0.4 must fail there (the control record reruns it at smoke).
+    P = {**resolve_parameters(PROFILES, "smoke", seed=0), **CONTROLS["random features in low dimension"].parameters}
+    v = {c.id: c.verdict for c in claims_of(learner, run_learner(**P), P)}
+    assert v["C0.3"] == v["C0.4"] == "does not hold", v
 
 
 def test_claims_run_on_the_real_experiment_and_summarise_reports_the_closed_forms(table):
     P = {**TINY, "seed": 5}
     assert run is run_learner
-    assert [c.id for c in claims_of(learner, table, P)] == ["C0.1", "C0.2", "C0.3", "C0.4"]
+    assert [c.id for c in claims_of(learner, table, P)] == ["C0.1", "C0.2", "C0.3", "C0.4", "C0.5"]
     head = summarise(table)
     assert head["n"] == 2000 and set(head["closed_forms"]) == {"d=8, r=1", "d=8, r=2"}
     assert head["closed_forms"]["d=8, r=2"]["he3_noise_alignment"] == pytest.approx(he3_noise_alignment(8, 2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -12,9 +13,11 @@ import pytest
 from ddlib.book.claims import claims_of
 from ddlib.distillers import distill
 from ddlib.experiments import memory, resolve_parameters
-from ddlib.experiments.memory import (CHECKS, LINES, PROFILES, config_summary, long_table, measures, memory_point,
-                                      parse_targets, plan, regimes, run, run_memory, stage1_curve_point,
-                                      sweep_lines, targets_in)
+from ddlib.book.claims import ORIGINS
+from ddlib.book.controls import SABOTAGES
+from ddlib.experiments.memory import (CHECKS, CONTROLS, LINES, PROFILES, config_summary, long_table, measures,
+                                      memory_point, parse_targets, plan, regimes, run, run_memory,
+                                      stage1_curve_point, sweep_lines, targets_in)
 from ddlib.experiments.problem import make_problem
 from ddlib.learners import TwoStageLearner
 from ddlib.metrics import test_mse as measure_test_mse
@@ -160,15 +163,18 @@ def test_long_table_refuses_a_table_without_targets():
 
 # ---- claims on synthetic tables -------------------------------------------------------------------
 
-def _table(points_by_r: dict[int, list[float]], *, full=0.05, link="he2", d=32, width=256, n_per_d2=4):
-    """A wide memory_point table of the r line: points per r, one value per repetition."""
+def _table(points_by_r: dict[int, list[float]], *, full=0.05, link="he2", d=32, width=256, n_per_d2=4,
+           stage1_found=False):
+    """A wide memory_point table of the r line: points per r, one value per repetition (None: no
+    certified set, with the stage-1 search run out unless ``stage1_found``)."""
     rows = []
     for r, values in points_by_r.items():
         for s, pts in enumerate(values):
-            m1 = None if pts is None else max(r + 1, 2)
+            m1 = max(r + 1, 2) if pts is not None or stage1_found else None
             rows.append({"line": "r", "r": r, "d": d, "width": width, "n_per_d2": n_per_d2, "link": link,
                          "seed": s, "n_train": n_per_d2 * d * d, "full_mse": full, "target_rel4": 4 * full,
-                         "m1_star_rel4": m1, "cert_m1_rel4": m1, "cert_m2_rel4": None if pts is None else pts - m1,
+                         "m1_star_rel4": m1, "cert_m1_rel4": None if pts is None else m1,
+                         "cert_m2_rel4": None if pts is None else pts - m1,
                          "points_rel4": pts, "floats_rel4": None if pts is None else pts * (d + 1),
                          "mse_rel4": 3 * full, "stage1_failed_rel4": False, "r2d_plus_L": r * r * d + width,
                          "network_floats": width * (d + 2), "data_floats": n_per_d2 * d * d * (d + 1)})
@@ -176,7 +182,8 @@ def _table(points_by_r: dict[int, list[float]], *, full=0.05, link="he2", d=32, 
 
 
 P_SYN = {**PROFILES["book"], "seed": 0}
-GROWING = {1: [5, 6, 5, 6, 5], 2: [8, 9, 8, 9, 8], 3: [12, 13, 12, 12, 13]}
+# Grows in r, more slowly than r^2 d + L (about r^0.56 over r = 1..3 at d = 32, L = 256).
+GROWING = {1: [6, 6, 7, 6, 6], 2: [7, 7, 8, 7, 8], 3: [8, 9, 8, 8, 9]}
 
 
 def claims(table, P):
@@ -193,15 +200,59 @@ def test_measures_give_one_value_per_repetition():
 
 def test_claims_hold_on_a_table_that_shows_the_law():
     cls = claims(_table(GROWING), P_SYN)
-    assert [c.id for c in cls] == [c.id for c in plan(P_SYN)] == ["C3.1", "C3.2", "C3.3"]
-    assert [c.verdict for c in cls] == ["holds"] * 3, [c.line() for c in cls]
+    assert [c.id for c in cls] == [c.id for c in plan(P_SYN)] == ["C3.1", "C3.1a", "C3.2", "C3.3"]
+    assert [c.verdict for c in cls] == ["holds"] * 4, [c.line() for c in cls]
 
 
-def test_claims_do_not_hold_when_sizes_are_missing_or_grow_faster_than_linearly_in_r():
-    quadratic = {1: [5, 6, 5, 6, 5], 2: [20, 22, 21, 20, 22], 3: [None, None, None, None, None]}
-    cls = {c.id: c for c in claims(_table(quadratic), P_SYN)}
-    assert cls["C3.1"].verdict == "does not hold"  # no certified set at r = 3
-    assert cls["C3.3"].verdict == "does not hold"  # exponent about 2 over r = 1, 2
+def test_one_claim_with_its_control_and_three_consistency_checks_with_their_reasons():
+    decls = {d.id: d for d in plan(P_SYN)}
+    assert [cid for cid, d in decls.items() if not d.consistency] == ["C3.1"]
+    for d in decls.values():
+        assert bool(d.control) != bool(d.consistency), d.id  # a claim has a control, a consistency check a reason
+        if d.control:
+            assert d.control in CONTROLS and CONTROLS[d.control].expect == ("does not hold",)
+            assert not CONTROLS[d.control].sabotage or CONTROLS[d.control].sabotage in SABOTAGES
+
+
+def test_every_threshold_states_its_origin_fixed_before_the_data():
+    assert all(spec.origin in ORIGINS and spec.origin for spec in CHECKS.values())
+    assert (CHECKS["network"].threshold, CHECKS["network"].origin) == (10.0, "paper")
+    assert (CHECKS["data"].threshold, CHECKS["data"].origin) == (100.0, "paper")
+    assert (CHECKS["span"].threshold, CHECKS["span"].origin) == (1.0, "closed form")
+    assert (CHECKS["r_rate"].comparison, CHECKS["r_rate"].threshold, CHECKS["r_rate"].origin) == ("<=", 0.0, "paper")
+    # the memory ratios' thresholds: r^2 d + L is >= 16x below the network and >= 248x below the data
+    # on the live r line, rounded down to a power of ten
+    for P in (resolve_parameters(PROFILES, p, seed=0) for p in ("smoke", "book")):
+        rate = [r * r * P["d"] + P["width"] for r in P["r_grid"]]
+        assert min(P["width"] * (P["d"] + 2) / q for q in rate) >= 16
+        assert min(P["n_per_d2"] * P["d"] ** 2 * (P["d"] + 1) / q for q in rate) >= 248
+
+
+def test_claims_do_not_hold_when_sizes_are_missing_or_grow_faster_than_the_rate_in_r():
+    missing = {1: [5, 6, 5, 6, 5], 2: [20, 22, 21, 20, 22], 3: [None, None, None, None, None]}
+    cls = {c.id: c for c in claims(_table(missing), P_SYN)}
+    assert cls["C3.1a"].verdict == "does not hold"  # no certified set at r = 3
+    # its stage-1 search ran out at m1_max = 128: at least 130 points, a network ratio of at most 2 < 10
+    assert cls["C3.1"].verdict == "does not hold"
+    assert cls["C3.3"].verdict == "inconclusive"  # a repetition without a set at one size is counted, not dropped
+    quadratic = {1: [5, 6, 5, 6, 5], 2: [20, 22, 21, 20, 22], 3: [45, 46, 44, 45, 47]}
+    assert {c.id: c for c in claims(_table(quadratic), P_SYN)}["C3.3"].verdict == "does not hold"
+
+
+def test_a_size_without_a_set_leaves_the_ratio_undefined_unless_its_stage1_search_ran_out():
+    one_missing = {1: [6, 6, 7, 6, 6], 2: [7, 7, 8, 7, None]}
+    values = measures(_table(one_missing, stage1_found=True), P_SYN)
+    assert all(len(v) == 5 for v in values.values())  # every repetition counted
+    assert math.isnan(values["network"][4]) and math.isnan(values["data"][4])
+    assert {c.id: c for c in claims(_table(one_missing, stage1_found=True), P_SYN)}["C3.1"].verdict == "inconclusive"
+
+
+def test_the_claims_control_sets_the_distillers_steps_to_nothing():
+    assert CONTROLS["no distillation"].sabotage == "no distillation steps"
+    # what the control leaves: no set found, every stage-1 search run out at its cap
+    none_found = {r: [None] * 5 for r in (1, 2, 3)}
+    cls = {c.id: c for c in claims(_table(none_found), P_SYN)}
+    assert cls["C3.1"].verdict == "does not hold", cls["C3.1"].line()
 
 
 def test_claims_are_outside_their_regime_for_a_he3_link_or_a_full_data_learner_that_does_not_learn():

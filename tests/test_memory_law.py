@@ -4,7 +4,6 @@ claims on synthetic data, and the committed data itself: complete provenance, ev
 and every sentinel point recomputed bit for bit."""
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -152,39 +151,14 @@ def test_status_exits_1_on_stale_data_and_0_on_current(tiny_root, monkeypatch, c
 
 # ---- the paper-scale claims on synthetic data ---------------------------------------------------------
 
-def _synthetic(points, *, seeds=5, complete=True, full=0.02, grid=None, full_of=None) -> MemoryLawData:
-    """Committed-looking data whose certified points follow ``points(r, d, L, n_per_d2, target)``."""
-    grid = dict(grid or grid_definition())
-    rows = []
-    targets = [t for t in ("rel4", "abs0.1", "abs0.2")]
-    for line, param in LINES.items():
-        for v in grid[f"{param}_grid"]:
-            size = {k: grid[k] for k in LINES.values()} | {param: v}
-            r, d, w, c = size["r"], size["d"], size["width"], size["n_per_d2"]
-            for s in range(seeds):
-                f = full if full_of is None else full_of(r, d, w, c)
-                row = {"line": line, **size, "link": "he2", "seed": s, "n_train": c * d * d, "full_mse": f,
-                       "r2d_plus_L": r * r * d + w, "network_floats": w * (d + 2), "data_floats": c * d * d * (d + 1),
-                       "stage1_trace": json.dumps({"1": 0.9, str(r + 1): 2.5 * f}), "pair_trace": "{}"}
-                for t in targets:
-                    pts = points(r, d, w, c, t) * (1 + 0.02 * ((s % 3) - 1))
-                    row.update({f"target_{t}": 4 * f if t == "rel4" else float(t[3:]), f"m1_star_{t}": r + 1,
-                                f"cert_m1_{t}": r + 1, f"cert_m2_{t}": pts - r - 1, f"points_{t}": pts,
-                                f"floats_{t}": pts * (d + 1), f"mse_{t}": 3 * f, f"stage1_failed_{t}": False})
-                rows.append(row)
-    table = pd.DataFrame(rows)
-    manifest = {"grid": grid, "complete": complete, "provenance": {"ddlib_version": "0", "git_sha": "y"}}
-    return MemoryLawData(table, law.long_table(table), manifest, "z")
-
-
-def _law(r, d, w, c, t):
-    return (3 + r ** 1.3) * (1.4 if t == "abs0.1" else 1.0)
+_synthetic = law.synthetic_data  # committed-looking data whose certified points follow a given law
+_law = law.follows_the_rate
 
 
 def test_paper_claims_hold_on_data_that_follows_the_law():
     cls = paper_claims(_synthetic(_law))
     assert [c.id for c in cls] == [c.id for c in paper_plan(grid_definition())]
-    assert [c.id for c in cls] == ["C3.P1", "C3.P2", "C3.P3", "C3.P4", "C3.P5", "C3.P6"]
+    assert [c.id for c in cls] == ["C3.P1", "C3.P2", "C3.P3", "C3.P4", "C3.P4a", "C3.P5", "C3.P6", "C3.P6a"]
     assert {c.id: c.verdict for c in cls} == {c.id: "holds" for c in cls}, [c.line() for c in cls]
 
 
@@ -240,6 +214,48 @@ def test_paper_check_thresholds_come_from_the_bound_on_the_grid():
         assert checks[f"n_lo@{t}"].threshold == -0.2 and checks[f"L_hi@{t}"].threshold == 0.2
     assert checks["r_hi@rel4"].threshold == 2.0 and checks["eps_hi"].threshold == 2.0  # abs:0.2 / abs:0.1
     assert {k for k in checks if k.startswith("d_hi@")} == {"d_hi@rel4", "d_hi@abs0.1", "d_hi@abs0.2"}
+    assert all(spec.origin for spec in checks.values())  # every threshold states where it comes from
+    assert all(spec.origin == "paper" for k, spec in checks.items() if k.split("_")[0] in ("n", "L", "d", "r"))
+
+
+# ---- the paper-scale claims' negative controls: synthetic data that violate each claim ----------------
+
+def test_every_paper_claim_names_a_synthetic_control_or_is_a_consistency_check_with_its_reason():
+    decls = paper_plan(grid_definition())
+    for d in decls:
+        assert bool(d.control) != bool(d.consistency), d.id
+        assert not d.control or d.control in law.PAPER_CONTROLS, d.id
+    # the sides that cannot fail are consistency checks; each claim keeps its other side
+    by_id = {d.id: d for d in decls}
+    assert by_id["C3.P4"].checks == ("r_lo@rel4",) and by_id["C3.P4a"].checks == ("r_hi@rel4",)
+    assert by_id["C3.P6"].checks == ("eps_hi",) and by_id["C3.P6a"].checks == ("eps_lo",)
+    assert by_id["C3.P4a"].consistency and by_id["C3.P6a"].consistency
+
+
+@pytest.mark.parametrize("decl", [d for d in paper_plan(grid_definition()) if d.control], ids=lambda d: d.id)
+def test_each_paper_claim_does_not_hold_on_the_synthetic_data_of_its_control(decl):
+    claim = next(c for c in law.paper_control_claims(decl.control) if c.id == decl.id)
+    assert claim.verdict == "does not hold", claim.line()
+
+
+def test_the_paper_control_record_shows_every_control_failing_as_it_must():
+    record = law.paper_control_record()
+    assert set(record["claims"]) == {d.id for d in paper_plan(grid_definition())}
+    for cid, e in record["claims"].items():
+        assert e["consistency"] if not e["control"] else (e["fails"] and e["verdict"] == "does not hold"), cid
+
+
+def test_a_repetition_without_a_certified_set_is_counted_not_dropped():
+    # at L = 1024 no set was found in repetition 0 (its stage-1 search found m1* but no pair): the
+    # L slope of that repetition is undefined, so the claim on L cannot be decided
+    data = _synthetic(_law)
+    rows = (data.table.line == "L") & (data.table.width == 1024) & (data.table.seed == 0)
+    table = data.table.copy()
+    table.loc[rows, [f"{q}_abs0.1" for q in ("points", "floats", "cert_m1", "cert_m2")]] = np.nan
+    damaged = MemoryLawData(table, law.long_table(table), data.manifest, "z")
+    measured = law.paper_measures(damaged)
+    assert len(measured["L_hi@abs0.1"]) == 5 and np.isnan(measured["L_hi@abs0.1"][0])
+    assert next(c for c in paper_claims(damaged) if c.id == "C3.P2").verdict == "inconclusive"
 
 
 # ---- the committed data -------------------------------------------------------------------------------------

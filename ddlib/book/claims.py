@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 from ..stats import DEFAULT_LEVEL, Interval, geometric_interval, mean_interval
 
-__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "ORIGINS", "verdicts", "claims_of",
+__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "Control", "ORIGINS", "verdicts", "claims_of",
            "verdict_table"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "outside regime")
@@ -184,6 +184,18 @@ class CheckSpec:
         else:
             interval = mean_interval(values, level)
         return Check(self.name, interval, self.comparison, float(self.threshold), self.basis, self.origin)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A negative control: what it breaks, how (parameters changed and/or a sabotage), and the
+    verdicts its claims must reach (by default "does not hold"; "outside regime" is accepted only
+    where a control pushes a claim out of the conditions it is stated for, and says so)."""
+
+    what: str
+    sabotage: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    expect: tuple[str, ...] = ("does not hold",)
 
 
 @dataclass(frozen=True)

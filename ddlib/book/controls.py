@@ -2,7 +2,7 @@
 must *not* hold.  A check that no control can flip says nothing about the paper; a claim whose
 control fails as it must shows that its verdict can go either way.
 
-An experiment declares ``CONTROLS`` (name -> ``Control``) and names one in each claim's
+An experiment declares ``CONTROLS`` (name -> ``ddlib.book.claims.Control``) and names one in each claim's
 ``ClaimDecl.control``.  A control is the experiment run at small size with some parameters changed
 (``parameters``: the ``he3`` link, a single stage-1 point, ...) and/or with the library sabotaged
 for the duration of the run (``sabotage``, one of ``SABOTAGES``):
@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Mapping, Optional, Sequence
 
@@ -37,7 +36,7 @@ from ..io import read_json, write_json
 from ..registry import Registry
 from ..tasks import MultiIndexTask
 from ..experiments.parameters import resolve_parameters
-from .claims import Claim, claims_of
+from .claims import Claim, Control, claims_of
 from .notebooks import NOTEBOOKS, experiment_module
 
 __all__ = ["Control", "SABOTAGES", "CONTROL_PROFILE", "CONTROL_SEED", "CONTROLS_DIR", "run_control",
@@ -47,18 +46,6 @@ CONTROL_PROFILE = "smoke"  # controls run at the small size
 CONTROL_SEED = 0           # the smoke profile's own base seed: the control differs only by its sabotage
 CONTROLS_DIR = Path(__file__).resolve().parents[1] / "experiments" / "controls"
 _SHUFFLE_OFFSET = 104_729  # the permutation's seed is the sample's seed plus this (any fixed number)
-
-
-@dataclass(frozen=True)
-class Control:
-    """A negative control: what it breaks, how (parameters changed and/or a sabotage), and the
-    verdicts its claims must reach (by default "does not hold"; "outside regime" is accepted only
-    where a control pushes a claim out of the conditions it is stated for, and says so)."""
-
-    what: str
-    sabotage: str = ""
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    expect: tuple[str, ...] = ("does not hold",)
 
 
 @contextlib.contextmanager
@@ -183,4 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as ddlib.book.controls, not as __main__: experiment modules register their own sabotages
+    # in ddlib.book.controls.SABOTAGES, which a second copy of this module would not see.
+    from ddlib.book.controls import main as _main
+
+    sys.exit(_main())

@@ -15,10 +15,11 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ..experiments.calibration import block_verdicts
 from ..io import read_json
+from .blocks import load_blocks, seed_dependent
 from .claims import Claim, ClaimDecl, verdict_table
 from .notebooks import NOTEBOOK_PAGES
 
-__all__ = ["READ", "reading", "interval", "plain_log", "control_block", "glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
+__all__ = ["READ", "reading", "interval", "plain_log", "control_block", "blocks_block", "glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
            "parameter_table", "is_default_run", "conditional", "verdict_summary", "NOTEBOOK_PAGES"]
 
 # The claim pages, in the book's order, and the results file each writes.
@@ -160,6 +161,26 @@ def verdict_block(claims: Iterable[Claim]):
     return _markdown(text)
 
 
+def blocks_block(claims: Iterable[Claim], record: Mapping[str, Any], seed: int = 0):
+    """Per claim, its verdict on this run's seeds and on the two extra blocks of seeds the book does
+    not choose (``ddlib.book.blocks``), marked *seed-dependent* where they differ.  Only at the
+    book profile's defaults is this run the book's own block."""
+    claims = [c for c in claims if c.counted]
+    blocks = record.get("blocks", {}) if record else {}
+    if not blocks:
+        return _markdown("**Other seeds:** no block record is committed for this page (run `make blocks`).\n")
+    names = [f"base seeds {b['seed']}–{b['seed'] + b['n_seeds'] - 1}" for b in blocks.values()]
+    head = (f"| claim | this run (base seed {seed}) | " + " | ".join(names) + " | |\n|---|---|"
+            + "---|" * len(names) + "---|\n")
+    dependent = seed_dependent({c.id: c.verdict for c in claims}, record)
+    rows = "".join(f"| **{c.id}** | {_VERDICT_MARK.get(c.verdict, c.verdict)} | "
+                   + " | ".join(_VERDICT_MARK.get(b["verdicts"].get(c.id), b["verdicts"].get(c.id, "absent"))
+                                for b in blocks.values())
+                   + f" | {'seed-dependent' if c.id in dependent else ''} |\n" for c in claims)
+    return _markdown("**The same claims on seeds the book does not choose** (committed blocks at the book "
+                     "profile, `make blocks`):\n\n" + head + rows)
+
+
 def control_block(record: Mapping[str, Any], title: str = "Negative controls"):
     """Per claim, its negative control (what it breaks) and the verdict the claim reached under it,
     from the page's committed control record (``ddlib.book.controls``; ``make controls``)."""
@@ -183,37 +204,45 @@ def control_block(record: Mapping[str, Any], title: str = "Negative controls"):
 
 
 def calibration_block(record: Mapping[str, Any]):
-    """The calibration record as a table: per check, its threshold and, per profile, the range of
-    the per-repetition values on the calibration seeds, the margin of the worst one, and the
-    verdicts of the calibration repetitions taken in blocks of the profile's ``n_seeds``
-    (``ddlib.experiments.calibration.block_verdicts``)."""
+    """The calibration record as a table: per check, its threshold and its origin and, per profile,
+    the mean over the calibration repetitions, the repetitions the power rule asks for beside the
+    ones the page runs, and the verdicts of the calibration repetitions taken in blocks of the
+    profile's ``n_seeds`` (``ddlib.experiments.calibration``).  No threshold comes from it."""
 
     blocks = block_verdicts(record) if record.get("notebook") else {}  # a bare record: no blocks
     profiles = list(record["profiles"])
-    head = "| check | threshold | " + " | ".join(f"{p}: range (margin)" for p in profiles) + " |\n"
+    head = "| check | threshold | " + " | ".join(f"{p}: mean; repetitions needed (run)" for p in profiles) + " |\n"
     head += "|---|---|" + "---|" * len(profiles) + "\n"
     rows = ""
     for key, spec in record["thresholds"].items():
         cells = []
         for p in profiles:
-            c = record["profiles"][p]["checks"].get(key, {})
-            if c.get("min") is None:
+            c, used = record["profiles"][p]["checks"].get(key, {}), record["profiles"][p].get("n_seeds")
+            if c.get("mean") is None:
                 cells.append("n/a")
-            else:
-                cell = f"{c['min']:.3g} – {c['max']:.3g} ({100 * c['margin']:+.0f}%)"
-                verdicts = blocks.get(p, {}).get(key)
-                if verdicts:
-                    held = sum(v == "holds" for v in verdicts)
-                    others = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts) if v != "holds")
-                    cell += f"; blocks: {held}/{len(verdicts)} hold" + (f" ({others})" if others else "")
-                cells.append(cell)
-        rows += f"| {_cell(spec['name'])} | {spec['comparison']} {spec['threshold']:.3g} | " + " | ".join(cells) + " |\n"
+                continue
+            need = c.get("n_required")
+            need_text = "n/a" if need is None else (f"> {need - 1}" if need > 1000 else str(need))
+            flag = " ⚠" if need is not None and used is not None and need > used else ""
+            cell = f"{c['mean']:.3g}; {need_text} ({used}){flag}"
+            if c.get("undefined"):
+                cell += f"; {c['undefined']} undefined"
+            verdicts = blocks.get(p, {}).get(key)
+            if verdicts:
+                held = sum(v == "holds" for v in verdicts)
+                others = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts) if v != "holds")
+                cell += f"; blocks: {held}/{len(verdicts)} hold" + (f" ({others})" if others else "")
+            cells.append(cell)
+        origin = f" ({spec['origin']})" if spec.get("origin") else ""
+        rows += (f"| {_cell(spec['name'])} | {spec['comparison']} {spec['threshold']:.3g}{origin} | "
+                 + " | ".join(cells) + " |\n")
     note = (f"\nCalibration: {record['repetitions']} repetitions from base seed {record['seed']} at each profile "
-            f"(seeds the book and CI never run). Margin: distance of the worst repetition from the threshold, "
-            f"relative to the threshold; positive means every calibration repetition is on the claimed side. "
-            f"Blocks: the calibration repetitions split into disjoint blocks of the profile's number of "
-            f"repetitions, each checked as this page checks its own run; a block that does not hold shows "
-            f"how much a verdict depends on its seeds.\n")
+            f"(seeds the book and CI never run). They set no threshold: each threshold is fixed by its origin. "
+            f"They give the power rule -- the repetitions whose expected 95% interval is narrower than the "
+            f"distance between the threshold and the calibration mean -- beside the repetitions the page runs "
+            f"(⚠: fewer than needed, so an inconclusive verdict is likely). Blocks: the calibration repetitions "
+            f"split into disjoint blocks of the page's number of repetitions, each checked as this page checks "
+            f"its own run; blocks that disagree show how much a verdict depends on its seeds.\n")
     return _markdown(head + rows + note)
 
 
@@ -293,14 +322,17 @@ def verdict_summary(results_dir: str | Path, pages: str, notebooks: Sequence[str
     rows, counts = [], {}
     for name in notebooks:
         record = read_json(Path(results_dir) / f"{name}.json")  # raises on a missing or corrupted file
+        live = [v for v in record.get("verdicts", []) if v.get("source", "this run") == "this run"]
+        dependent = seed_dependent({v["id"]: v["verdict"] for v in live}, load_blocks(name))
         for v in record.get("verdicts", []):
             if v.get("consistency"):
                 continue  # a consistency check is reported on its page, not counted among the claims
             counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
             source = v.get("source", "this run")
             where = f"{{doc}}`{name} <{pages}/{name}>`" + ("" if source == "this run" else f" ({source})")
-            rows.append(f"| {where} | **{v['id']}** {_cell(v['claim'])} | {_VERDICT_MARK.get(v['verdict'], v['verdict'])} "
-                        f"| {_key_number(v)} |")
+            mark = " (seed-dependent)" if v["id"] in dependent else ""
+            rows.append(f"| {where} | **{v['id']}** {_cell(v['claim'])} | {_VERDICT_MARK.get(v['verdict'], v['verdict'])}"
+                        f"{mark} | {_key_number(v)} |")
     head = "| page | claim | verdict | measured [95% CI] (threshold) |\n|---|---|---|---|\n"
     total = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     return f"{len(rows)} claims: {total}.\n\n" + head + "\n".join(rows) + "\n"

@@ -5,7 +5,9 @@ ridges and initialisations, and very small m1 (the span bound).
 
 Every study returns a tidy table (one row per repetition, condition and method) with every seed
 it used; ``run`` runs the three on one set of parameters.  The claims are declared (``plan``,
-``regimes``, ``measures`` and ``CHECKS``) and decided by ``ddlib.book.claims.claims_of``.
+``regimes``, ``measures`` and ``CHECKS``) and decided by ``ddlib.book.claims.claims_of``; every
+threshold has its origin (the paper, a closed form of ``ddlib.theory`` or a convention of the
+field), and every claim names its negative control in ``CONTROLS`` (``ddlib.book.controls``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 from tqdm import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from ..book.claims import CheckSpec, ClaimDecl, Precondition
+from ..book.controls import Control
 from ..distillers import FAILED_MATCHING_LOSS, DistilledSet, distill, distill_stage1
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, energy_in_subspace, gradient_cosine, participation_ratio, test_mse
@@ -29,7 +32,7 @@ from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns
 from .repetitions import repetition, summarise as summarise_columns
 
-__all__ = ["PARAMETERS", "PROFILES", "CHECKS", "FRESH_THETA0_OFFSET", "BoundaryTables", "run", "run_boundaries",
+__all__ = ["PARAMETERS", "PROFILES", "CHECKS", "CONTROLS", "FRESH_THETA0_OFFSET", "NULL_PERMUTATION_OFFSET", "BoundaryTables", "run", "run_boundaries",
            "run_links_and_noise", "run_transfer", "run_small_m1", "target_widths",
            "summarise", "measures", "regimes", "plan"]
 
@@ -37,6 +40,7 @@ __all__ = ["PARAMETERS", "PROFILES", "CHECKS", "FRESH_THETA0_OFFSET", "BoundaryT
 PARAMETERS = Parameters(
     ("d", 32, "input dimension"),
     ("r", 2, "intrinsic dimension (he2, he3)"),
+    ("hard_link", "he3", "link of the he3 study (information exponent 3; a negative control sets aniso)"),
     ("width", 256, "network width L"),
     ("n_train", 4000, "real training points"),
     ("m1", 8, "stage-1 distilled points"),
@@ -64,6 +68,9 @@ PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
 # of ddlib.experiments.problem (offsets 0 to 50_000 in steps of 10_000).  Every width L' draws
 # from the same seed, so the fresh networks of one repetition share their first rows.
 FRESH_THETA0_OFFSET = 60_000
+# The label permutation of the transfer study's null (a stage-1 set distilled from the same inputs
+# with permuted labels): its seed is the base seed + this offset, apart from every other stream.
+NULL_PERMUTATION_OFFSET = 70_000
 ARMS = ("full", "distilled", "s1+real")
 
 
@@ -93,11 +100,11 @@ def _gradient_rows(net: TwoLayerNet, p: Problem, G_D: torch.Tensor) -> dict[str,
 
 def run_links_and_noise(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
                         noise_grid: list[float], steps1: int, steps2: int, lr: float, restarts: int,
-                        n_test: int, seed: int, progress: bool = False) -> tuple[pd.DataFrame, dict[int, DistilledSet]]:
+                        n_test: int, seed: int, hard_link: str = "he3", progress: bool = False) -> tuple[pd.DataFrame, dict[int, DistilledSet]]:
     """The ``he3`` control and the label-noise study, at one size (m1, m2).
 
-    Conditions: (he2, noise 0), (he3, noise 0) and (he2, sigma) for every sigma > 0 of
-    ``noise_grid``; each repetition draws one task U, theta0 and X, and the labels of each
+    Conditions: (he2, noise 0), (``hard_link``, noise 0) -- ``he3`` in the book; a negative
+    control sets ``aniso`` -- and (he2, sigma) for every sigma > 0 of ``noise_grid``; each repetition draws one task U, theta0 and X, and the labels of each
     condition from them.  Methods: ``full`` (all n_train points), ``distilled`` (gm+kip) and
     ``s1+real`` (distilled S1, then the real data for stage 2).
 
@@ -111,7 +118,9 @@ def run_links_and_noise(*, d: int, r: int, width: int, n_train: int, m1: int, m2
     """
     n_seeds = check_int("n_seeds", n_seeds, min_value=1)
     noises = [check_float("noise_grid entry", s, min_value=0.0) for s in noise_grid]
-    conditions = [("he2", 0.0), ("he3", 0.0)] + [("he2", s) for s in sorted(set(noises)) if s > 0]
+    if hard_link == "he2":
+        raise ValueError("hard_link must differ from he2, the link of the other conditions")
+    conditions = [("he2", 0.0), (hard_link, 0.0)] + [("he2", s) for s in sorted(set(noises)) if s > 0]
     learner = TwoStageLearner()
     rows, sets = [], {}
     for k in tqdm(range(n_seeds), desc="repetitions", disable=not progress):
@@ -150,6 +159,17 @@ def _transfer_targets(p: Problem, widths: list[int], ridge_grid: list[float], fr
         yield "ridge", p.net.width, lam, p.net, TwoStageLearner(ridge=lam)
 
 
+def _null_stage1(p: Problem, base_seed: int, m1: int, *, steps1: int, lr: float,
+                 restarts: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """S1 distilled at theta0 by the same distiller and seed from the same inputs, with the labels
+    permuted by a fixed permutation (seed base_seed + NULL_PERMUTATION_OFFSET): the null of C5.7."""
+    g = torch.Generator().manual_seed(int(base_seed) + NULL_PERMUTATION_OFFSET)
+    y = p.y[torch.randperm(len(p.y), generator=g).to(p.y.device)]
+    G = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, y)
+    return distill_stage1(p.net, p.X, y, m1, steps=steps1, lr=lr, restarts=restarts, seed=p.seeds["distill"],
+                          G_D=G).best()
+
+
 def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
                  width_factors: list[float], ridge_grid: list[float], steps1: int, steps2: int, lr: float,
                  restarts: int, n_test: int, seed: int, distilled: Optional[dict[int, DistilledSet]] = None,
@@ -161,7 +181,10 @@ def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
     ``s1+real`` (S1, then the real data for stage 2) and ``distilled`` (S1, then S2).
     ``grad_cos_data`` is the mean per-neuron cosine between the stage-1 gradient of S1 and that of
     the real data, at the target's initialisation (1 on ``full`` rows): what gradient matching
-    maximised, at theta0 only.
+    maximised, at theta0 only.  At every fresh theta0' a null is measured too (``null s1+real``):
+    S1 distilled by the same distiller from the same inputs with the labels permuted (a fixed
+    permutation seeded by base seed + NULL_PERMUTATION_OFFSET), then a real stage 2 -- the
+    alignment a stage-1 set reaches when its labels carry nothing about span(U).
 
     Args:
         distilled: sets already distilled at these problems (``run_links_and_noise``'s second
@@ -178,14 +201,19 @@ def run_transfer(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, 
             ds = distill(p.net, p.X, p.y, m1, m2, steps1=steps1, steps2=steps2, lr=lr, restarts=restarts,
                          seed=p.seeds["distill"], task=p.task)
         fresh_seed = rep.base_seed + FRESH_THETA0_OFFSET
+        null_s1 = _null_stage1(p, rep.base_seed, m1, steps1=steps1, lr=lr, restarts=restarts)
         for kind, w, lam, net, learner in _transfer_targets(p, widths, ridge_grid, fresh_seed):
             G_D = stage1_gradient(net.W, net.a, net.b, p.X, p.y)
             cos_s1 = gradient_cosine(stage1_gradient(net.W, net.a, net.b, *ds.stage1), G_D)
             common = rep.record(target=kind, target_width=w, ridge=lam,
                                 theta0_seed=fresh_seed if kind == "width" else p.net.seed)
-            for method, trained, gcos in [("full", learner.fit(net, (p.X, p.y)), 1.0),
-                                          ("s1+real", learner.fit(net, ds.stage1, (p.X, p.y)), cos_s1),
-                                          ("distilled", ds.fit(net, learner), cos_s1)]:
+            arms = [("full", learner.fit(net, (p.X, p.y)), 1.0),
+                    ("s1+real", learner.fit(net, ds.stage1, (p.X, p.y)), cos_s1),
+                    ("distilled", ds.fit(net, learner), cos_s1)]
+            if kind == "width":
+                arms.append(("null s1+real", learner.fit(net, null_s1, (p.X, p.y)),
+                             gradient_cosine(stage1_gradient(net.W, net.a, net.b, *null_s1), G_D)))
+            for method, trained, gcos in arms:
                 rows.append({**common, "method": method, **_evaluate(trained, p, n_test), "grad_cos_data": gcos})
     return pd.DataFrame(rows)
 
@@ -234,7 +262,7 @@ class BoundaryTables:
     small_m1: pd.DataFrame
 
 
-def run_boundaries(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
+def run_boundaries(*, d: int, r: int, hard_link: str, width: int, n_train: int, m1: int, m2: int, n_seeds: int,
                    noise_grid: list[float], width_factors: list[float], ridge_grid: list[float],
                    m1_small_grid: list[int], r_small_grid: list[int], steps1: int, steps2: int, lr: float,
                    restarts: int, n_test: int, seed: int, progress: bool = False) -> BoundaryTables:
@@ -242,7 +270,8 @@ def run_boundaries(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int
     distilled for the (he2, noise 0) condition of the first)."""
     shared = dict(d=d, width=width, n_train=n_train, n_seeds=n_seeds, steps1=steps1, lr=lr, restarts=restarts,
                   n_test=n_test, seed=seed, progress=progress)
-    links, sets = run_links_and_noise(**shared, r=r, m1=m1, m2=m2, noise_grid=noise_grid, steps2=steps2)
+    links, sets = run_links_and_noise(**shared, r=r, m1=m1, m2=m2, noise_grid=noise_grid, steps2=steps2,
+                                      hard_link=hard_link)
     transfer = run_transfer(**shared, r=r, m1=m1, m2=m2, steps2=steps2, width_factors=width_factors,
                             ridge_grid=ridge_grid, distilled=sets)
     small = run_small_m1(**shared, m1_small_grid=m1_small_grid, r_small_grid=r_small_grid)
@@ -274,38 +303,68 @@ def summarise(tables: BoundaryTables) -> dict[str, Any]:
 _HE3_SPAN = "he3 real gradient: share in span(U) / (r + 6)/(d + 6)"
 _HE3_ENERGY = "he3 real gradient: |G_D|^2 / L(d + 6)/(2n)"
 _NOISE_FULL = "full data: increment of the clean test MSE / sigma^2 L/n"
+_EQUIVALENT = "within the field's 80-125% equivalence margin"
+_SPAN_BASIS = (f"closed form (r + 6)/(d + 6), the share pure he3 sampling noise puts in span(U) "
+               f"(ddlib.theory.he3_noise_energy), {_EQUIVALENT} around it")
+_ENERGY_BASIS = (f"closed form L(d + 6)/(2n), the energy of a he3 gradient that is pure sampling noise "
+                 f"(ddlib.theory.he3_gradient_energy), {_EQUIVALENT} around it")
+_NOISE_BASIS = (f"closed form sigma^2 L/n, the variance a ridge on L features adds with n noisy labels "
+                f"(ddlib.theory.noise_excess_risk), {_EQUIVALENT} around it (the paper: 'about' it)")
+_NOT_LEARN = ("convention: a normalised test MSE of at least 0.5 'does not learn' (it explains at most half "
+              "the variance; 1 is the zero predictor)")
+_CLOSE = ("convention: within a factor of two of the full-data learner at the same theta0' or ridge "
+          "('comes close': the same order)")
 CHECKS: dict[str, CheckSpec] = {
-    "he3_span_lo": CheckSpec(_HE3_SPAN, ">=", 0.33, "closed form (r + 6)/(d + 6): the share of pure he3 sampling "
-                                                   "noise in span(U) (ddlib.theory.he3_noise_energy)"),
-    "he3_span_hi": CheckSpec(_HE3_SPAN, "<=", 2.0, "closed form (r + 6)/(d + 6): the share of pure he3 sampling "
-                                                   "noise in span(U) (ddlib.theory.he3_noise_energy)"),
-    "he3_energy_lo": CheckSpec(_HE3_ENERGY, ">=", 0.6, "closed form L(d + 6)/(2n): the energy of a gradient "
-                                                        "that is pure sampling noise"),
-    "he3_energy_hi": CheckSpec(_HE3_ENERGY, "<=", 1.6, "closed form L(d + 6)/(2n): the energy of a gradient "
-                                                       "that is pure sampling noise"),
-    "he3_full": CheckSpec("full-data test MSE, he3 / he2", ">=", 10.0,
-                          "the same learner, data size and theta0 on the he2 link", geometric=True),
-    "he3_distilled": CheckSpec("he3: distilled / full-data test MSE", ">=", 0.8,
-                               "the full-data learner on the same he3 data (1: as good as it)", geometric=True),
-    "noise_full_lo": CheckSpec(_NOISE_FULL, ">=", 0.8, "closed form sigma^2 L / n (ddlib.theory.noise_excess_risk)"),
-    "noise_full_hi": CheckSpec(_NOISE_FULL, "<=", 2.0, "closed form sigma^2 L / n (ddlib.theory.noise_excess_risk)"),
+    "he3_span_lo": CheckSpec(_HE3_SPAN, ">=", 0.8, _SPAN_BASIS, origin="closed form"),
+    "he3_span_hi": CheckSpec(_HE3_SPAN, "<=", 1.25, _SPAN_BASIS, origin="closed form"),
+    "he3_energy_lo": CheckSpec(_HE3_ENERGY, ">=", 0.8, _ENERGY_BASIS, origin="closed form"),
+    "he3_energy_hi": CheckSpec(_HE3_ENERGY, "<=", 1.25, _ENERGY_BASIS, origin="closed form"),
+    "he3_full": CheckSpec("he3: full-data normalised test MSE", ">=", 0.5, _NOT_LEARN, origin="convention"),
+    "he3_distilled": CheckSpec("he3: distilled set's normalised test MSE", ">=", 0.5, _NOT_LEARN,
+                               origin="convention"),
+    "noise_full_lo": CheckSpec(_NOISE_FULL, ">=", 0.8, _NOISE_BASIS, origin="closed form"),
+    "noise_full_hi": CheckSpec(_NOISE_FULL, "<=", 1.25, _NOISE_BASIS, origin="closed form"),
     "noise_distilled": CheckSpec("increment of the clean test MSE, distilled / full data", "<=", 1.25,
-                                 "the full-data learner's own increment at the same sigma"),
-    "transfer_fresh": CheckSpec("S1 + real stage 2 / full data, at a fresh theta0' of width L", "<=", 3.5,
-                                "gap to the full-data learner at the same theta0'", geometric=True),
-    "transfer_ridge": CheckSpec("S1 + real stage 2 / full data, at theta0 (worst other ridge)", "<=", 3.5,
-                                "gap to the full-data learner at the same ridge", geometric=True),
+                                 "convention: non-inferiority at the field's 125% margin, against the full-data "
+                                 "learner's own increment at the same sigma", origin="convention"),
+    "transfer_fresh": CheckSpec("S1 + real stage 2 / full data, at a fresh theta0' of width L", "<=", 2.0,
+                                _CLOSE, geometric=True, origin="convention"),
+    "transfer_ridge": CheckSpec("S1 + real stage 2 / full data, at theta0 (worst other ridge)", "<=", 2.0,
+                                _CLOSE, geometric=True, origin="convention"),
     "transfer_width": CheckSpec("alignment of W1 with span(U), S1 / full data, at a fresh theta0' (worst width L')",
-                                ">=", 0.85, "the full-data learner's first layer at the same theta0' and width",
-                                geometric=True),
+                                ">=", 0.8, "convention: non-inferiority at the field's 80% margin, against the "
+                                "full-data learner's first layer at the same theta0' and width (higher is better)",
+                                geometric=True, origin="convention"),
+    "transfer_width_null": CheckSpec("alignment of W1 with span(U), S1 / label-shuffled S1, at a fresh theta0' "
+                                     "(worst width L')", ">=", 2.0,
+                                     "convention: twice the null, the alignment of S1 distilled from the same inputs "
+                                     "with permuted labels (measured on the same seeds; he2 has no closed-form "
+                                     "pure-noise alignment)", geometric=True, origin="convention"),
     "span": CheckSpec("test MSE / span bound 1 - m1/r (worst m1 < r)", ">=", 1.0,
                       "closed form span_bound(m1, r) (ddlib.theory): no predictor seeing m1 directions does better",
-                      geometric=True),
+                      geometric=True, origin="closed form"),
+}
+
+# The negative controls (ddlib.book.controls): under each, the claims that name it must not hold.
+CONTROLS: dict[str, Control] = {
+    "aniso link": Control("the he3 study run on the aniso link (information exponent 2: one gradient step finds "
+                          "its subspace, so the gradient has a signal)", parameters={"hard_link": "aniso"}),
+    "pure noise labels": Control("every label replaced by standard Gaussian noise, so the noisy and noiseless "
+                                 "conditions see the same labels: label noise adds nothing",
+                                 sabotage="pure noise labels"),
+    "no distillation steps": Control("no optimiser step: each distilled set is the real points it starts from "
+                                     "(five repetitions: C5.5's ratio of two increments scatters widely between "
+                                     "seeds)", sabotage="no distillation steps", parameters={"n_seeds": 5}),
 }
 
 
 def _pivot(table: pd.DataFrame, index: list[str], values: str) -> pd.DataFrame:
     return table.pivot_table(index=index, columns="method", values=values)
+
+
+def _worst(values: pd.Series, how: str) -> pd.Series:
+    """Per repetition, the max or min over the other index levels; a NaN counts (it is the worst)."""
+    return values.groupby(level="repetition").agg(lambda s: getattr(s, how)(skipna=False))
 
 
 def _noise_increments(links: pd.DataFrame) -> Optional[pd.DataFrame]:
@@ -324,25 +383,30 @@ def _noise_increments(links: pd.DataFrame) -> Optional[pd.DataFrame]:
 def _transfer(transfer: pd.DataFrame) -> dict[str, pd.Series]:
     """Per repetition: S1 + real / full test MSE at the fresh theta0' of width L (``fresh``), the
     worst of it over the other ridges (``ridge``), and the worst over every width L' of the
-    alignment of the first layer trained on S1 relative to the full-data learner's (``width``)."""
+    alignment of the first layer trained on S1 relative to the full-data learner's (``width``) and
+    relative to the label-shuffled S1's (``width_null``)."""
     if transfer.empty:
-        return {"fresh": pd.Series(dtype=float), "ridge": pd.Series(dtype=float), "width": pd.Series(dtype=float)}
+        empty = pd.Series(dtype=float)
+        return {"fresh": empty, "ridge": empty, "width": empty, "width_null": empty}
     t = _pivot(transfer, ["target", "target_width", "ridge", "repetition"], "test_mse")
     gap = t["s1+real"] / t["full"]
     home = int(transfer.width.iloc[0])
     fresh = transfer[transfer.target == "width"]
     align = _pivot(fresh, ["target_width", "repetition"], "alignment")
     ridge = gap.loc["ridge"] if "ridge" in set(transfer.target) else pd.Series(dtype=float)
+    null = (align["s1+real"] / align["null s1+real"] if "null s1+real" in align
+            else pd.Series(float("nan"), index=align.index))
     return {"fresh": gap.loc["width"].xs(home, level="target_width").droplevel("ridge"),
-            "ridge": ridge.groupby(level="repetition").max() if len(ridge) else ridge,
-            "width": (align["s1+real"] / align["full"]).groupby(level="repetition").min()}
+            "ridge": _worst(ridge, "max") if len(ridge) else ridge,
+            "width": _worst(align["s1+real"] / align["full"], "min"), "width_null": _worst(null, "min")}
 
 
 def measures(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
-    """Per repetition, the quantity behind each check of ``CHECKS``."""
+    """Per repetition (every one, NaN included), the quantity behind each check of ``CHECKS``."""
     links, small = tables.links, tables.small_m1
     clean = links[links.noise == 0]
-    he3 = clean[(clean.method == "full") & (clean.link == "he3")].set_index("repetition")
+    hard = P.get("hard_link", "he3")
+    he3 = clean[(clean.method == "full") & (clean.link == hard)].set_index("repetition")
     span_share = (he3.grad_energy_span / he3_noise_energy(P["d"], P["r"])).tolist()
     energy = he3.grad_energy_ratio.tolist()
     mse = _pivot(clean, ["link", "repetition"], "test_mse")
@@ -352,23 +416,24 @@ def measures(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, list[flo
         line = noise_excess_risk(float(inc.sigma.iloc[0]), P["width"], P["n_train"])
         noise_full, noise_dist = (inc["full"] / line).tolist(), (inc["distilled"] / inc["full"]).tolist()
     below = small[small.m1 < small.r] if len(small) else small
-    span = (below.test_mse / below.span_bound).groupby(below.repetition).min().tolist() if len(below) else []
+    span = (_worst((below.test_mse / below.span_bound).set_axis(pd.Index(below.repetition, name="repetition")), "min")
+            .tolist() if len(below) else [])
     transfer = {k: v.tolist() for k, v in _transfer(tables.transfer).items()}
     return {"he3_span_lo": span_share, "he3_span_hi": span_share, "he3_energy_lo": energy, "he3_energy_hi": energy,
-            "he3_full": (mse.loc["he3", "full"] / mse.loc["he2", "full"]).tolist(),
-            "he3_distilled": (mse.loc["he3", "distilled"] / mse.loc["he3", "full"]).tolist(),
+            "he3_full": mse.loc[hard, "full"].tolist(), "he3_distilled": mse.loc[hard, "distilled"].tolist(),
             "noise_full_lo": noise_full, "noise_full_hi": noise_full, "noise_distilled": noise_dist,
             "transfer_fresh": transfer["fresh"], "transfer_ridge": transfer["ridge"],
-            "transfer_width": transfer["width"], "span": span}
+            "transfer_width": transfer["width"], "transfer_width_null": transfer["width_null"], "span": span}
 
 
 def regimes(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Precondition, ...]]:
     """The preconditions of each kind of claim, by the keys ``plan`` names: ``none`` (the he3
     closed forms, and a distilled set against its own learner, apply at any size), ``he2_learns``
     (the he2 full-data learner learns), ``positive`` (it learns and m1 >= r: the paper's regime),
-    ``noise`` (positive, and a sigma > 0 in the grid), ``noise_ratio`` (noise, and the full data's
-    increment resolved above zero), ``widths`` (positive, and a width L' != L) and ``span`` (an
-    m1 < r point in the small-m1 grid)."""
+    ``noisy`` (a sigma > 0 in the grid: the ridge's variance sigma^2 L/n does not depend on whether
+    the learner learns), ``noise_ratio`` (positive, a sigma > 0, and the full data's increment
+    resolved above zero), ``widths`` (positive, and a width L' != L) and ``span`` (an m1 < r point
+    in the small-m1 grid)."""
     links, small = tables.links, tables.small_m1
     full = float(links[(links.link == "he2") & (links.noise == 0) & (links.method == "full")].test_mse.mean())
     learns = full_data_learns(full, f"on he2 at n = {P['n_train']}", "on he2")
@@ -389,45 +454,47 @@ def regimes(tables: BoundaryTables, P: Mapping[str, Any]) -> dict[str, tuple[Pre
                             full_inc is not None and full_inc.lo > 0,
                             "fewer than two repetitions or no sigma > 0" if full_inc is None else
                             f"increment {full_inc.estimate:.3g} [{full_inc.lo:.3g}, {full_inc.hi:.3g}]")
-    return {"none": (), "he2_learns": (learns,), "positive": (learns, enough), "noise": (learns, enough, noisy),
+    return {"none": (), "he2_learns": (learns,), "positive": (learns, enough), "noisy": (noisy,),
             "noise_ratio": (learns, enough, noisy, resolved), "widths": (learns, enough, widths), "span": (span,)}
 
 
 def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
     """The claims of notebook 05 at these parameters, declared (``ddlib.book.claims.claims_of``
-    decides them)."""
+    decides them), each with its negative control (``CONTROLS``) or, for C5.8, the reason it is a
+    consistency check."""
     c = {k: v.threshold for k, v in CHECKS.items()}
     sigma = max([0.0] + [float(s) for s in P["noise_grid"]])
+    hard = P.get("hard_link", "he3")
     widths = ", ".join(str(w) for w in target_widths(P["width"], P["width_factors"]) if w != P["width"]) or "none"
     return [
-        ClaimDecl("C5.1", f"For he3 the real stage-1 gradient is pure sampling noise: its energy is "
+        ClaimDecl("C5.1", f"For {hard} the real stage-1 gradient is pure sampling noise: its energy is "
                           f"{c['he3_energy_lo']:g}-{c['he3_energy_hi']:g}x the closed form L(d + 6)/(2n) of a "
                           f"gradient with no signal, and its share in span(U) {c['he3_span_lo']:g}-"
                           f"{c['he3_span_hi']:g}x the closed form (r + 6)/(d + 6).",
-                  ("he3_span_lo", "he3_span_hi", "he3_energy_lo", "he3_energy_hi"), "none"),
-        ClaimDecl("C5.2", f"The full-data learner does not learn he3: its test error is at least {c['he3_full']:g}x "
-                          f"what it reaches on he2.",
-                  ("he3_full",), "he2_learns"),
-        ClaimDecl("C5.3", f"Distillation cannot create what the learner does not find: on he3 the distilled set's "
-                          f"test error is at least {c['he3_distilled']:g}x the full-data learner's.",
-                  ("he3_distilled",), "none"),
+                  ("he3_span_lo", "he3_span_hi", "he3_energy_lo", "he3_energy_hi"), "none", control="aniso link"),
+        ClaimDecl("C5.2", f"The full-data learner does not learn {hard}: its normalised test MSE is at least "
+                          f"{c['he3_full']:g} (where on he2 it learns).",
+                  ("he3_full",), "he2_learns", control="aniso link"),
+        ClaimDecl("C5.3", f"Distillation cannot create what the learner does not find: on {hard} the distilled set "
+                          f"does not learn either (normalised test MSE at least {c['he3_distilled']:g}).",
+                  ("he3_distilled",), "none", control="aniso link"),
         ClaimDecl("C5.4", f"Label noise sigma = {sigma:g} raises the full-data learner's clean test error by about "
                           f"the ridge's variance sigma^2 L/n: between {c['noise_full_lo']:g}x and "
                           f"{c['noise_full_hi']:g}x of it.",
-                  ("noise_full_lo", "noise_full_hi"), "noise"),
+                  ("noise_full_lo", "noise_full_hi"), "noisy", control="pure noise labels"),
         ClaimDecl("C5.5", f"Label noise sigma = {sigma:g} raises the distilled set's clean test error by at most "
                           f"{c['noise_distilled']:g}x what it adds to the full data's.",
-                  ("noise_distilled",), "noise_ratio"),
+                  ("noise_distilled",), "noise_ratio", control="no distillation steps"),
         ClaimDecl("C5.6", f"S1 transfers to a fresh theta0' and to other stage-2 ridges: there, with a real stage 2, "
                           f"it trains to within {c['transfer_fresh']:g}x of the full-data learner at the same "
                           f"theta0' or ridge.",
-                  ("transfer_fresh", "transfer_ridge"), "positive"),
+                  ("transfer_fresh", "transfer_ridge"), "positive", control="no distillation steps"),
         ClaimDecl("C5.7", f"S1 encodes span(U), which does not depend on the width: at a fresh theta0' of width L' = "
                           f"{widths} (and L = {P['width']}) the first layer it trains is aligned with span(U) at "
-                          f"least {c['transfer_width']:g}x as well as the full-data learner's.",
-                  ("transfer_width",), "widths"),
-        ClaimDecl("C5.8", "Below r stage-1 points the error respects the span bound 1 - m1/r (a consistency check: "
-                          "the bound holds by construction for the population error, so only test-sample noise or "
-                          "a bug can fail it).",
-                  ("span",), "span"),
+                          f"least {c['transfer_width_null']:g}x as well as that of a label-shuffled S1, and at least "
+                          f"{c['transfer_width']:g}x as well as the full-data learner's.",
+                  ("transfer_width_null", "transfer_width"), "widths", control="no distillation steps"),
+        ClaimDecl("C5.8", "Below r stage-1 points the error respects the span bound 1 - m1/r.", ("span",), "span",
+                  consistency="the bound holds by construction for the population error of any predictor that sees "
+                              "the input through m1 directions, so only test-sample noise or a bug can fail it"),
     ]

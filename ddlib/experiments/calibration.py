@@ -1,13 +1,15 @@
-"""Thresholds set out of sample: each claim's threshold is chosen, and its margin recorded, from
-repetitions on seeds that neither the book nor CI ever runs.
+"""Calibration sets the number of repetitions, never a threshold.
 
-The book runs base seeds 0, 1, ... (repetition k uses seed + k, with the cell's default
-``seed = 0``); calibration runs ``CALIBRATION_REPETITIONS`` repetitions from base seed
-``CALIBRATION_SEED`` at the smoke and book profiles and stores, for every check of every claim,
-the per-repetition values, their range and the margin to the threshold, in
-``ddlib/experiments/calibration/<notebook>.json``.  The notebooks show that record beside their
-verdicts; ``tests/test_calibration.py`` checks that it matches the thresholds in the code and
-that its seeds never meet the book's.
+Every threshold is fixed before the data (``CheckSpec.origin``: the paper's wording, a closed form
+or a convention of the field).  What the seeds the book never runs decide is how many repetitions
+a check needs: ``calibrate`` runs ``CALIBRATION_REPETITIONS`` repetitions from base seed
+``CALIBRATION_SEED`` at the smoke and book profiles, and records for every check its
+per-repetition values (an undefined repetition kept as null and counted), their mean and spread,
+and the **power rule**: the smallest number of repetitions n whose expected 95% interval is
+narrower than the distance between the threshold and the effect the calibration measured,
+t_{0.975, n-1} s / sqrt(n) < |mean - threshold| (on logarithms for a geometric check).  A page
+with fewer repetitions than that is likely to be inconclusive; the record says so beside its
+verdicts.  The record is stored in ``ddlib/experiments/calibration/<notebook>.json``.
 
     python -m ddlib.experiments.calibration 02_generalization      # regenerate one record
     make calibrate                                                  # all of them
@@ -25,7 +27,10 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+from scipy.stats import t
 
 from ..book.claims import CheckSpec
 from ..book.notebooks import NOTEBOOKS, experiment_module
@@ -34,7 +39,7 @@ from .parameters import resolve_parameters
 from .sentinels import SentinelCheck, recompute
 
 __all__ = ["CALIBRATION_SEED", "CALIBRATION_REPETITIONS", "CALIBRATED_PROFILES", "NOTEBOOKS",
-           "calibration_path", "load_calibration", "calibrate", "margin", "block_verdicts", "sentinel_values",
+           "calibration_path", "load_calibration", "calibrate", "power_rule", "block_verdicts", "sentinel_values",
            "check_sentinel", "SENTINEL_PROFILE"]
 
 CALIBRATION_SEED = 1000      # base seed: the book's and CI's seeds stay far below it
@@ -44,23 +49,49 @@ SENTINEL_PROFILE = "smoke"   # the sentinel: the first calibration repetition at
 ROOT = Path(__file__).resolve().parent / "calibration"
 
 
-def margin(spec: CheckSpec, values: Sequence[float]) -> float:
-    """How far the worst calibration value stays from the threshold, as a fraction of the
-    threshold's distance from the claim-neutral 0: positive = every value on the claimed side."""
-    worst = max(values) if spec.comparison == "<=" else min(values)
-    scale = abs(spec.threshold) if spec.threshold != 0 else 1.0
-    gap = spec.threshold - worst if spec.comparison == "<=" else worst - spec.threshold
-    return gap / scale
+MAX_REPETITIONS = 1000  # the power rule reports "more than this" beyond it
+
+
+def power_rule(spec: CheckSpec, values: Sequence[Optional[float]], level: float = 0.95) -> dict[str, Any]:
+    """The repetitions a check needs: the smallest n whose expected ``level`` interval,
+    t_{(1+level)/2, n-1} s / sqrt(n), is narrower than the distance between the threshold and the
+    calibration mean (both on logarithms for a geometric check).
+
+    Returns:
+        {"mean", "sd", "distance", "n_required"} -- n_required None when it cannot be computed
+        (fewer than two defined values, a value that is not positive on a geometric check, or the
+        mean exactly at the threshold) and ``MAX_REPETITIONS + 1`` when even that many would not do.
+    """
+    defined = [float(v) for v in values if v is not None and math.isfinite(v)]
+    out: dict[str, Any] = {"mean": None, "sd": None, "distance": None, "n_required": None}
+    if len(defined) < 2 or (spec.geometric and (min(defined) <= 0 or spec.threshold <= 0)):
+        return out
+    x = np.log(defined) if spec.geometric else np.asarray(defined)
+    threshold = math.log(spec.threshold) if spec.geometric else spec.threshold
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    distance = abs(mean - threshold)
+    out.update(mean=float(np.exp(mean)) if spec.geometric else mean, sd=sd, distance=distance)
+    if distance == 0:
+        return out
+    if sd == 0:
+        out["n_required"] = 2
+        return out
+    q = (1 + level) / 2
+    for n in range(2, MAX_REPETITIONS + 1):
+        if t.ppf(q, n - 1) * sd / math.sqrt(n) < distance:
+            out["n_required"] = n
+            return out
+    out["n_required"] = MAX_REPETITIONS + 1
+    return out
 
 
 def block_verdicts(record: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
     """Per profile and check, the verdict of each disjoint block of the profile's ``n_seeds``
     calibration repetitions, checked as a page checks its own run (same interval, same threshold).
 
-    The margin says how far the worst single repetition lies from the threshold; a page's verdict
-    is an interval over ``n_seeds`` repetitions, so the blocks show what that verdict would have
-    been on other seeds.  Checks whose record is not one value per repetition (several links
-    pooled) are left out.
+    A page's verdict is an interval over ``n_seeds`` repetitions, so the blocks show what that
+    verdict would have been on other seeds.  Checks whose record is not one value per repetition
+    (several links pooled) are left out.
     """
     module = experiment_module(record["notebook"])
     out: dict[str, dict[str, list[str]]] = {}
@@ -71,6 +102,7 @@ def block_verdicts(record: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]
             vals, spec = c.get("values") or [], module.CHECKS.get(key)
             if spec is None or len(vals) != record["repetitions"] or len(vals) < k:
                 continue
+            vals = [math.nan if v is None else v for v in vals]  # an undefined repetition counts
             out[profile][key] = [spec.check(vals[i:i + k]).verdict for i in range(0, len(vals) - k + 1, k)]
     return out
 
@@ -97,7 +129,7 @@ def calibrate(notebook: str, *, profiles: Sequence[str] = CALIBRATED_PROFILES,
     checks: Mapping[str, CheckSpec] = module.CHECKS
     record: dict[str, Any] = {"notebook": notebook, "seed": CALIBRATION_SEED, "repetitions": repetitions,
                               "thresholds": {k: {"name": s.name, "comparison": s.comparison,
-                                                 "threshold": s.threshold, "basis": s.basis,
+                                                 "threshold": s.threshold, "basis": s.basis, "origin": s.origin,
                                                  "geometric": s.geometric} for k, s in checks.items()},
                               "profiles": {}}
     for profile in profiles:
@@ -106,12 +138,10 @@ def calibrate(notebook: str, *, profiles: Sequence[str] = CALIBRATED_PROFILES,
         values = module.measures(_call(module.run, P, progress), P)
         per_check = {}
         for key, spec in checks.items():
-            vals = [float(v) for v in values.get(key, []) if v is not None and math.isfinite(v)]
-            per_check[key] = {"values": vals, "min": min(vals) if vals else None, "max": max(vals) if vals else None,
-                              "mean": sum(vals) / len(vals) if vals else None,
-                              "margin": margin(spec, vals) if vals else None}
-        record["profiles"][profile] = {"parameters": P, "checks": per_check,
-                                       "wall_time_s": time.perf_counter() - start}
+            vals = [None if v is None or not math.isfinite(float(v)) else float(v) for v in values.get(key, [])]
+            per_check[key] = {"values": vals, "undefined": sum(v is None for v in vals), **power_rule(spec, vals)}
+        record["profiles"][profile] = {"parameters": P, "n_seeds": int(module.PROFILES[profile]["n_seeds"]),
+                                       "checks": per_check, "wall_time_s": time.perf_counter() - start}
     record["sentinel"] = {"profile": SENTINEL_PROFILE, "repetition": 0, "values": sentinel_values(notebook)}
     return record
 

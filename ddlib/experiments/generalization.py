@@ -1,7 +1,8 @@
-"""Claims C2 (notebook 02): the network trained on a few distilled points comes within a small
-factor of the one trained on all the real data, far ahead of every selection of real points that
-stores as many floats and close to the synthetic baselines, and is worth many more real points
-than it stores -- on the headline link and on other links of information exponent 2.
+"""Claims C2 (notebook 02): whether the network trained on a few distilled points comes within a
+factor of two of the one trained on all the real data, beats every selection of real points that
+stores as many floats, is not worse than each synthetic baseline (which the paper does not claim
+to beat), and is worth many more real points than it stores -- on the headline link and on other
+links of information exponent 2.
 
 Every method gets the same budget for its one free hyper-parameter, the stage-2 ridge lambda2:
 it is tuned on a validation split of the real data (``ddlib.tuning``) that no method has seen --
@@ -11,8 +12,15 @@ gradient-matching selection, the spectral set, moment matching with KIP or close
 alike.  The effective data size n_eq of a set is read off the full-data learner's n-curve on the
 same repetition (``ddlib.effective``).
 
+The encoding claim compares the energy of the distilled stage-1 points in span(U) with its null:
+the same stage-1 distillation on the same inputs with the labels permuted by a fixed seeded
+permutation (``null_labels``; no closed form of ``ddlib.theory`` gives this link's pure-noise
+level), run on every repetition of the headline link.
+
 The claims are declared (``plan``, ``regimes`` -- one entry per link --, ``measures``, ``CHECKS`` and
-``check_spec`` for the other links' per-link checks) and decided by ``ddlib.book.claims.claims_of``.
+``check_spec`` for the other links' per-link checks), each with its negative control
+(``CONTROLS``), and decided by ``ddlib.book.claims.claims_of``.  Every threshold is a convention
+fixed before the data (``CheckSpec.origin``).
 """
 from __future__ import annotations
 
@@ -21,24 +29,27 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import pandas as pd
+import torch
 
 from ..book.claims import Check, CheckSpec, ClaimDecl, Precondition
+from ..book.controls import Control
 from ..data import Data
-from ..distillers import distill
+from ..distillers import distill, distill_stage1
 from ..effective import LearningCurve, compression, effective_size
 from ..learners import TwoStageLearner
 from ..metrics import alignment, energy_in_subspace, test_mse
 from ..theory import memory_report
 from ..tuning import tune_ridge, validation_split
-from .algorithms import BASELINES, REAL_POINTS, Budget
+from .algorithms import BASELINES, REAL_POINTS, SYNTHETIC, Budget
 from .parameters import Parameters
 from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetitions, summarise as summarise_columns
 
-__all__ = ["PARAMETERS", "PROFILES", "CHECKS", "OPTIONAL_CHECKS", "DISTILLED", "CLOSEST", "REAL_POINTS",
-           "LINE_METHODS", "GeneralizationTables", "run", "run_generalization", "validation_size", "curve_sizes",
-           "effective_sizes", "summarise", "others", "COMPRESSION_CHECK", "measures", "check_spec", "regimes", "plan"]
+__all__ = ["PARAMETERS", "PROFILES", "CHECKS", "OPTIONAL_CHECKS", "CONTROLS", "DISTILLED", "CLOSEST", "REAL_POINTS",
+           "SYNTHETIC", "LINE_METHODS", "GeneralizationTables", "run", "run_generalization", "validation_size",
+           "curve_sizes", "null_labels", "NULL_SEED_OFFSET", "effective_sizes", "summarise", "others",
+           "COMPRESSION_CHECK", "synthetic_key", "measures", "check_spec", "regimes", "plan"]
 
 # The notebook's parameters, declared once: (name, value at the book profile, help).
 PARAMETERS = Parameters(
@@ -91,6 +102,16 @@ def curve_sizes(n_grid: list[int], n_fit: int) -> list[int]:
     return sorted({n for n in n_grid if 1 <= n < n_fit} | {n_fit})
 
 
+NULL_SEED_OFFSET = 7919  # the null's permutation seed is the repetition's distillation seed plus this (fixed)
+
+
+def null_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
+    """The labels of the encoding claim's null: ``y`` permuted by the permutation seeded with
+    ``seed + NULL_SEED_OFFSET`` (fixed per repetition), so no input carries its own label."""
+    g = torch.Generator().manual_seed(int(seed) + NULL_SEED_OFFSET)
+    return y[torch.randperm(len(y), generator=g).to(y.device)]
+
+
 class _Scorer:
     """One repetition's evaluation: trains theta0 on a pair (S1, S2) with lambda2 tuned on the
     validation split, and measures the result."""
@@ -124,7 +145,10 @@ def run_generalization(*, d: int, r: int, width: int, n_train: int, validation_s
     Returns:
         ``table``: one row per (repetition, link, method, m1, m2): test MSE (normalised by Var y),
         the chosen lambda2 and its validation MSE, alignment of the trained W, energy of S1 in
-        span(U), memory in floats, the stage-1 matching loss of the distilled set, family.
+        span(U), memory in floats, the stage-1 matching loss of the distilled set, family, and for the
+        distilled set at (m1, m2) on the headline link ``energy_s1_null``: the energy in span(U) of
+        the S1 that the same stage-1 distillation makes from the same inputs with ``null_labels``
+        (the encoding claim's null; NaN on every other row).
         ``curves``: one row per (repetition, link, n): the full-data learner's test MSE and lambda2.
     """
     learner = TwoStageLearner()
@@ -150,8 +174,10 @@ def run_generalization(*, d: int, r: int, width: int, n_train: int, validation_s
             for a, b in sizes:
                 methods = LINE_METHODS if (a, b) != (m1, m2) else (DISTILLED, *BASELINES)
                 for method in methods:
-                    rows.append(rep.record(method=method, m1=a, m2=b, **_method_row(method, p, train, a, b, budget,
-                                                                                    score)))
+                    row = _method_row(method, p, train, a, b, budget, score)
+                    if method == DISTILLED and which == link and (a, b) == (m1, m2):
+                        row["energy_s1_null"] = _null_energy(p, train, a, budget)
+                    rows.append(rep.record(method=method, m1=a, m2=b, **row))
     return GeneralizationTables(pd.DataFrame(rows), pd.DataFrame(curve_rows))
 
 
@@ -165,6 +191,16 @@ def _method_row(method: str, p: Problem, train: Data, m1: int, m2: int, budget: 
     baseline = BASELINES[method]
     s1, s2 = baseline.make(p, train, m1, m2, budget)
     return {"family": baseline.kind, "stage1_matching_loss": math.nan, **score(s1, s2)}
+
+
+def _null_energy(p: Problem, train: Data, m1: int, budget: Budget) -> float:
+    """The energy in span(U) of the S1 that the distiller's stage 1 (same seed, same budget) makes
+    from ``train``'s inputs with ``null_labels``: the level that stage-1 distillation reaches when
+    the labels carry no information about the inputs."""
+    y = null_labels(train.y, p.seeds["distill"])
+    best = distill_stage1(p.net, train.X, y, m1, learner=budget.learner, steps=budget.steps1, lr=budget.lr,
+                          restarts=budget.restarts, seed=p.seeds["distill"]).best()
+    return energy_in_subspace(best[0], p.task)
 
 
 run = run_generalization
@@ -245,53 +281,90 @@ def summarise(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, A
 CLOSEST = "moment matching + KIP"  # the closest baseline: the distilled set's stage 2, another stage 1
 _EQUAL = "at the same floats, each ridge tuned on the same validation split"
 _ON_OTHERS = ", other links"  # in a claim, replaced by the link's name
+_SYN = "synthetic/"  # check key prefix of the comparison with one synthetic baseline: "synthetic/<name>"
+_BEATS = ("Superiority at ratio 1 (the whole 95% interval below 1), the field's convention for 'beats' where the "
+          "paper names no factor")
+_NOT_WORSE = ("Non-inferiority at 1.25, the upper end of the field's 80-125% equivalence margin, for a baseline the "
+              "paper does not claim to beat")
+
+
+def synthetic_key(baseline: str, other: bool = False) -> str:
+    """The check key of the comparison with the synthetic ``baseline``: "synthetic/<name>" on the
+    headline link, "other_synthetic/<name>" pooled over the other links (per link: ``...:<link>``)."""
+    return f"{'other_' if other else ''}{_SYN}{baseline}"
+
+
+def _not_worse(baseline: str, where: str = "") -> CheckSpec:
+    why = (" (the same stage 2, another stage 1)" if baseline == CLOSEST else
+           " (an oracle of the task's r)" if baseline == "spectral" else "")
+    return CheckSpec(f"distilled / {baseline} test MSE{where}", "<=", 1.25,
+                     f"{_NOT_WORSE} -- here {baseline}{why}, {_EQUAL}.", geometric=True, origin="convention")
+
+
 CHECKS: dict[str, CheckSpec] = {
-    "gap": CheckSpec("distilled / full-data test MSE", "<=", 6.0,
-                     "gap to full data: a ratio to the full-data learner's test MSE (both ridges tuned)",
-                     geometric=True),
-    "real": CheckSpec("best real-point baseline / distilled test MSE", ">=", 10.0,
-                      f"the best of each repetition's selections of real points, {_EQUAL}", geometric=True),
-    "rest": CheckSpec(f"best other baseline (not {CLOSEST}) / distilled test MSE", ">=", 1.5,
-                      f"the best of each repetition's other baselines, {_EQUAL}", geometric=True),
-    "closest": CheckSpec(f"distilled / {CLOSEST} test MSE", "<=", 1.5,
-                         f"{CLOSEST}, {_EQUAL} (1: a tie)", geometric=True),
-    "compression": CheckSpec("n_eq (d + 1) / memory of the distilled set", ">=", 15.0,
-                             "real points' floats replaced per stored float (1: worth what it stores)",
-                             geometric=True),
-    "energy": CheckSpec("energy of S1 in span(U) / chance r/d", ">=", 3.0,
-                        "energy relative to chance r/d, the share of an isotropic point"),
-    "more_m2": CheckSpec("test MSE at the largest / the smallest m2 of the grid", "<=", 0.8,
-                         "the same learner with the fewest stage-2 points", geometric=True),
-    "other_real": CheckSpec(f"best real-point baseline / distilled test MSE{_ON_OTHERS}", ">=", 3.0,
-                            f"the best of each repetition's selections of real points, {_EQUAL}", geometric=True),
-    "other_best": CheckSpec(f"distilled / best baseline test MSE{_ON_OTHERS}", "<=", 2.0,
-                            f"the best of each repetition's baselines, {_EQUAL} (1: a tie)", geometric=True),
+    "gap": CheckSpec("distilled / full-data test MSE", "<=", 2.0,
+                     "A factor of two, the convention for 'comes close to the full-data learner' (the same order), "
+                     "both ridges tuned on the same validation split.", geometric=True, origin="convention"),
+    "real": CheckSpec("distilled / best real-point baseline test MSE", "<=", 1.0,
+                      f"{_BEATS}, against the best of each repetition's selections of real points {_EQUAL}.",
+                      geometric=True, origin="convention"),
+    **{synthetic_key(b): _not_worse(b) for b in SYNTHETIC},
+    "compression": CheckSpec("n_eq (d + 1) / memory of the distilled set", ">=", 10.0,
+                             "An order of magnitude, the convention read into 'worth many more real points than it "
+                             "stores' (1: worth what it stores; the paper names no factor).", geometric=True,
+                             origin="convention"),
+    "energy": CheckSpec("energy of S1 in span(U) / label-shuffled null", ">=", 2.0,
+                        "Twice the null, the convention for 'encodes': the null is the same stage-1 distillation on "
+                        "the same inputs with the labels permuted by a fixed seeded permutation, paired by repetition "
+                        "(no closed form of ddlib.theory gives this link's pure-noise level).", geometric=True,
+                        origin="convention"),
+    "more_m2": CheckSpec("test MSE at the largest / the smallest m2 of the grid", "<=", 1.0,
+                         f"{_BEATS}, against the same learner with the fewest stage-2 points of the grid.",
+                         geometric=True, origin="convention"),
+    "other_real": CheckSpec(f"distilled / best real-point baseline test MSE{_ON_OTHERS}", "<=", 1.0,
+                            f"{_BEATS}, against the best of each repetition's selections of real points {_EQUAL}.",
+                            geometric=True, origin="convention"),
+    **{synthetic_key(b, other=True): _not_worse(b, _ON_OTHERS) for b in SYNTHETIC},
 }
-_VERSUS = ("real", "rest", "closest")  # the headline link's comparisons with the baselines
-_OTHER = ("real", "best")  # the other links' comparisons
+_VERSUS = ("real", *(synthetic_key(b) for b in SYNTHETIC))  # the headline link's comparisons with the baselines
+_OTHER = ("real", *(f"{_SYN}{b}" for b in SYNTHETIC))  # the other links' comparisons (keys other_<...>)
 # The other links' checks: their calibration pools the repetitions of every such link.
 OPTIONAL_CHECKS = tuple(f"other_{key}" for key in _OTHER)
+
+# The negative controls (``ddlib.book.controls``): under each, the claims naming it must not hold.
+CONTROLS: dict[str, Control] = {
+    "no distillation steps": Control(
+        "no distillation steps: every optimiser step does nothing, so the distilled set (and the null's S1) is the "
+        "random real points it starts from; moment matching, which steps through the same optimiser, likewise",
+        sabotage="no distillation steps"),
+    "no distillation steps, one start": Control(
+        "no distillation steps, one start per stage: the distilled S1 and the null's S1 are the same random real "
+        "points (with several starts each would keep the start its own matching loss ranks first)",
+        sabotage="no distillation steps", parameters={"restarts": 1}),
+    "shuffled labels": Control(
+        "shuffled labels: no input carries information about its label, so more stage-2 points have nothing to "
+        "add; the full-data learner no longer learns either, which also takes the claim out of its regime",
+        sabotage="shuffled labels", expect=("does not hold", "outside regime")),
+}
 
 
 def _paired(table: pd.DataFrame, link: str, m1: int, m2: int) -> pd.DataFrame:
     """Test MSE per repetition (rows) and method (columns) on ``link`` at (m1, m2), the full data beside."""
     t = table[(table.link == link) & (((table.m1 == m1) & (table.m2 == m2)) | (table.method == "full data"))]
-    return t.pivot_table(index="repetition", columns="method", values="test_mse")
+    return t.pivot_table(index="repetition", columns="method", values="test_mse", dropna=False)
 
 
 def _versus(table: pd.DataFrame, link: str, P: Mapping[str, Any]) -> dict[str, list[float]]:
-    """Per repetition on ``link``: the gap to full data and the comparisons with the baselines (best
-    real-point baseline / distilled, best other baseline / distilled, distilled / ``CLOSEST``,
-    distilled / best baseline)."""
+    """Per repetition on ``link``: the gap to full data (distilled / full data), distilled / the
+    best real-point baseline, and distilled / each synthetic baseline (key "synthetic/<name>")."""
     mse = _paired(table, link, P["m1"], P["m2"])
     if DISTILLED not in mse or "full data" not in mse:
-        return {key: [] for key in ("gap", *_VERSUS, *_OTHER)}
+        return {key: [] for key in ("gap", *_VERSUS)}
     dist = mse[DISTILLED]
-    best = lambda names: mse[[b for b in names if b in mse]].min(axis=1)  # noqa: E731
-    rest = [b for b in BASELINES if b not in REAL_POINTS and b != CLOSEST]
-    return {"gap": (dist / mse["full data"]).tolist(), "real": (best(REAL_POINTS) / dist).tolist(),
-            "rest": (best(rest) / dist).tolist(), "best": (dist / best(BASELINES)).tolist(),
-            "closest": (dist / mse[CLOSEST]).tolist() if CLOSEST in mse else []}
+    real = mse[[b for b in REAL_POINTS if b in mse]].min(axis=1, skipna=False)
+    out = {"gap": (dist / mse["full data"]).tolist(), "real": (dist / real).tolist()}
+    out.update({synthetic_key(b): (dist / mse[b]).tolist() if b in mse else [] for b in SYNTHETIC})
+    return out
 
 
 def others(P: Mapping[str, Any]) -> list[str]:
@@ -308,17 +381,19 @@ COMPRESSION_CHECK = "compression_check"
 def measures(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, list[float] | Check]:
     """Per repetition, the quantity behind each check of ``CHECKS``; for the other links,
     ``other_<check>:<link>`` per link and ``other_<check>`` the repetitions of every other link in turn;
-    and under ``COMPRESSION_CHECK`` the compression claim's ready ``Check`` (``_compression_check``)."""
+    and under ``COMPRESSION_CHECK`` the compression claim's ready ``Check`` (``_compression_check``).
+    Every repetition is kept: an undefined one (NaN) makes its check inconclusive."""
     table, link = tables.table, P["link"]
     dist = table[(table.method == DISTILLED) & (table.link == link)]
-    energy = dist[(dist.m1 == P["m1"]) & (dist.m2 == P["m2"])].set_index("repetition").energy_s1
-    by_m2 = dist[dist.m1 == P["m1"]].pivot_table(index="repetition", columns="m2", values="test_mse")
+    head = dist[(dist.m1 == P["m1"]) & (dist.m2 == P["m2"])].set_index("repetition")
+    null = head.energy_s1_null if "energy_s1_null" in head else pd.Series(math.nan, index=head.index)
+    by_m2 = dist[dist.m1 == P["m1"]].pivot_table(index="repetition", columns="m2", values="test_mse", dropna=False)
     lo, hi = (min(by_m2.columns), max(by_m2.columns)) if len(by_m2.columns) else (0, 0)
-    head = _versus(table, link, P)
+    versus = _versus(table, link, P)
     eff = effective_sizes(tables, link, DISTILLED, P["m1"], P["m2"])
-    out = {**{key: head[key] for key in ("gap", *_VERSUS)},
+    out = {**{key: versus[key] for key in ("gap", *_VERSUS)},
            "compression": eff.compression.tolist(), COMPRESSION_CHECK: _compression_check(eff),
-           "energy": (energy / (P["r"] / P["d"])).tolist(),
+           "energy": (head.energy_s1 / null).tolist(),
            "more_m2": (by_m2[hi] / by_m2[lo]).tolist() if hi > lo else [],
            **{f"other_{key}": [] for key in _OTHER}}
     for other in others(P):
@@ -350,40 +425,37 @@ def regimes(tables: GeneralizationTables, P: Mapping[str, Any]) -> dict[str, tup
     return out
 
 
-def _versus_sentence(link: str, size: str, c: Mapping[str, float]) -> str:
-    return (f"On {link}, at equal memory, the distilled set beats every selection of {size} real points by at "
-            f"least {c['real']:g}x in test error and every other baseline but {CLOSEST} by at least "
-            f"{c['rest']:g}x; it is not claimed to beat {CLOSEST} (the same stage 2, another stage 1), only to stay "
-            f"within {c['closest']:g}x of its error.")
-
-
-def _other_sentence(link: str, size: str, c: Mapping[str, float]) -> str:
-    return (f"On {link}, at equal memory, the distilled set beats every selection of {size} real points by at "
-            f"least {c['other_real']:g}x in test error; it is not claimed to beat the synthetic baselines, only to "
-            f"stay within {c['other_best']:g}x of the best baseline's error.")
+def _versus_sentence(link: str, size: str, real: float, not_worse: float) -> str:
+    return (f"On {link}, at equal memory, the distilled set beats every selection of {size} real points in test "
+            f"error (distilled / best real-point test MSE below {real:g}); it is not claimed to beat the synthetic baselines "
+            f"({', '.join(SYNTHETIC)}), only to be not worse than each: at most {not_worse:g}x its error.")
 
 
 def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
     """The claims of notebook 02 at these parameters, declared (``ddlib.book.claims.claims_of``
-    decides them): C2.1-C2.5 on the headline link, then one claim per other link."""
+    decides them): C2.1-C2.5 on the headline link, then one claim per other link, each with its
+    negative control (``CONTROLS``)."""
     c = {k: v.threshold for k, v in CHECKS.items()}
+    not_worse = max((c[synthetic_key(b)] for b in SYNTHETIC), default=1.25)
     size, link = f"{P['m1']} + {P['m2']}", P["link"]
+    steps = "no distillation steps"
     out = [
         ClaimDecl("C2.1", f"On {link}, a distilled set of {size} points trains the learner to within {c['gap']:g}x "
                           f"of its full-data test error, both ridges tuned on the same validation data.",
-                  ("gap",), link),
-        ClaimDecl("C2.2", _versus_sentence(link, size, c), _VERSUS, link),
+                  ("gap",), link, control=steps),
+        ClaimDecl("C2.2", _versus_sentence(link, size, c["real"], not_worse), _VERSUS, link, control=steps),
         ClaimDecl("C2.3", f"On {link}, the distilled set is worth at least {c['compression']:g}x its own floats in "
                           f"real data: the full-data learner needs n_eq real points to match its error, with "
                           f"n_eq (d + 1) >= {c['compression']:g} (m1 + m2)(d + 1).",
-                  (COMPRESSION_CHECK,), link),
-        ClaimDecl("C2.4", f"On {link}, the distilled stage-1 points hold at least {c['energy']:g}x the chance share "
-                          f"r/d of their energy in span(U).",
-                  ("energy",), link),
-        ClaimDecl("C2.5", f"On {link}, more stage-2 points help: the largest m2 of the grid lowers the test error by "
-                          f"at least {100 * (1 - c['more_m2']):.0f}% from the smallest.",
-                  ("more_m2",), link),
+                  (COMPRESSION_CHECK,), link, control=steps),
+        ClaimDecl("C2.4", f"On {link}, the distilled stage-1 points hold at least {c['energy']:g}x the energy in "
+                          f"span(U) that the same distillation puts there from label-shuffled data (the null).",
+                  ("energy",), link, control=f"{steps}, one start"),
+        ClaimDecl("C2.5", f"On {link}, more stage-2 points help: the largest m2 of the grid gives a lower test error "
+                          f"than the smallest.",
+                  ("more_m2",), link, control="shuffled labels"),
     ]
-    out += [ClaimDecl(f"C2.{6 + k}", _other_sentence(x, size, c), tuple(f"other_{key}:{x}" for key in _OTHER), x)
+    out += [ClaimDecl(f"C2.{6 + k}", _versus_sentence(x, size, c["other_real"], not_worse),
+                      tuple(f"other_{key}:{x}" for key in _OTHER), x, control=steps)
             for k, x in enumerate(others(P))]
     return out
