@@ -36,11 +36,11 @@ from ..io import read_json, write_json
 from ..registry import Registry
 from ..tasks import MultiIndexTask
 from ..experiments.parameters import resolve_parameters
-from .claims import Claim, Control, claims_of
+from .claims import Claim, ClaimDecl, Control, claims_of
 from .notebooks import NOTEBOOKS, experiment_module
 
 __all__ = ["Control", "SABOTAGES", "CONTROL_PROFILE", "CONTROL_SEED", "CONTROLS_DIR", "run_control",
-           "control_record", "load_controls", "controls_path", "main"]
+           "control_record", "claims_under_controls", "load_controls", "controls_path", "main"]
 
 CONTROL_PROFILE = "smoke"  # controls run at the small size
 CONTROL_SEED = 0           # the smoke profile's own base seed: the control differs only by its sabotage
@@ -49,13 +49,14 @@ _SHUFFLE_OFFSET = 104_729  # the permutation's seed is the sample's seed plus th
 
 
 @contextlib.contextmanager
-def _shuffled_labels() -> Iterator[None]:
+def _relabelled(relabel: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> Iterator[None]:
+    """Every sample the task draws gets its labels replaced by ``relabel(y, generator)``, the
+    generator seeded from the sample's own seed (so the control is reproducible)."""
     real = MultiIndexTask.sample
 
     def sample(self: MultiIndexTask, n: int, seed: int, *args: Any, **kwargs: Any):
         X, y = real(self, n, seed, *args, **kwargs)
-        g = torch.Generator().manual_seed(int(seed) + _SHUFFLE_OFFSET)
-        return X, y[torch.randperm(len(y), generator=g).to(y.device)]
+        return X, relabel(y, torch.Generator().manual_seed(int(seed) + _SHUFFLE_OFFSET))
 
     MultiIndexTask.sample = sample  # type: ignore[method-assign]
     try:
@@ -64,20 +65,12 @@ def _shuffled_labels() -> Iterator[None]:
         MultiIndexTask.sample = real  # type: ignore[method-assign]
 
 
-@contextlib.contextmanager
-def _pure_noise_labels() -> Iterator[None]:
-    real = MultiIndexTask.sample
+def _shuffled_labels() -> ContextManager[None]:
+    return _relabelled(lambda y, g: y[torch.randperm(len(y), generator=g).to(y.device)])
 
-    def sample(self: MultiIndexTask, n: int, seed: int, *args: Any, **kwargs: Any):
-        X, y = real(self, n, seed, *args, **kwargs)
-        g = torch.Generator().manual_seed(int(seed) + _SHUFFLE_OFFSET)
-        return X, torch.randn(len(y), generator=g, dtype=torch.float64).to(y)
 
-    MultiIndexTask.sample = sample  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        MultiIndexTask.sample = real  # type: ignore[method-assign]
+def _pure_noise_labels() -> ContextManager[None]:
+    return _relabelled(lambda y, g: torch.randn(len(y), generator=g, dtype=torch.float64).to(y))
 
 
 @contextlib.contextmanager
@@ -129,19 +122,29 @@ def control_record(notebook: str, *, profile: str = CONTROL_PROFILE, seed: int =
         record["runs"][name] = {"what": controls[name].what, "sabotage": controls[name].sabotage,
                                 "parameters": dict(controls[name].parameters),
                                 "wall_time_s": time.perf_counter() - start}
+    record["claims"] = claims_under_controls(plan, controls, verdicts)
+    return record
+
+
+def claims_under_controls(plan: Sequence[ClaimDecl], controls: Mapping[str, Control],
+                          decided: Mapping[str, Mapping[str, Claim]]) -> dict[str, dict[str, Any]]:
+    """Per declared claim, its control, what it breaks, the verdict the claim reached under it
+    (``decided``: control name -> claim id -> claim), the verdicts it must reach and whether it did;
+    a consistency check is listed with its reason."""
+    out: dict[str, dict[str, Any]] = {}
     for d in plan:
         if d.consistency:
-            record["claims"][d.id] = {"control": "", "consistency": d.consistency}
+            out[d.id] = {"control": "", "consistency": d.consistency}
             continue
         entry: dict[str, Any] = {"control": d.control}
         if d.control:
-            claim = verdicts[d.control].get(d.id)
+            claim = decided[d.control].get(d.id)
             verdict = claim.verdict if claim is not None else "absent"
             expect = list(controls[d.control].expect)
             entry.update(what=controls[d.control].what, verdict=verdict, expected=expect,
                          fails=verdict in expect, line=claim.line() if claim is not None else "")
-        record["claims"][d.id] = entry
-    return record
+        out[d.id] = entry
+    return out
 
 
 def load_controls(notebook: str, root: Path = CONTROLS_DIR) -> dict[str, Any]:

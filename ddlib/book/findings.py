@@ -27,7 +27,10 @@ from .notebooks import NOTEBOOKS
 __all__ = ["FINDINGS_DIR", "RECORDED_PROFILES", "FindingChanged", "findings_path", "expected_findings",
            "differences", "check_findings", "record_findings", "main"]
 
-FINDINGS_DIR = Path(__file__).resolve().parents[1] / "experiments" / "findings"
+# The committed records; DDLIB_FINDINGS_DIR points a run at another folder (to try a record before
+# committing it, or in a test).
+FINDINGS_DIR = Path(os.environ.get("DDLIB_FINDINGS_DIR") or Path(__file__).resolve().parents[1] / "experiments"
+                    / "findings")
 RECORDING = "DDLIB_RECORDING_FINDINGS"  # set to 1 by `make findings` while it runs the pages to record
 RECORDED_PROFILES = ("smoke", "book")
 

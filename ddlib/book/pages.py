@@ -161,46 +161,51 @@ def verdict_block(claims: Iterable[Claim]):
     return _markdown(text)
 
 
-def blocks_block(claims: Iterable[Claim], record: Mapping[str, Any], seed: int = 0):
+def blocks_block(claims: Iterable[Claim], record: Mapping[str, Any], seed: int = 0, profile: str = "book"):
     """Per claim, its verdict on this run's seeds and on the two extra blocks of seeds the book does
-    not choose (``ddlib.book.blocks``), marked *seed-dependent* where they differ.  Only at the
-    book profile's defaults is this run the book's own block."""
+    not choose (``ddlib.book.blocks``, the book profile), marked *seed-dependent* where they differ --
+    only when this run is itself at the book profile, whose blocks they are."""
     claims = [c for c in claims if c.counted]
     blocks = record.get("blocks", {}) if record else {}
     if not blocks:
         return _markdown("**Other seeds:** no block record is committed for this page (run `make blocks`).\n")
     names = [f"base seeds {b['seed']}–{b['seed'] + b['n_seeds'] - 1}" for b in blocks.values()]
-    head = (f"| claim | this run (base seed {seed}) | " + " | ".join(names) + " | |\n|---|---|"
+    comparable = profile == record.get("profile", "book")
+    head = (f"| claim | this run ({profile}, base seed {seed}) | " + " | ".join(names) + " | |\n|---|---|"
             + "---|" * len(names) + "---|\n")
-    dependent = seed_dependent({c.id: c.verdict for c in claims}, record)
+    dependent = seed_dependent({c.id: c.verdict for c in claims}, record) if comparable else {}
     rows = "".join(f"| **{c.id}** | {_VERDICT_MARK.get(c.verdict, c.verdict)} | "
                    + " | ".join(_VERDICT_MARK.get(b["verdicts"].get(c.id), b["verdicts"].get(c.id, "absent"))
                                 for b in blocks.values())
                    + f" | {'seed-dependent' if c.id in dependent else ''} |\n" for c in claims)
+    note = "" if comparable else (f"\nThis run is at the {profile} profile, the blocks at the book profile: "
+                                  f"they are shown, not compared.\n")
     return _markdown("**The same claims on seeds the book does not choose** (committed blocks at the book "
-                     "profile, `make blocks`):\n\n" + head + rows)
+                     "profile, `make blocks`):\n\n" + head + rows + note)
 
 
 def control_block(record: Mapping[str, Any], title: str = "Negative controls"):
-    """Per claim, its negative control (what it breaks) and the verdict the claim reached under it,
-    from the page's committed control record (``ddlib.book.controls``; ``make controls``)."""
+    """Per claim, its negative control and the verdict the claim reached under it, from the page's
+    committed control record (``ddlib.book.controls``; ``make controls``); then what each control
+    breaks."""
     entries = record.get("claims", {}) if record else {}
     if not entries:
         return _markdown(f"**{title}:** no control record is committed for this page (run `make controls`).\n")
-    rows = []
+    rows, what = [], {}
     for cid, e in entries.items():
         if e.get("consistency"):
             continue
         if not e.get("control"):
             rows.append(f"| **{cid}** | none declared | | ✗ |")
             continue
+        what[e["control"]] = e.get("what", "")
         mark = "✓" if e.get("fails") else "✗ (the check did not fail)"
-        rows.append(f"| **{cid}** | {_cell(e.get('what', e['control']))} | "
-                    f"{_VERDICT_MARK.get(e.get('verdict'), e.get('verdict'))} | {mark} |")
-    head = (f"**{title}** (profile `{record.get('profile')}`, base seed {record.get('seed')}): under each control the "
-            f"claim's own check must fail.\n\n| claim | control | verdict under it | fails as it must |\n"
-            f"|---|---|---|---|\n")
-    return _markdown(head + "\n".join(rows) + "\n")
+        rows.append(f"| **{cid}** | {_cell(e['control'])} | {_VERDICT_MARK.get(e.get('verdict'), e.get('verdict'))} | "
+                    f"{mark} |")
+    head = (f"**{title}** ({record.get('profile')}): under its control each claim's own check must fail.\n\n"
+            f"| claim | control | verdict under it | fails as it must |\n|---|---|---|---|\n")
+    notes = "".join(f"- *{_cell(name)}*: {_cell(text)}\n" for name, text in what.items() if text)
+    return _markdown(head + "\n".join(rows) + "\n" + ("\n" + notes if notes else ""))
 
 
 def calibration_block(record: Mapping[str, Any]):

@@ -337,7 +337,7 @@ def run_notebook(path: str | Path, output_dir: str | Path, parameters: Mapping[s
     # papermill rewrites its output after every cell: it writes a temporary file beside the
     # executed notebook, which replaces it only once papermill has written it whole (also when a
     # cell failed), so an interrupted run or a full disk never leaves a truncated notebook.
-    fd, name = tempfile.mkstemp(prefix=f".{executed.name}.", suffix=".tmp", dir=output_dir)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.partial.", suffix=".ipynb", dir=output_dir)
     os.close(fd)
     partial = Path(name)
     try:

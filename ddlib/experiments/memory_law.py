@@ -35,8 +35,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..book.claims import CheckSpec, Claim, ClaimDecl, Precondition, verdicts
-from ..book.controls import Control
+from ..book.claims import CheckSpec, Claim, ClaimDecl, Control, Precondition, verdicts
+from ..book.controls import claims_under_controls
 from ..io import ArtifactError, read_json, write_json
 from ..provenance import provenance
 from ..scaling import FLAT, loglog_slope
@@ -684,18 +684,7 @@ def paper_control_record(grid: Optional[Mapping[str, Any]] = None) -> dict[str, 
                               "claims": {}, "runs": {}}
     decided = {name: {c.id: c for c in paper_control_claims(name, grid)}
                for name in dict.fromkeys(d.control for d in plan if d.control)}
-    for d in plan:
-        if d.consistency:
-            record["claims"][d.id] = {"control": "", "consistency": d.consistency}
-            continue
-        entry: dict[str, Any] = {"control": d.control}
-        if d.control:
-            claim = decided[d.control].get(d.id)
-            verdict = claim.verdict if claim is not None else "absent"
-            expect = list(PAPER_CONTROLS[d.control].expect)
-            entry.update(what=PAPER_CONTROLS[d.control].what, verdict=verdict, expected=expect,
-                         fails=verdict in expect, line=claim.line() if claim is not None else "")
-        record["claims"][d.id] = entry
+    record["claims"] = claims_under_controls(plan, PAPER_CONTROLS, decided)
     for name in decided:
         record["runs"][name] = {"what": PAPER_CONTROLS[name].what, "sabotage": "", "parameters": {}}
     return record
