@@ -82,7 +82,7 @@ def test_block_verdicts_check_each_block_of_n_seeds_as_a_page_would():
                                 for i in range(len(verdicts))]
     # A doctored record whose second block lies on the wrong side: that block does not hold.
     doctored = {**record, "profiles": {"book": {"checks": {"he3_full": {
-        "values": [30.0, 31.0, 29.0, 30.5, 29.5, 2.0, 2.1, 1.9, 2.05, 1.95]}}}}}
+        "values": [0.95, 0.97, 0.93, 0.96, 0.94, 0.1, 0.12, 0.09, 0.11, 0.1]}}}}}
     assert block_verdicts(doctored)["book"]["he3_full"] == ["holds", "does not hold"]
 
 

@@ -105,16 +105,43 @@ def test_memory_point_certified_pairs_reach_their_targets_and_m1_star_is_minimal
     p = tiny_point
     stage1 = {int(k): v for k, v in json.loads(p["stage1_trace"]).items()}
     pairs = {tuple(map(int, k.split(","))): v for k, v in json.loads(p["pair_trace"]).items()}
-    assert p["target_rel2"] == pytest.approx(2 * p["full_mse"]) and p["target_abs0.3"] == 0.3
+    # a relative target is set from the full-data error on the selection sample, which every choice reads
+    assert p["target_rel2"] == pytest.approx(2 * p["full_mse_selection"]) and p["target_abs0.3"] == 0.3
     for label in targets_in(pd.DataFrame([p])):
         target, m1s, m1, m2 = p[f"target_{label}"], p[f"m1_star_{label}"], p[f"cert_m1_{label}"], p[f"cert_m2_{label}"]
         assert None not in (m1s, m1, m2), (label, p)
         assert stage1[m1s] <= target and (m1s == 1 or stage1[m1s - 1] > target)  # m1*: stage 1 alone
-        assert pairs[(m1, m2)] == p[f"mse_{label}"] <= target  # the pair itself reaches the target
+        assert pairs[(m1, m2)] <= target  # the pair itself reaches the target (on the selection sample)
         assert m2 == 1 or pairs[(m1, m2 - 1)] > target
         assert m1 >= m1s and p[f"points_{label}"] == m1 + m2 and p[f"floats_{label}"] == (m1 + m2) * (TINY["d"] + 1)
         assert m1 in stage1  # the stage-1 plateau probe at every m1 tried
     assert p["n_train"] == TINY["n_per_d2"] * TINY["d"] ** 2
+
+
+def test_no_choice_of_the_search_reads_the_test_sample_it_reports():
+    """The certified sizes are chosen on the selection sample: with the test sample's errors made
+    undefined, the search chooses the same pairs, and only the reported errors change."""
+    from ddlib.experiments.memory_search import _Probes, certified_search
+    from ddlib.experiments.repetitions import repetition
+
+    prob = repetition(0, 3, d=TINY["d"], r=TINY["r"], width=TINY["width"],
+                      n_train=TINY["n_per_d2"] * TINY["d"] ** 2).problem
+    kwargs = dict(steps1=TINY["steps1"], steps2=TINY["steps2"], lr=TINY["lr"], restarts=TINY["restarts"],
+                  n_test=TINY["n_test"], prefix=32)
+    honest, blind = _Probes(prob, **kwargs), _Probes(prob, **kwargs)
+    blind.test_mse = lambda trained: float("nan")  # the reported sample says nothing
+    a = certified_search(honest, 0.3, m1_max=16, m2_max=32)
+    b = certified_search(blind, 0.3, m1_max=16, m2_max=32)
+    assert (a["m1_star"], a["cert_m1"], a["cert_m2"]) == (b["m1_star"], b["cert_m1"], b["cert_m2"])
+    assert a["mse"] == a["mse"] and b["mse"] != b["mse"]  # reported on the test sample only
+    assert honest.select_seed != prob.seeds["test"]
+
+
+def test_the_legacy_search_chooses_and_reports_on_the_test_sample(tiny_point):
+    legacy = memory_point(**TINY, seed=3, selection="test")
+    pairs = {tuple(map(int, k.split(","))): v for k, v in json.loads(legacy["pair_trace"]).items()}
+    assert legacy["mse_abs0.3"] == pairs[(legacy["cert_m1_abs0.3"], legacy["cert_m2_abs0.3"])]
+    assert "full_mse_selection" not in legacy and legacy["full_mse"] == tiny_point["full_mse"]
 
 
 def test_memory_point_certified_pair_is_what_distill_returns(tiny_point):
@@ -130,7 +157,9 @@ def test_stage1_curve_point_is_the_same_learner_as_the_search(tiny_point):
     keys = ("r", "d", "width", "n_per_d2", "steps1", "lr", "restarts", "n_test")
     m1 = tiny_point["m1_star_rel2"]
     curve = stage1_curve_point(**{k: TINY[k] for k in keys}, m1=m1, seed=3)
-    assert curve["mse"] == json.loads(tiny_point["stage1_trace"])[str(m1)]
+    # the curve reports on the test sample, as the legacy search read every probe
+    legacy = memory_point(**TINY, seed=3, selection="test")
+    assert curve["mse"] == json.loads(legacy["stage1_trace"])[str(m1)]
     assert curve["full_mse"] == tiny_point["full_mse"]
 
 

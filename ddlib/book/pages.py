@@ -17,7 +17,7 @@ from ..experiments.calibration import block_verdicts
 from ..io import read_json
 from .blocks import load_blocks, seed_dependent
 from .claims import Claim, ClaimDecl, verdict_table
-from .notebooks import NOTEBOOK_PAGES
+from .notebooks import NOTEBOOK_PAGES, NOTEBOOKS
 
 __all__ = ["READ", "reading", "interval", "plain_log", "control_block", "blocks_block", "glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
            "parameter_table", "is_default_run", "conditional", "verdict_summary", "NOTEBOOK_PAGES"]
@@ -328,7 +328,7 @@ def verdict_summary(results_dir: str | Path, pages: str, notebooks: Sequence[str
     for name in notebooks:
         record = read_json(Path(results_dir) / f"{name}.json")  # raises on a missing or corrupted file
         live = [v for v in record.get("verdicts", []) if v.get("source", "this run") == "this run"]
-        dependent = seed_dependent({v["id"]: v["verdict"] for v in live}, load_blocks(name))
+        dependent = seed_dependent({v["id"]: v["verdict"] for v in live}, load_blocks(name) if name in NOTEBOOKS else {})
         for v in record.get("verdicts", []):
             if v.get("consistency"):
                 continue  # a consistency check is reported on its page, not counted among the claims

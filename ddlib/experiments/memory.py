@@ -59,6 +59,8 @@ PARAMETERS = Parameters(
     ("n_test", 10_000, "test points scoring every probe"),
     ("m1_max", 128, "largest stage-1 size searched"),
     ("m2_max", 512, "largest stage-2 size searched"),
+    ("selection", "separate", '"separate": sizes chosen on a selection sample, errors reported on the test sample; '
+                              '"test": both on the test sample (how the committed grid was made)'),
     ("backend", "inline", '"local", "dask" or "inline"'),
     ("workers", None, "pool processes (None: one per core)", "int"),
     ("scheduler", None, 'dask scheduler, "tcp://HOST:8786"', "str"),
@@ -83,7 +85,7 @@ X_OF = {"r": "r", "d": "d", "L": "width", "n": "n_train"}
 # The grid: one line per factor through the base point, each line a ddlib.sweep run
 # ----------------------------------------------------------------------------------------------
 
-_SEARCH_KEYS = ("link", "steps1", "steps2", "lr", "restarts", "n_test", "m1_max", "m2_max", "targets")
+_SEARCH_KEYS = ("link", "steps1", "steps2", "lr", "restarts", "n_test", "m1_max", "m2_max", "targets", "selection")
 _BASE_KEYS = ("r", "d", "width", "n_per_d2")
 
 
@@ -127,7 +129,7 @@ def run_memory(P: Mapping[str, Any], *, results_dir: str, backend: str = "local"
 
 def run(*, r: int, d: int, width: int, n_per_d2: int, r_grid: list[int], d_grid: list[int], width_grid: list[int],
         n_per_d2_grid: list[int], targets: str, n_seeds: int, link: str, steps1: int, steps2: int, lr: float,
-        restarts: int, n_test: int, m1_max: int, m2_max: int, backend: str, workers: Optional[int],
+        restarts: int, n_test: int, m1_max: int, m2_max: int, selection: str, backend: str, workers: Optional[int],
         scheduler: Optional[str], sweep_dir: Optional[str], seed: int, progress: bool = False) -> pd.DataFrame:
     """Notebook 03's experiment: ``run_memory`` on the lines of these parameters.
 

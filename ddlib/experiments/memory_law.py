@@ -58,6 +58,7 @@ SWEEP, TABLE, MANIFEST = "sweep", "memory_law.csv", "manifest.json"
 MIN_SEEDS = 5  # repetitions per point the paper-scale claims need
 MIN_SIZES, MIN_RANGE = 3, 4.0  # a slope needs at least 3 sizes over at least a 4-fold range
 KIND = "ddlib-memory-law"
+LEGACY_SELECTION = "test"  # how a point stored without ``selection`` chose its sizes (memory_search.SELECTIONS)
 SOURCE = "committed paper-scale data"  # where the paper-scale claims' data come from
 
 
@@ -139,7 +140,9 @@ def _point_records(sweep: Path) -> dict[str, dict]:
 
 
 def _recompute_point(name: str, record: Mapping[str, Any]) -> SentinelCheck:
-    point = dict(record["point"])
+    # A point stored without a ``selection`` was made with every probe on its test sample (the
+    # committed grid, made before the search had a selection sample of its own).
+    point = {"selection": LEGACY_SELECTION, **record["point"]}
     return recompute(name, lambda: memory_point(**point), record["result"])
 
 
@@ -179,12 +182,16 @@ def check_sentinels(root: Path | str = DATA_DIR, *, limit: Optional[int] = None)
     return [_recompute_point(f"line {line}, point {rec['key']}", rec) for line, rec in records[:limit]]
 
 
-def _stored_points_current(sweep: Path) -> tuple[bool, str]:
-    """Whether today's code recomputes the cheapest point stored in ``sweep`` bit for bit."""
+def _stored_points_current(sweep: Path, selection: str) -> tuple[bool, str]:
+    """Whether the points stored in ``sweep`` can be reused by a grid whose search chooses on
+    ``selection``: made the same way, and recomputed bit for bit by today's code (the cheapest)."""
     records = _point_records(sweep)
     if not records:
         return True, "no stored point"
     key = min(records, key=lambda k: (float(records[k]["wall_time_s"]), k))
+    stored = records[key]["point"].get("selection", LEGACY_SELECTION)
+    if stored != selection:
+        return False, f"they chose their sizes on selection={stored!r}, the grid on {selection!r}"
     check = _recompute_point(f"point {key}", records[key])
     return check.current, check.detail
 
@@ -212,7 +219,7 @@ def regenerate(*, pilot: bool = False, root: Path | str = DATA_DIR, backend: str
         previous = None
     same = sweep.exists()
     if same:
-        same, why = _stored_points_current(sweep)
+        same, why = _stored_points_current(sweep, grid.get("selection", LEGACY_SELECTION))
         if not same:
             print(f"memory_law: clearing {sweep} (its points are of other code: {why})", file=sys.stderr)
             shutil.rmtree(sweep)

@@ -17,10 +17,10 @@ from ..learners import TwoStageLearner, ridge_from_statistics, stage1_gradient, 
 from ..metrics import test_mse
 from ..search import minimal_size
 from ..theory import memory_report
-from ..validation import check_float, check_int
+from ..validation import check_choice, check_float, check_int
 from .repetitions import repetition
 
-__all__ = ["parse_targets", "show", "certified_search", "memory_point", "stage1_curve_point"]
+__all__ = ["SELECTIONS", "parse_targets", "show", "certified_search", "memory_point", "stage1_curve_point"]
 
 
 def parse_targets(spec: str) -> list[tuple[str, str, float]]:
@@ -55,28 +55,52 @@ def show(label: str) -> str:
     return label[:3] + ":" + label[3:]
 
 
+SELECTIONS = ("separate", "test")  # where the search's choices are scored (see _Probes)
+SELECTION_OFFSET = 5_000  # the selection sample's seed: the test seed plus this (no other derived seed)
+
+
 class _Probes:
-    """The test MSE of every distilled set one repetition's search asks for, each computed once.
+    """The error of every distilled set one repetition's search asks for, each computed once.
 
     Every size draws its initial points from one ``InitialDraw`` (the first m points of the same
     K permutations), exactly as ``distill`` at that size with the repetition's distillation seed,
-    and every probe is scored on the same test sample; so sizes compare like with like, and a
-    pair (m1, m2) scores what ``distill(..., m1, m2)`` would.
+    and every probe is scored on the same sample; so sizes compare like with like, and a pair
+    (m1, m2) scores what ``distill(..., m1, m2)`` would.
+
+    ``selection="separate"``: the search's choices are scored on a *selection sample* of its own
+    (``SELECTION_OFFSET``), and only the certified pair and the full-data learner are scored on the
+    test sample the results report -- no choice reads the reported sample.  ``"test"``: every probe
+    on the test sample, as the committed memory-law grid was made (its sentinel points recompute it).
     """
 
-    def __init__(self, p, *, steps1: int, steps2: int, lr: float, restarts: int, n_test: int, prefix: int) -> None:
+    def __init__(self, p, *, steps1: int, steps2: int, lr: float, restarts: int, n_test: int, prefix: int,
+                 selection: str = "separate") -> None:
         self.p, self.steps1, self.steps2, self.lr, self.n_test = p, steps1, steps2, lr, n_test
+        self.select_seed = p.seeds["test"] + (SELECTION_OFFSET if selection == "separate" else 0)
         self.learner = TwoStageLearner()
         self.data = Data(p.X, p.y)
         self.draw = InitialDraw.draw(p.X.shape[0], restarts, p.seeds["distill"], prefix=prefix)
         self.G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y, self.learner.chunk_size)
-        self.full_mse = self.mse(self.learner.fit(p.net, self.data))
+        full = self.learner.fit(p.net, self.data)
+        self.full_mse = self.test_mse(full)  # reported
+        self.full_mse_selection = self.full_mse if selection == "test" else self.mse(full)  # sets relative targets
         self._s1: dict[int, tuple[Data, float, Any, Any]] = {}
+        self._pairs: dict[tuple[int, int], Any] = {}
         self.stage1_mse: dict[int, float] = {}  # S1 of size m1, then the ridge on all the real data
         self.pair_mse: dict[tuple[int, int], float] = {}  # S1 of size m1, S2 of size m2
 
     def mse(self, trained) -> float:
+        """The error the search's choices read: on the selection sample."""
+        return test_mse(trained, self.p.task, self.n_test, seed=self.select_seed)
+
+    def test_mse(self, trained) -> float:
+        """The error the results report: on the test sample."""
         return test_mse(trained, self.p.task, self.n_test, seed=self.p.seeds["test"])
+
+    def reported(self, m1: int, m2: int) -> float:
+        """The test-sample error of a pair the search has chosen."""
+        self.distilled(m1, m2)
+        return self.pair_mse[(m1, m2)] if self.select_seed == self.p.seeds["test"] else self.test_mse(self._pairs[(m1, m2)])
 
     def stage1(self, m1: int) -> tuple[Data, float, Any, Any]:
         """S1 of size m1, its matching loss, the W1 it trains and the real data's statistics for W1."""
@@ -100,7 +124,8 @@ class _Probes:
             S1, _, W1, stats = self.stage1(m1)
             S2 = match_performance(self.p.net, W1, stats, self.draw.stage2(self.data, m2), steps=self.steps2,
                                    lr=self.lr, ridge=self.learner.ridge).best()
-            self.pair_mse[(m1, m2)] = self.mse(self.learner.fit(self.p.net, S1, S2))
+            self._pairs[(m1, m2)] = trained = self.learner.fit(self.p.net, S1, S2)
+            self.pair_mse[(m1, m2)] = self.mse(trained)
         return self.pair_mse[(m1, m2)]
 
 
@@ -114,8 +139,10 @@ def certified_search(probes: _Probes, target: float, *, m1_max: int, m2_max: int
     (1, 2, 4) x m1* the smallest m2 that reaches the target with that S1 is searched; at m1* itself
     stage 1 has spent most of the error budget, so a larger S1 often needs far fewer S2 points.
     A larger m1 is not tried once m1 alone is no smaller than the best total found.  Every m1
-    tried is also scored with the ridge on all the real data (one more test evaluation on an S1
+    tried is also scored with the ridge on all the real data (one more evaluation on an S1
     already matched): the stage-1 plateau beyond m1* that the page reads the targets against.
+    Every choice reads the probes' selection error; the certified pair's reported ``mse`` is its
+    error on the test sample (``_Probes``).
     """
     s1 = minimal_size(lambda m: probes.with_real_stage2(m) <= target, max_size=m1_max)
     best: Optional[tuple[int, int]] = None
@@ -129,7 +156,7 @@ def certified_search(probes: _Probes, target: float, *, m1_max: int, m2_max: int
                 best = (m1, s2.size)
     return {"m1_star": s1.size, "cert_m1": best[0] if best else None, "cert_m2": best[1] if best else None,
             "points": sum(best) if best else None,
-            "mse": probes.pair_mse[best] if best else None,
+            "mse": probes.reported(*best) if best else None,
             "stage1_failed": bool(s1.size is not None and probes.stage1(best[0] if best else s1.size)[1]
                                   > FAILED_MATCHING_LOSS)}
 
@@ -137,13 +164,16 @@ def certified_search(probes: _Probes, target: float, *, m1_max: int, m2_max: int
 def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_per_d2: int = 4,
                  steps1: int = 300, steps2: int = 200, lr: float = 0.05, restarts: int = 3,
                  n_test: int = 10_000, targets: str = "rel:4,abs:0.1", m1_max: int = 128,
-                 m2_max: int = 512) -> dict[str, Any]:
+                 m2_max: int = 512, selection: str = "separate") -> dict[str, Any]:
     """The smallest certified distilled sets of one repetition, for ``ddlib.sweep.run_sweep``.
 
     The problem (task, theta0, n_train = n_per_d2 * d^2 real points) comes from ``seed`` like any
     repetition.  For every target of ``targets`` (``parse_targets``), ``certified_search`` finds
     the pair (m1, m2) with the fewest points whose own distilled learner reaches it.  All targets
-    share the probes (a size's test MSE does not depend on the target).
+    share the probes (a size's error does not depend on the target).  ``selection``: "separate"
+    (the search chooses on a selection sample, a relative target is set from the full-data error
+    on it, and the test sample is only reported), or "test" (everything on the test sample: how the
+    committed grid was made).
 
     Returns:
         A flat dict of n_train, full_mse; per target label T, target_T (the MSE to reach), m1_star_T,
@@ -158,14 +188,17 @@ def memory_point(*, r: int, d: int, width: int, seed: int, link: str = "he2", n_
     n_train = check_int("n_per_d2", n_per_d2, min_value=1) * d * d
     m1_max = check_int("m1_max", m1_max, min_value=1, max_value=n_train)
     m2_max = check_int("m2_max", m2_max, min_value=1, max_value=n_train)
+    check_choice("selection", selection, SELECTIONS)
     parsed = parse_targets(targets)
     p = repetition(0, seed, d=d, r=r, width=width, n_train=n_train, link=link).problem
     probes = _Probes(p, steps1=steps1, steps2=steps2, lr=lr, restarts=restarts, n_test=n_test,
-                     prefix=max(m1_max, m2_max))
+                     prefix=max(m1_max, m2_max), selection=selection)
     ref = memory_report(m1=0, m2=0, d=d, r=r, width=width, n=n_train)
     out: dict[str, Any] = {"n_train": n_train, "full_mse": probes.full_mse}
+    if selection == "separate":  # the error the relative targets and the traces below are on
+        out["full_mse_selection"] = probes.full_mse_selection
     for label, kind, value in parsed:
-        target = value * probes.full_mse if kind == "rel" else value
+        target = value * probes.full_mse_selection if kind == "rel" else value
         found = certified_search(probes, target, m1_max=m1_max, m2_max=m2_max)
         floats = None if found["points"] is None else found["points"] * (d + 1)
         out.update({f"target_{label}": target, f"m1_star_{label}": found["m1_star"],
@@ -195,7 +228,8 @@ def stage1_curve_point(*, r: int, d: int, width: int, m1: int, seed: int, link: 
     n_train = check_int("n_per_d2", n_per_d2, min_value=1) * d * d
     m1 = check_int("m1", m1, min_value=1, max_value=n_train)
     p = repetition(0, seed, d=d, r=r, width=width, n_train=n_train, link=link).problem
-    probes = _Probes(p, steps1=steps1, steps2=0, lr=lr, restarts=restarts, n_test=n_test, prefix=m1)
+    # a curve to report, not a choice: every point on the test sample
+    probes = _Probes(p, steps1=steps1, steps2=0, lr=lr, restarts=restarts, n_test=n_test, prefix=m1, selection="test")
     return {"n_train": n_train, "full_mse": probes.full_mse, "mse": probes.with_real_stage2(m1),
             "matching_loss": probes.stage1(m1)[1], "seed_distill": p.seeds["distill"], "seed_test": p.seeds["test"]}
 
