@@ -114,3 +114,20 @@ def test_claims_of_reads_an_experiment_s_declarations():
                                 measures=lambda result, P: {"gap": result}, regimes=lambda result, P: {})
     cl, = claims_of(exp, [3.0, 3.1, 2.9], {"d": 8})
     assert cl.statement == "gap at d = 8" and cl.verdict == "does not hold"
+
+
+def test_every_check_of_the_book_states_where_its_threshold_comes_from():
+    """A threshold is fixed before the data: from the paper, a closed form or a convention, said in
+    its basis -- never left unstated (ORIGINS' empty value is for code outside the book)."""
+    from ddlib.book.notebooks import NOTEBOOKS, experiment_module
+    from ddlib.experiments import memory_law
+
+    specs = {f"{nb}:{k}": s for nb in NOTEBOOKS for k, s in experiment_module(nb).CHECKS.items()}
+    specs.update({f"paper:{k}": s for k, s in memory_law.paper_checks(memory_law.grid_definition()).items()})
+    assert {k: s.origin for k, s in specs.items() if s.origin not in ("paper", "closed form", "convention")} == {}
+    assert all(s.basis for s in specs.values())
+
+
+def test_an_unknown_origin_is_refused():
+    with pytest.raises(ValueError, match="origin must be one of"):
+        CheckSpec("q", "<=", 1.0, "b", origin="calibration")
