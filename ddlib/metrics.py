@@ -186,7 +186,7 @@ def gain_over_random(set_error: float, random_error: float) -> float:
 
 
 def shared_noise_direction(G: torch.Tensor, X: torch.Tensor, y: torch.Tensor, r: int) -> float:
-    """|cos| between the (r+1)-th right singular vector of G and the real data's mean(y x).
+    """``|cos|`` between the (r+1)-th right singular vector of G and the real data's mean(y x).
 
     relu' = 1/2 + (an odd function), so every neuron's stage-1 gradient contains
     -(a_j / 2) mean_i(y_i x_i): zero in the population (E[y x] = E[grad g] = 0) but, on n points,
@@ -225,6 +225,6 @@ def participation_ratio(M: torch.Tensor) -> float:
 
 
 def top_direction_share(W: torch.Tensor) -> float:
-    """Share of |W|_F^2 in W's top singular direction: 1 when every neuron points the same way."""
+    """Share of ``|W|_F^2`` in W's top singular direction: 1 when every neuron points the same way."""
     s = torch.linalg.svdvals(W)
     return float(s[0] ** 2 / (s ** 2).sum())

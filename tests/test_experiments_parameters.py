@@ -130,7 +130,8 @@ def test_given_picks_the_declared_names_a_run_set_in_the_namespace():
 
 def test_the_declaration_table_lists_every_parameter_with_its_type_and_profiles():
     table = DECL.table(DECL.profiles(smoke={"d": 16}))
-    assert "| `d` | int | `16` | `32` | input dimension |" in table and table.count("\n") == 2 + len(DECL)
+    assert "| `d` (int) | 32 (smoke: 16) | input dimension |" in table and table.count("\n") == 2 + len(DECL)
+    assert "| `link` (str) | 'he2' | the link |" in table
 
 
 def test_every_book_notebook_declares_its_parameters_once_in_its_experiment_module():

@@ -116,7 +116,7 @@ def match_performance(net: TwoLayerNet, W1: torch.Tensor, stats: Stage2Statistic
 
 
 def check_statistics(stats: Stage2Statistics, net: TwoLayerNet) -> Stage2Statistics:
-    """The real data's statistics for the network's width, in its dtype and device, with |y|^2/n > 0."""
+    """The real data's statistics for the network's width, in its dtype and device, with ``|y|^2/n > 0``."""
     if not isinstance(stats, Stage2Statistics):
         raise TypeError(f"stats must be a Stage2Statistics (from stage2_statistics), got {type(stats).__name__}")
     if stats.gram.shape[0] != net.width:

@@ -7,7 +7,7 @@ a check needs: ``calibrate`` runs ``CALIBRATION_REPETITIONS`` repetitions from b
 per-repetition values (an undefined repetition kept as null and counted), their mean and spread,
 and the **power rule**: the smallest number of repetitions n whose expected 95% interval is
 narrower than the distance between the threshold and the effect the calibration measured,
-t_{0.975, n-1} s / sqrt(n) < |mean - threshold| (on logarithms for a geometric check).  A page
+``t_{0.975, n-1} s / sqrt(n) < |mean - threshold|`` (on logarithms for a geometric check).  A page
 with fewer repetitions than that is likely to be inconclusive; the record says so beside its
 verdicts.  The record is stored in ``ddlib/experiments/calibration/<notebook>.json``.
 

@@ -1,11 +1,11 @@
 """Notebook parameters, each declared once: in its experiment module, with its value at the book
-profile (whose type is the parameter's type) and a line of help.
+profile (whose type is the parameter's type) and a line of help::
 
     PARAMETERS = Parameters(
         ("d", 32, "input dimension"),
         ("link", "he2", '"he2" | "aniso" | "quad" | "he3"'),
     )
-    PROFILES = PARAMETERS.profiles(smoke={"d": 16}, paper={})   # book: the declared values
+    PROFILES = PARAMETERS.profiles(smoke={"d": 16})  # book: the declared values
 
 Everything else reads that one declaration: the notebook's parameters cell holds only ``profile``,
 ``seed`` and ``results_dir`` and picks up any other parameter a run sets (``given``: papermill's
@@ -87,7 +87,7 @@ class Parameters(Mapping[str, Parameter]):
 
     @property
     def book(self) -> dict[str, Any]:
-        """The book profile: every declared value."""
+        """Every declared value (the book profile)."""
         return {name: copy.deepcopy(p.value) for name, p in self._rows.items()}
 
     def profiles(self, **others: Mapping[str, Any]) -> "Profiles":
@@ -103,12 +103,17 @@ class Parameters(Mapping[str, Parameter]):
         return Profiles({name: out[name] for name in PROFILE_NAMES if name in out}, self)
 
     def table(self, profiles: Mapping[str, Mapping[str, Any]]) -> str:
-        """The declaration as a Markdown table: name, type, each profile's value, help."""
-        names = [p for p in PROFILE_NAMES if p in profiles]
-        head = "| parameter | type | " + " | ".join(names) + " | what |\n|---|---|" + "---|" * len(names) + "---|\n"
-        rows = "".join(f"| `{p.name}` | {p.type} | " + " | ".join(f"`{profiles[n][p.name]!r}`" for n in names)
-                       + f" | {_cell(p.help)} |\n" for p in self._rows.values())
-        return head + rows
+        """The declaration as a narrow Markdown table: name and type, the book profile's value and
+        the other profiles' where they differ, and the help."""
+        others = [p for p in PROFILE_NAMES if p in profiles and p != "book"]
+        rows = ""
+        for p in self._rows.values():
+            book = profiles.get("book", {}).get(p.name, p.value)
+            differ = "; ".join(f"{n}: {_cell(repr(profiles[n][p.name]))}" for n in others
+                               if profiles[n][p.name] != book)
+            rows += (f"| `{p.name}` ({p.type}) | {_cell(repr(book))}" + (f" ({differ})" if differ else "")
+                     + f" | {_cell(p.help)} |\n")
+        return "| parameter (type) | book value (other profiles) | what |\n|---|---|---|\n" + rows
 
 
 def _cell(text: str) -> str:
