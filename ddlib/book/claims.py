@@ -190,10 +190,13 @@ class CheckSpec:
 class Control:
     """A negative control: what it breaks, how (parameters changed and/or a sabotage), and the
     verdicts its claims must reach (by default "does not hold"; "outside regime" is accepted only
-    where a control pushes a claim out of the conditions it is stated for, and says so)."""
+    where a control pushes a claim out of the conditions it is stated for, and says so).
+
+    ``sabotage`` is the name of one of ``ddlib.book.controls.SABOTAGES`` (the library-wide ones), or
+    a page's own: a function returning the context manager in force while the experiment runs."""
 
     what: str
-    sabotage: str = ""
+    sabotage: Union[str, Callable[[], Any]] = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)
     expect: tuple[str, ...] = ("does not hold",)
 

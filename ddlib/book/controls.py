@@ -93,7 +93,10 @@ def run_control(experiment: Any, control: Control, P: Mapping[str, Any]) -> list
     """The experiment's claims on a run under ``control`` (its parameters over ``P``, its sabotage
     in force while the experiment runs)."""
     P2 = {**P, **control.parameters}
-    sabotage = SABOTAGES.lookup(control.sabotage)() if control.sabotage else contextlib.nullcontext()
+    if not control.sabotage:
+        sabotage = contextlib.nullcontext()
+    else:
+        sabotage = SABOTAGES.lookup(control.sabotage)() if isinstance(control.sabotage, str) else control.sabotage()
     with sabotage:
         result = experiment.run(**P2, progress=False)
     return claims_of(experiment, result, P2)
@@ -119,7 +122,9 @@ def control_record(notebook: str, *, profile: str = CONTROL_PROFILE, seed: int =
             raise KeyError(f"{notebook}: a claim names the control {name!r}, which CONTROLS does not declare")
         start = time.perf_counter()
         verdicts[name] = {c.id: c for c in run_control(module, controls[name], P)}
-        record["runs"][name] = {"what": controls[name].what, "sabotage": controls[name].sabotage,
+        sabotage = controls[name].sabotage
+        record["runs"][name] = {"what": controls[name].what,
+                                "sabotage": sabotage if isinstance(sabotage, str) else sabotage.__name__.strip("_"),
                                 "parameters": dict(controls[name].parameters),
                                 "wall_time_s": time.perf_counter() - start}
     record["claims"] = claims_under_controls(plan, controls, verdicts)
@@ -173,8 +178,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run as ddlib.book.controls, not as __main__: experiment modules register their own sabotages
-    # in ddlib.book.controls.SABOTAGES, which a second copy of this module would not see.
-    from ddlib.book.controls import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

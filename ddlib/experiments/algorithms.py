@@ -13,7 +13,7 @@ declared once (``PARAMETERS``); the claims are declared too (``plan``, with ``CH
 ``measures`` and ``regimes``) and decided by ``ddlib.book.claims.claims_of``.  Every threshold
 comes from a convention of the field (``CheckSpec.origin``); every claim names its negative
 control in ``CONTROLS`` -- "no distillation steps", or one of this page's label-shuffled controls
-(registered in ``ddlib.book.controls.SABOTAGES`` on import: KIP's stage 2, Frobenius matching or
+(this page's own sabotages, given to their ``Control``: KIP's stage 2, Frobenius matching or
 the meta-gradient fine-tune alone sees the real labels permuted) -- except the consistency checks
 C4.1 (the T = 1 identity) and C4.8 (trajectory matching tests no better than the data it imitates).
 """
@@ -29,8 +29,7 @@ import pandas as pd
 import torch
 
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
-from ..book.claims import CheckSpec, ClaimDecl, Precondition
-from ..book.controls import SABOTAGES, Control
+from ..book.claims import CheckSpec, ClaimDecl, Control, Precondition
 from ..data import Data
 from ..distillers import (DistilledSet, distill, distill_moments, distill_state, expert_trajectory, meta_refine,
                           trajectory_matching_loss)
@@ -482,11 +481,6 @@ def _meta_shuffled() -> ContextManager[None]:
                     lambda real: lambda ds, net, X, y, *a, **k: real(ds, net, X, _permuted(y), *a, **k))
 
 
-for _name, _fn in (("KIP on shuffled labels", _kip_shuffled),
-                   ("Frobenius matching on shuffled labels", _frobenius_shuffled),
-                   ("meta-gradient on shuffled labels", _meta_shuffled)):
-    SABOTAGES.register(_name, _fn, replace=True)
-
 # The negative controls (``ddlib.book.controls``): under each, the claims naming it must not hold.
 CONTROLS: dict[str, Control] = {
     "no distillation steps": Control(
@@ -494,13 +488,13 @@ CONTROLS: dict[str, Control] = {
         "baselines') is the random real points it starts from", sabotage="no distillation steps"),
     "KIP on shuffled labels": Control(
         "KIP on shuffled labels: KIP's stage 2 fits the ridge to the real labels permuted by a fixed seeded "
-        "permutation (the same S1; the random real stage 2 keeps its true labels)", sabotage="KIP on shuffled labels"),
+        "permutation (the same S1; the random real stage 2 keeps its true labels)", sabotage=_kip_shuffled),
     "Frobenius matching on shuffled labels": Control(
         "Frobenius matching on shuffled labels: GM Frobenius + KIP distils from the real labels permuted by a fixed "
-        "seeded permutation, cosine matching from the true ones", sabotage="Frobenius matching on shuffled labels"),
+        "seeded permutation, cosine matching from the true ones", sabotage=_frobenius_shuffled),
     "meta-gradient on shuffled labels": Control(
         "meta-gradient on shuffled labels: the fine-tune optimises the real-data loss on labels permuted by a fixed "
-        "seeded permutation, from the same GM cos + KIP set", sabotage="meta-gradient on shuffled labels"),
+        "seeded permutation, from the same GM cos + KIP set", sabotage=_meta_shuffled),
 }
 
 
