@@ -204,7 +204,9 @@ def control_block(record: Mapping[str, Any], title: str = "Negative controls"):
                     f"{mark} |")
     head = (f"**{title}** ({record.get('profile')}): under its control each claim's own check must fail.\n\n"
             f"| claim | control | verdict under it | fails as it must |\n|---|---|---|---|\n")
-    notes = "".join(f"- *{_cell(name)}*: {_cell(text)}\n" for name, text in what.items() if text)
+    # a description that opens with its control's name ("shuffled labels: ...") is not prefixed twice
+    notes = "".join(f"- *{_cell(name)}*: {_cell(text.removeprefix(name + ': '))}\n" for name, text in what.items()
+                    if text)
     return _markdown(head + "\n".join(rows) + "\n" + ("\n" + notes if notes else ""))
 
 
