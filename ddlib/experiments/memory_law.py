@@ -41,7 +41,7 @@ from ..io import ArtifactError, read_json, write_json
 from ..provenance import provenance
 from ..scaling import FLAT, loglog_slope
 from ..stats import Interval
-from .memory import (EXECUTION, LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets,
+from .memory import (EXECUTION, bound_ratios, floor10, LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets,
                      ratio_at_most, regimes, run_memory, seed_slopes_counted, show)
 from .parameters import resolve_parameters
 from .sentinels import SentinelCheck, recompute
@@ -334,22 +334,6 @@ def stage1_plateau(table: pd.DataFrame) -> pd.DataFrame:
 # The paper-scale claims
 # ----------------------------------------------------------------------------------------------
 
-def _floor10(x: float) -> float:
-    return 10.0 ** math.floor(math.log10(x))
-
-
-def _bound_ratios(grid: Mapping[str, Any]) -> dict[str, float]:
-    """The smallest factor by which r^2 d + L lies below the network L(d+2) and the data
-    n(d+1) over the sizes of the grid (what the bound itself promises, constants 1)."""
-    sizes = []
-    for param in LINES.values():
-        for v in grid[f"{param}_grid"] or [grid[param]]:
-            sizes.append({**{k: grid[k] for k in LINES.values()}, param: v})
-    net = min(s["width"] * (s["d"] + 2) / (s["r"] ** 2 * s["d"] + s["width"]) for s in sizes)
-    data = min(s["n_per_d2"] * s["d"] ** 2 * (s["d"] + 1) / (s["r"] ** 2 * s["d"] + s["width"]) for s in sizes)
-    return {"network": net, "data": data}
-
-
 def _targets(grid: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, float]], str]:
     """The grid's targets: every label, the absolute ones tightest first as (label, MSE), and the
     relative one the r claim uses (the first relative target, else the first target)."""
@@ -376,7 +360,7 @@ def paper_checks(grid: Mapping[str, Any]) -> dict[str, CheckSpec]:
     ratio -- none tuned on the data.  ``r_hi`` and ``eps_lo`` are the consistency sides of C3.P4 and
     C3.P6 (``paper_plan``)."""
     labels, fixed, relative = _targets(grid)
-    ratios = _bound_ratios(grid)
+    ratios = bound_ratios(grid)
     band = f"the no-growth band: |exponent| <= {FLAT:g} (x^{FLAT:g} is at most about 2x over the 16-64x ranges)"
     checks: dict[str, CheckSpec] = {}
     for t, _ in fixed:
@@ -390,11 +374,11 @@ def paper_checks(grid: Mapping[str, Any]) -> dict[str, CheckSpec]:
         checks[f"L_lo@{t}"] = CheckSpec(name, ">=", -FLAT, basis, origin="paper")
         checks[f"L_hi@{t}"] = CheckSpec(name, "<=", FLAT, basis, origin="paper")
         checks[f"network@{t}"] = CheckSpec(
-            f"network L(d+2) / distilled floats, smallest over sizes ({show(t)})", ">=", _floor10(ratios["network"]),
+            f"network L(d+2) / distilled floats, smallest over sizes ({show(t)})", ">=", floor10(ratios["network"]),
             f"the paper's rate r^2 d + L lies >= {ratios['network']:.0f}x below the network L(d+2) on this grid, "
             f"rounded down to a power of ten", geometric=True, origin="paper")
         checks[f"data@{t}"] = CheckSpec(
-            f"data n(d+1) / distilled floats, smallest over sizes ({show(t)})", ">=", _floor10(ratios["data"]),
+            f"data n(d+1) / distilled floats, smallest over sizes ({show(t)})", ">=", floor10(ratios["data"]),
             f"the paper's rate r^2 d + L lies >= {ratios['data']:.0f}x below the real data n(d+1) on this grid, "
             f"rounded down to a power of ten", geometric=True, origin="paper")
     for t in labels:
