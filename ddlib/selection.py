@@ -28,7 +28,7 @@ from .seeds import MAX_SEED, check_seed, generator
 from .tasks import MultiIndexTask, check_task
 from .validation import check_float, check_int, check_labels, peak, require_finite
 
-__all__ = ["Selection", "select_stage1", "select_stage2", "select", "DEFAULT_POOL"]
+__all__ = ["Selection", "select_stage1", "select_stage2", "DEFAULT_POOL"]
 
 DEFAULT_POOL = 256  # candidates scored per step
 
@@ -157,27 +157,3 @@ def select_stage2(net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.
             taken[cand[k]] = True
     idx = torch.tensor(chosen, device=X.device)
     return Selection(tuple(chosen), Data(X[idx], y[idx]), tuple(losses))
-
-
-def select(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m2: int, *, seed: int,
-           pool: int = DEFAULT_POOL, learner: Optional[TwoStageLearner] = None,
-           task: Optional[MultiIndexTask] = None) -> DistilledSet:
-    """Both stages: m1 real points by gradient matching, then m2 by KIP for the W1 they train.
-
-    The stages' pools come from two seeds drawn from ``generator(seed)``.  The result is a
-    ``DistilledSet`` of real points (method "select"), so it is trained, tuned, saved and
-    evaluated like a distilled one; its metadata records the chosen rows and losses.
-    """
-    learner = check_learner(TwoStageLearner() if learner is None else learner)
-    task = None if task is None else check_task(task, net_d=check_net(net).d)
-    pool, seed = check_int("pool", pool, min_value=1), check_seed("seed", seed)
-    seeds = torch.randint(0, MAX_SEED, (2,), generator=generator(seed)).tolist()
-    s1 = select_stage1(net, X, y, m1, seed=seeds[0], pool=pool)
-    W1 = learner.stage1(net, *s1.data)
-    s2 = select_stage2(net, W1, X, y, m2, seed=seeds[1], pool=pool, ridge=learner.ridge)
-    metadata = {"method": "select", "m1": s1.data.X.shape[0], "m2": s2.data.X.shape[0], "pool": pool, "seed": seed,
-                "n_real": int(X.shape[0]), "theta0": {"d": net.d, "width": net.width, "seed": net.seed},
-                "learner": learner.params(), "task": None if task is None else task.params(),
-                "stage1_matching_loss": s1.losses[-1], "stage2_loss": s2.losses[-1],
-                "stage1_indices": list(s1.indices), "stage2_indices": list(s2.indices)}
-    return DistilledSet(s1.data, s2.data, metadata)

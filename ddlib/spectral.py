@@ -26,8 +26,8 @@ With stage 2 on all the real data (one draw) "directions" reached 0.029 on he2 a
 
 Only directions and the products label x norm matter to stage 1 (the step sees relu'(w . x),
 which is scale free at theta0, and rows are normalised), so the scales above are one choice
-among equivalent ones.  Stage 2 gets m2 random real points (``spectral_set``): the baseline
-replaces the synthesis of S1 only.
+among equivalent ones.  As a stage-1 method ("spectral" in ``ddlib.methods``) it pairs with any
+stage 2 -- random real points, KIP, closed-form labels -- and gives its spare points to stage 2.
 
 r is the task's (pass it when known) or estimated (``estimate_rank``): the eigenvalues of H_hat
 whose magnitude exceeds ``factor`` times ``noise_level``, the largest spectral norm of
@@ -49,16 +49,13 @@ from typing import Optional
 
 import torch
 
-from .baselines import random_subset
 from .data import Data
-from .distillers.distilled_set import DistilledSet
 from .moments import empirical_hessian
 from .seeds import generator
-from .tasks import MultiIndexTask, check_task
 from .validation import check_choice, check_data, check_float, check_int, peak, require_finite
 
 __all__ = ["VARIANTS", "RANK_FACTOR", "NULL_DRAWS", "noise_level", "estimate_rank", "SpectralBasis", "spectral_basis",
-           "spectral_points", "spectral_set"]
+           "spectral_points", "spectral_points_of"]
 
 VARIANTS = ("eigen", "directions")
 RANK_FACTOR = 1.5
@@ -153,6 +150,12 @@ def _check_variant(variant: str, m1: Optional[int], seed: Optional[int]) -> None
         raise ValueError("variant='directions' needs m1 (the number of points) and seed (their directions)")
 
 
+def spectral_points_of(basis: SpectralBasis) -> Data:
+    """The "eigen" spectral set of a basis already computed: 2r points (the stage-1 method "spectral"
+    of ``ddlib.methods``)."""
+    return _points(basis, "eigen", None, None)
+
+
 def _points(basis: SpectralBasis, variant: str, m1: Optional[int], seed: Optional[int]) -> Data:
     lam, V = basis.eigenvalues, basis.vectors
     require_finite(f"spectral_points: the eigenvalues of H_hat overflow {lam.dtype}: the data's scale is too large",
@@ -165,26 +168,3 @@ def _points(basis: SpectralBasis, variant: str, m1: Optional[int], seed: Optiona
     U = coef / coef.norm(dim=1, keepdim=True).clamp_min(torch.finfo(V.dtype).tiny)
     labels = ((U * lam) * U).sum(1)  # u^T H_hat u for u = U @ V (U: its coordinates in the eigenbasis)
     return Data(math.sqrt(V.shape[1]) * (U @ V), labels)
-
-
-def spectral_set(X: torch.Tensor, y: torch.Tensor, m2: int, *, seed: int, r: Optional[int] = None,
-                 variant: str = "eigen", m1: Optional[int] = None,
-                 task: Optional[MultiIndexTask] = None) -> DistilledSet:
-    """The spectral S1 (``spectral_points``) with m2 random real points for stage 2, as a
-    ``DistilledSet`` (method "spectral"): trained, tuned, saved and evaluated like a distilled one.
-    It does not depend on theta0 (its metadata records none).
-
-    ``seed`` draws the stage-2 subset and, for "directions", the directions (two seeds drawn from it).
-    """
-    m2 = check_int("m2", m2, min_value=1)
-    task = None if task is None else check_task(task)
-    s2_seed, dir_seed = torch.randint(0, 2 ** 62, (2,), generator=generator(seed)).tolist()
-    _check_variant(variant, m1, dir_seed if variant == "directions" else None)
-    basis = spectral_basis(X, y, r)
-    S1 = _points(basis, variant, m1, dir_seed if variant == "directions" else None)
-    S2 = random_subset(X, y, m2, seed=s2_seed)
-    metadata = {"method": "spectral", "variant": variant, "r": basis.r, "r_estimated": basis.estimated,
-                "m1": S1.X.shape[0], "m2": m2, "seed": int(seed), "n_real": int(X.shape[0]),
-                "eigenvalues": [float(v) for v in basis.eigenvalues],
-                "task": None if task is None else task.params()}
-    return DistilledSet(S1, S2, metadata)

@@ -17,9 +17,11 @@ from ddlib.learners import Stage2Statistics, stage2_statistics
 from ddlib.metrics import principal_angles
 from ddlib.metrics import test_mse as normalized_test_mse
 from ddlib.theory import noise_excess_risk, population_alignment, population_stage1_gradient, span_bound
+from ddlib import methods
 from ddlib import effective, evaluation, metrics, moments, selection, spectral, tuning
 from ddlib.cli import evaluate as cli_evaluate
-from ddlib.distillers import distill_moments, match_moments, optimal_labels, solve_labels
+from ddlib.methods import distill_moments
+from ddlib.distillers import match_moments, optimal_labels, solve_labels
 from ddlib.tasks import Link, register_link
 
 F64, F32 = torch.float64, torch.float32
@@ -224,7 +226,7 @@ ROWS = [
      r"n_validation must be <= 39, got 40"),
     ("select-zero-labels", lambda: selection.select_stage1(NET, X, torch.zeros_like(Y), 2, seed=0), ValueError,
      r"degenerate labels: all real labels are 0, so the real stage-1 gradient"),
-    ("select-seed", lambda: selection.select(NET, X, Y, 2, 2, seed=BIG_SEED), ValueError, r"seed must be <= "),
+    ("select-seed", lambda: methods.select(NET, X, Y, 2, 2, seed=BIG_SEED), ValueError, r"seed must be <= "),
     ("select-pool", lambda: selection.select_stage2(NET, NET.W, X, Y, 2, seed=0, pool=0), ValueError,
      r"pool must be >= 1, got 0"),
     ("spectral-he3", lambda: spectral.spectral_points(*MultiIndexTask(16, 2, "he3", seed=1).sample(2000, 2)),

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ddlib import MultiIndexTask, TwoLayerNet, TwoStageLearner, distill
-from ddlib.distillers import (DistilledSet, InitialDraw, distill_moments, kip_loss, match_moments, moment_matching_loss,
+from ddlib.methods import distill_moments
+from ddlib.distillers import (DistilledSet, InitialDraw, kip_loss, match_moments, moment_matching_loss,
                               optimal_labels)
 from ddlib.distillers.moment_matching import moment_value_and_grad
 from ddlib.learners import stage2_statistics

@@ -25,9 +25,11 @@ import ddlib
 from ddlib import baselines, metrics, theory
 from ddlib.distillers import (DistilledSet, InitialDraw, Restarts, distill, expert_trajectory, match_gradients,
                               match_performance, match_trajectories, meta_finetune)
+from ddlib import methods
 from ddlib import effective, evaluation, moments, selection, spectral, tuning
 from ddlib.cli import evaluate as cli_evaluate
-from ddlib.distillers import distill_moments, match_moments, optimal_labels, solve_labels
+from ddlib.methods import distill_moments
+from ddlib.distillers import match_moments, optimal_labels, solve_labels
 from ddlib.learners import TwoStageLearner, stage2_statistics
 from ddlib.networks import TwoLayerNet
 from ddlib.tasks import BUILTIN_LINKS, Link, MultiIndexTask, link_moments
@@ -411,7 +413,7 @@ def test_selections_return_real_rows_or_refuse_by_name(draw, stage):
     calls = {"1": lambda: selection.select_stage1(net, X, y, m, seed=seed, pool=pool),
              "2": lambda: selection.select_stage2(net, a.tensor("W1", (net.width, net.d)), X, y, m, seed=seed,
                                                   pool=pool, ridge=a.number("ridge", [1e-3, 1e-300, 1e308])),
-             "both": lambda: selection.select(net, X, y, m, m, seed=seed, pool=pool)}
+             "both": lambda: methods.select(net, X, y, m, m, seed=seed, pool=pool)}
     out = outcome(calls[stage])
     if not refused(out) and stage != "both":
         assert out.data.X.shape == (m, net.d) and len(set(out.indices)) == m and _no_grad(out.data)
@@ -430,8 +432,6 @@ def test_spectral_sets_are_finite_or_refused_by_name(draw, variant):
     out = outcome(lambda: spectral.spectral_points(X, y, r, variant=variant, **extra))
     if not refused(out):
         assert out.X.shape[1] == X.shape[1] and _no_grad(out)
-    outcome(lambda: spectral.spectral_set(X, y, a.size("m2", 1, n), seed=a.seed(), r=r, variant=variant,
-                                          m1=extra.get("m1")))
 
 
 @given(draw=st.data(), stage2=st.sampled_from(["kip", "labels"]))

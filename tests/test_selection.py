@@ -9,7 +9,8 @@ import torch
 from ddlib import MultiIndexTask, TwoLayerNet, TwoStageLearner, random_subset
 from ddlib.distillers import DistilledSet, cosine_matching_loss, kip_loss
 from ddlib.learners import stage1_gradient, stage2_statistics
-from ddlib.selection import select, select_stage1, select_stage2
+from ddlib.methods import select
+from ddlib.selection import select_stage1, select_stage2
 
 F64 = torch.float64
 CASES = [(link, seed) for link in ("he2", "aniso") for seed in range(3)]

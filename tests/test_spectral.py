@@ -13,7 +13,8 @@ from ddlib.distillers import DistilledSet
 from ddlib.learners import stage1_gradient
 from ddlib.metrics import energy_in_subspace, principal_angles
 from ddlib.moments import empirical_hessian
-from ddlib.spectral import estimate_rank, noise_level, spectral_basis, spectral_points, spectral_set
+from ddlib.spectral import estimate_rank, noise_level, spectral_basis, spectral_points
+from ddlib.methods import Config, RealData, compose
 
 F64 = torch.float64
 
@@ -74,17 +75,21 @@ def test_the_rank_estimate_counts_eigenvalues_above_the_sign_flipped_noise_and_f
         spectral_basis(*MultiIndexTask(16, 2, "he3", seed=1).sample(2000, seed=2))
 
 
-def test_spectral_set_is_a_distilled_set_with_a_random_real_stage2(tmp_path):
+def test_the_spectral_method_composes_with_any_stage2_and_gives_its_spare_points_to_it(tmp_path):
     task = MultiIndexTask(8, 2, "he2", seed=0)
     X, y = task.sample(2000, seed=1)
-    ds = spectral_set(X, y, 12, seed=4, r=2, task=task)
-    assert isinstance(ds, DistilledSet) and (ds.m1, ds.m2) == (4, 12)
+    real = RealData(TwoLayerNet.init(8, 32, seed=5), X, y)
+    ds = compose(real, "spectral", "random", 6, 10, Config(r=2), seed=4, task=task)
+    assert isinstance(ds, DistilledSet) and (ds.m1, ds.m2) == (4, 12)  # 2r = 4 points; 2 spare go to stage 2
+    assert ds.metadata["spare_to_stage2"] == 2 and ds.memory_floats == 16 * 9
     assert all(bool((X == row).all(1).any()) for row in ds.stage2.X)  # real points
-    assert ds.metadata["method"] == "spectral" and ds.metadata["task"] == task.params()
-    assert "theta0" not in ds.metadata  # tied to no initialisation
-    assert spectral_set(X, y, 12, seed=4, r=2, task=task).equal(ds)
-    d2 = spectral_set(X, y, 12, seed=4, r=2, variant="directions", m1=5)
-    assert d2.m1 == 5 and d2.metadata["variant"] == "directions"
+    assert ds.metadata["method"] == "spectral+random" and ds.metadata["task"] == task.params()
+    assert ds.metadata["stage1_r"] == 2 and len(ds.metadata["stage1_eigenvalues"]) == 2
+    assert compose(RealData(real.net, X, y), "spectral", "random", 6, 10, Config(r=2), seed=4, task=task).equal(ds)
+    kip = compose(real, "spectral", "kip", 6, 10, Config(r=2, steps2=5), seed=4)
+    assert torch.equal(kip.stage1.X, ds.stage1.X) and kip.m2 == 12
+    with pytest.raises(ValueError, match=r"the spectral set has 2r = 4 points, more than m1 = 3"):
+        compose(real, "spectral", "random", 3, 10, Config(r=2), seed=4)
     trained = TwoStageLearner().fit(TwoLayerNet.init(8, 32, seed=5), ds.stage1, ds.stage2)
     assert torch.isfinite(trained.a).all()
 
@@ -96,9 +101,10 @@ def test_spectral_set_is_a_distilled_set_with_a_random_real_stage2(tmp_path):
      r"variant must be one of \['eigen', 'directions'\]"),
     (lambda X, y: spectral_points(X, y, 2, m1=3), ValueError, r"m1 and seed apply to variant='directions' only"),
     (lambda X, y: spectral_points(X, y, 2, variant="directions"), ValueError, r"needs m1 .* and seed"),
-    (lambda X, y: spectral_set(X, y, 0, seed=0, r=2), ValueError, r"m2 must be >= 1, got 0"),
-    (lambda X, y: spectral_set(X, y, 3, seed=2 ** 63, r=2), ValueError, r"seed must be <= 9223372036854775807"),
-    (lambda X, y: spectral_set(X, y, 3, seed=0, r=2, task="he2"), TypeError, r"task must be a MultiIndexTask"),
+    (lambda X, y: compose(RealData(TwoLayerNet.init(8, 4, seed=0), X, y), "spectral", "random", 4, 0, Config(r=2)),
+     ValueError, r"m2 must be >= 1, got 0"),
+    (lambda X, y: compose(RealData(TwoLayerNet.init(8, 4, seed=0), X, y), "spectral", "random", 4, 3, Config(r=2),
+                          seed=2 ** 63), ValueError, r"seed must be <= 9223372036854775807"),
     (lambda X, y: estimate_rank(X, y, factor=0), ValueError, r"factor must be > 0, got 0"),
     (lambda X, y: noise_level(X, y, draws=0), ValueError, r"draws must be >= 1, got 0"),
 ])

@@ -65,9 +65,15 @@ class DistilledSet:
         return self.stage1[0].shape[1]
 
     @property
+    def shared(self) -> bool:
+        """One set used for both stages (S2 is S1, point for point): it is stored once."""
+        return self.m1 == self.m2 and all(torch.equal(p, q) for p, q in zip(self.stage1, self.stage2))
+
+    @property
     def memory_floats(self) -> int:
-        """Floats stored by the set, (m1 + m2)(d + 1) -- inputs and labels of both stages."""
-        return (self.m1 + self.m2) * (self.d + 1)
+        """Floats stored by the set: (m1 + m2)(d + 1), inputs and labels of both stages, or m1(d + 1)
+        for one set used for both (``shared``) -- the one count of a set's memory in ddlib."""
+        return (self.m1 if self.shared else self.m1 + self.m2) * (self.d + 1)
 
     def fit(self, net: TwoLayerNet, learner: Optional[TwoStageLearner] = None) -> TwoLayerNet:
         """Train theta0 = ``net`` on this set (stage 1 on S1, stage 2 on S2) with ``learner``

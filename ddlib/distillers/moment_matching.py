@@ -11,7 +11,7 @@ with M(D) = ``ddlib.moments.empirical_hessian`` of the real data.  It does not i
 a set matching M(D) is tied to no initialisation.  The gradient is explicit: with
 ``R = 2 (M(S) - M(D)) / ||M(D)||_F^2`` (symmetric), ``dloss/dx_i = (2/m) y_i R x_i`` and
 ``dloss/dy_i = (x_i^T R x_i - tr R) / m`` (``tests/test_moment_matching.py`` checks it against
-autograd).  ``distill_moments`` composes it with stage 2 -- KIP, or fixed real inputs with the
+autograd).  ``ddlib.methods.distill_moments`` composes it with stage 2 -- KIP, or fixed real inputs with the
 closed-form optimal labels (``label_solve``) -- on the same initial draw as ``distill``.
 """
 from __future__ import annotations
@@ -34,10 +34,9 @@ from .label_solve import solve_labels
 from .performance_matching import match_performance
 from .restarts import InitialDraw, Restarts
 
-__all__ = ["moment_matching_loss", "moment_value_and_grad", "match_moments", "distill_moments", "STAGE2_CHOICES"]
+__all__ = ["moment_matching_loss", "moment_value_and_grad", "match_moments"]
 
 STAGE = "stage 1 (moment matching)"
-STAGE2_CHOICES = ("kip", "labels")
 
 
 def _moment(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -98,44 +97,3 @@ def match_moments(net: TwoLayerNet, M_D: torch.Tensor, restarts: Restarts, *, st
                          progress=progress)
     final, _ = value_and_grad(X, y)
     return finished(STAGE, restarts, X, y, final, steps=steps, lr=lr)
-
-
-def distill_moments(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m2: int, *,
-                    learner: Optional[TwoStageLearner] = None, stage2: str = "kip", steps1: int = 300,
-                    steps2: int = 200, lr: float = 0.05, restarts: int = 3, seed: int = 0,
-                    task: Optional[MultiIndexTask] = None, progress: bool = False) -> DistilledSet:
-    """Moment matching for stage 1, then KIP ("kip") or fixed real inputs with optimal labels
-    ("labels") for stage 2; each stage keeps its restart of lowest loss.
-
-    The initial draw is ``distill``'s for the same seed (``InitialDraw``), so the two start from
-    the same real points.  Arguments as in ``ddlib.distillers.distill``; ``steps2`` applies to "kip".
-    """
-    check_choice("stage2", stage2, STAGE2_CHOICES)
-    task = None if task is None else check_task(task)
-    net = detached_net(net)
-    learner = check_learner(TwoStageLearner() if learner is None else learner)
-    m1, m2 = check_int("m1", m1, min_value=1), check_int("m2", m2, min_value=1)
-    X, y = net.check_data("real data (X, y)", (X, y), min_n=max(m1, m2))
-    check_labels("real", y, why="their label-weighted moment and the KIP normaliser |y|^2/n are both 0: there is "
-                                "nothing to distil")
-    steps2 = check_int("steps2", steps2, min_value=0)
-    K, seed = check_int("restarts", restarts, min_value=1), check_seed("seed", seed)
-    draw = InitialDraw.draw(X.shape[0], K, seed, prefix=max(m1, m2))
-    s1 = match_moments(net, empirical_hessian(X, y), draw.stage1((X, y), m1), steps=steps1, lr=lr,
-                       progress=progress)
-    W1 = learner.stage1(net, *s1.best())
-    stats = stage2_statistics(W1, net.stage2_bias, X, y, learner.chunk_size)
-    start2 = draw.stage2((X, y), m2)
-    if stage2 == "kip":
-        s2 = match_performance(net, W1, stats, start2, steps=steps2, lr=lr, ridge=learner.ridge, progress=progress)
-    else:
-        s2 = solve_labels(net, W1, stats, start2, ridge=learner.ridge)
-    metadata: dict[str, Any] = {
-        "method": f"mm+{stage2}", "matching": "moment", "m1": m1, "m2": m2, "steps1": steps1,
-        "steps2": steps2 if stage2 == "kip" else 0, "lr": check_float("lr", lr, strictly_positive=True),
-        "restarts": K, "seed": seed, "n_real": X.shape[0],
-        "theta0": {"d": net.d, "width": net.width, "seed": net.seed}, "learner": learner.params(),
-        "task": None if task is None else task.params(), "stage1_matching_loss": s1.best_loss,
-        "stage1_restart_losses": s1.losses, "stage2_loss": s2.best_loss, "stage2_restart_losses": s2.losses,
-        "dtype": str(net.dtype).replace("torch.", ""), "ddlib_version": __version__}
-    return DistilledSet(s1.best(), s2.best(), metadata)

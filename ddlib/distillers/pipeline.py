@@ -23,6 +23,7 @@ from .meta import meta_refine
 from .performance_matching import match_performance
 from .restarts import InitialDraw, Restarts
 from .trajectory import expert_trajectory, match_trajectories
+from ..methods import Config, RealData, compose_parts
 
 __all__ = ["distill", "distill_state", "distill_stage1", "DistillState", "METHODS", "META_DEFAULTS",
            "FAILED_MATCHING_LOSS"]
@@ -151,26 +152,23 @@ def distill_state(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: int, m
         raise ValueError(f"matching applies to gradient matching ('gm+kip', 'meta') only; "
                          f"method='tm+kip' takes the default 'cos', got {matching!r}")
 
-    draw = InitialDraw.draw(data.X.shape[0], hyper["restarts"], hyper["seed"], prefix=max(m1, m2))
-    if method == "tm+kip":
-        W_T = expert_trajectory(net, *data, learner)[-1]
-        stage1 = match_trajectories(net, W_T, draw.stage1(data, m1), learner=learner, steps=hyper["steps"],
-                                    lr=hyper["lr"], progress=progress)
-    else:
-        G_D = _real_gradient(net, data, learner)
-        stage1 = match_gradients(net, G_D, draw.stage1(data, m1), steps=hyper["steps"], lr=hyper["lr"],
-                                 loss=matching, progress=progress)
-    W1 = learner.stage1(net, *stage1.best())
-    stats = stage2_statistics(W1, net.stage2_bias, *data, learner.chunk_size)
-    stage2 = match_performance(net, W1, stats, draw.stage2(data, m2), steps=steps2, lr=hyper["lr"],
-                               ridge=learner.ridge, progress=progress)
-
-    metadata = _metadata(method, matching, m1, m2, steps2, hyper, data, net, learner, task, stage1, stage2)
-    distilled = DistilledSet(stage1.best(), stage2.best(), metadata)
+    real = RealData(net, *data)
+    config = Config(learner=learner, steps1=hyper["steps"], steps2=steps2, lr=hyper["lr"], restarts=hyper["restarts"],
+                    progress=progress)
+    stage1_name = "tm" if method == "tm+kip" else f"gm-{'cos' if matching == 'cos' else 'frobenius'}"
+    if method != "tm+kip":
+        real.gradient(learner.chunk_size)  # G_D's overflow is a ValueError before any matching
+    parts = compose_parts(real, stage1_name, "kip", m1, m2, config, seed=hyper["seed"], task=task,
+                          name="gm+kip" if method == "meta" else method)
+    stage1, stage2, W1 = parts.stage1.restarts, parts.stage2.restarts, parts.W1
+    metadata = {**parts.distilled.metadata,
+                **_metadata(method, matching, m1, m2, steps2, hyper, data, net, learner, task, stage1, stage2)}
+    distilled = DistilledSet(parts.distilled.stage1, parts.distilled.stage2, metadata)
     if method == "meta":
         distilled = meta_refine(distilled, net, *data, learner=learner, steps=meta["meta_steps"],
                                 lr=meta["meta_lr"], batch=meta["meta_batch"], seed=hyper["seed"],
                                 progress=progress)
+    draw = real.draw(hyper["restarts"], hyper["seed"])
     return DistillState(draw, stage1, stage2, W1, distilled)
 
 

@@ -5,7 +5,7 @@ T > 1) -- and the baselines at equal memory, with test MSE, alignment and the me
 of each.  The baselines: real points chosen without optimising them (random / k-center /
 herding), chosen by greedy gradient matching (``ddlib.selection``), and synthetic points made
 without the learner's gradient (the spectral set of ``ddlib.spectral``, moment matching with KIP
-or with closed-form labels, ``ddlib.distillers.distill_moments``).
+or with closed-form labels, ``ddlib.methods.distill_moments``).
 
 Baselines are one registry (``BASELINES``, shared with notebook 02): a baseline added there gets
 its row in the table, the figure and the baseline claims of both notebooks.  The parameters are
@@ -31,7 +31,7 @@ import torch
 from ..baselines import herding_coreset, kcenter_coreset, random_subset
 from ..book.claims import CheckSpec, ClaimDecl, Control, Precondition
 from ..data import Data
-from ..distillers import (DistilledSet, distill, distill_moments, distill_state, expert_trajectory, meta_refine,
+from ..distillers import (DistilledSet, distill, distill_state, expert_trajectory, meta_refine,
                           trajectory_matching_loss)
 from ..distillers import pipeline as _pipeline
 from ..distillers.gradient_matching import matching_value_and_grad
@@ -39,8 +39,7 @@ from ..distillers.trajectory import student_trajectory
 from ..learners import TwoStageLearner, stage1_gradient
 from ..metrics import alignment, gradient_cosine, test_mse, top_direction_share
 from ..networks import TwoLayerNet
-from ..selection import select
-from ..spectral import spectral_set
+from ..methods import Config, RealData, compose, distill_moments, select
 from .parameters import Parameters
 from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns, learnable_link
@@ -113,7 +112,7 @@ def _both(data: Data) -> tuple[Data, Data]:
 def _spectral(p: Problem, real: Data, m1: int, m2: int, budget: Budget) -> tuple[Data, Data]:
     """The 2r spectral points (the task's r: an oracle the distillers do not get) and m1 + m2 - 2r
     random real points for stage 2 (at least one)."""
-    ds = spectral_set(*real, max(1, m1 + m2 - 2 * p.task.r), seed=p.seeds["subset"], r=p.task.r)
+    ds = compose(RealData(p.net, *real), "spectral", "random", m1, m2, Config(r=p.task.r), seed=p.seeds["subset"])
     return ds.stage1, ds.stage2
 
 
@@ -174,7 +173,7 @@ def _warm_up() -> None:
     distill(net, X, y, 2, 2, steps1=1, steps2=1, restarts=1, method="tm+kip")
     distill_moments(net, X, y, 2, 2, steps1=1, steps2=1, restarts=1, stage2="labels")
     select(net, X, y, 2, 2, seed=0, pool=2)
-    spectral_set(X, y, 2, seed=0, r=1)
+    compose(RealData(net, X, y), "spectral", "random", 2, 2, Config(r=1))
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
