@@ -24,6 +24,7 @@ NOTEBOOK_LIST: tuple[Notebook, ...] = (
     Notebook("03_memory", "memory", 0),
     Notebook("04_algorithms", "algorithms", 3),
     Notebook("05_boundaries", "boundaries", 2),
+    Notebook("06_stages", "stages", 6),
 )
 NOTEBOOKS: dict[str, str] = {nb.name: nb.experiment for nb in NOTEBOOK_LIST}  # page -> experiment module
 NOTEBOOK_PAGES: tuple[str, ...] = tuple(NOTEBOOKS)
