@@ -16,8 +16,10 @@ budget every method shares (Adam steps, learning rate, restarts, the learner) an
 use (the task's rank r, a selection pool, a user method's own ``options``).  ``Points`` is the set
 made, its matching loss (NaN for a method that minimises none) and a JSON record of how.
 
-A method that makes fewer points than asked (the spectral set makes 2r) gives its spare floats to
-stage 2: ``compose`` asks stage 2 for m2 + m1 - |S1| points, so every pair spends m1 + m2 points.
+A method whose size is its own (``fixed_size``: the spectral set makes 2r points) takes them out of
+the pair's m1 + m2 points and stage 2 gets the rest: ``compose`` asks stage 2 for m1 + m2 - |S1|
+points (at least one), so every pair spends m1 + m2 points -- the spectral set's spare stage-1
+floats go to stage 2 (and, where 2r > m1, it borrows from stage 2's).
 The stage-2 method ``"stage-1 points"`` reuses S1 (a set of real points used for both stages); the
 set is stored once, which ``DistilledSet.memory_floats`` counts.
 
@@ -275,7 +277,7 @@ def compose(real: RealData, stage1: str, stage2: str, m1: int, m2: int, config: 
             extra: Optional[Mapping[str, Any]] = None) -> DistilledSet:
     """The distilled set of the pair (stage1, stage2) with m1 + m2 points in all.
 
-    Stage 1 makes S1 (at most m1 points; a fixed-size method's spare points go to stage 2), the
+    Stage 1 makes S1 (m1 points; a fixed-size method its own number, the rest going to stage 2), the
     learner's stage 1 on S1 gives W1, stage 2 makes S2 for W1.  With ``stage2="stage-1 points"``
     stage 1 makes m1 + m2 points used for both stages.  Both stages get ``seed`` (a method draws
     what it needs from it); the metadata records both methods, the config, the seed, the losses and
@@ -311,7 +313,9 @@ def compose_parts(real: RealData, stage1: str, stage2: str, m1: int, m2: int, co
     shared = stage2 == REUSE_STAGE1
     if m1 + m2 > real.n:
         raise ValueError(f"m1 + m2 = {m1 + m2} points exceed the n = {real.n} real points")
-    pts1, W1 = stage1_points(real, stage1, m1 + m2 if shared else m1, config, seed)
+    # a fixed-size method takes its size out of the pair's m1 + m2 points (leaving stage 2 at least one)
+    ask = m1 + m2 if shared else (m1 + m2 - 1 if s1.fixed_size else m1)
+    pts1, W1 = stage1_points(real, stage1, ask, config, seed)
     k1 = pts1.data.X.shape[0]
     spare = 0 if shared else m1 - k1
     pts2 = pts1 if shared else _checked(s2, real.net, m2 + spare, s2.fn(real, W1, m2 + spare, config, seed))
@@ -450,7 +454,7 @@ def _moments(real: RealData, m1: int, config: Config, seed: int) -> Points:
 def _spectral(real: RealData, m1: int, config: Config, seed: int) -> Points:
     basis = spectral_basis(*real.data, config.r)
     if 2 * basis.r > m1:
-        raise ValueError(f"the spectral set has 2r = {2 * basis.r} points, more than m1 = {m1}")
+        raise ValueError(f"the spectral set has 2r = {2 * basis.r} points, more than the {m1} it may take")
     return Points(spectral_points_of(basis), math.nan,
                   {"r": basis.r, "r_estimated": basis.estimated,
                    "eigenvalues": [float(v) for v in basis.eigenvalues]})

@@ -88,8 +88,10 @@ def test_the_spectral_method_composes_with_any_stage2_and_gives_its_spare_points
     assert compose(RealData(real.net, X, y), "spectral", "random", 6, 10, Config(r=2), seed=4, task=task).equal(ds)
     kip = compose(real, "spectral", "kip", 6, 10, Config(r=2, steps2=5), seed=4)
     assert torch.equal(kip.stage1.X, ds.stage1.X) and kip.m2 == 12
-    with pytest.raises(ValueError, match=r"the spectral set has 2r = 4 points, more than m1 = 3"):
-        compose(real, "spectral", "random", 3, 10, Config(r=2), seed=4)
+    borrow = compose(real, "spectral", "random", 3, 10, Config(r=2), seed=4)  # 2r > m1: it borrows from S2
+    assert (borrow.m1, borrow.m2, borrow.metadata["spare_to_stage2"]) == (4, 9, -1)
+    with pytest.raises(ValueError, match=r"the spectral set has 2r = 4 points, more than the 3 it may take"):
+        compose(real, "spectral", "random", 2, 2, Config(r=2), seed=4)
     trained = TwoStageLearner().fit(TwoLayerNet.init(8, 32, seed=5), ds.stage1, ds.stage2)
     assert torch.isfinite(trained.a).all()
 
