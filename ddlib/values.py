@@ -20,13 +20,14 @@ import json
 import keyword
 import math
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .validation import short_repr
 
 __all__ = ["InvalidValue", "TypeSpec", "ANY", "MAX_VALUE_BYTES", "MAX_DEPTH", "MAX_ITEMS", "INT_BOUND",
-           "REPR_LIMIT", "parse_value", "check_value", "parse_annotation", "check_type",
+           "REPR_LIMIT", "parse_value", "cli_text", "cli_arg", "check_value", "parse_annotation", "check_type",
            "coerce_cli_value", "python_literal", "render_assignments", "refuse_duplicate_keys"]
 
 MAX_VALUE_BYTES = 64 * 1024  # one value: bytes of its text (UTF-8) or of its JSON encoding
@@ -167,6 +168,25 @@ def parse_value(text: str, where: str = "value", *, allow_inf: bool = False) -> 
         if "finite" in str(exc):
             raise InvalidValue(f"{exc} (written {short_repr(text, REPR_LIMIT)}; it overflows a float)") from None
         raise
+
+
+def cli_text(value: Any) -> str:
+    """The text ``parse_value`` reads back as ``value`` (what follows ``-p NAME``): a string as
+    itself when it reads back unchanged (``he2``), else compact JSON (``["aniso","quad"]``, ``0.05``,
+    ``true``, ``"2024"``), so a page can show values a reader pastes, never Python's repr."""
+    if isinstance(value, str):
+        try:
+            if parse_value(value) == value:
+                return value
+        except InvalidValue:
+            pass
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def cli_arg(value: Any) -> str:
+    """``cli_text(value)`` as one shell word (quoted where bash would split or expand it), so a
+    pasted ``-p NAME VALUE`` reaches ``ddlib run`` as written: ``'["aniso","quad"]'``."""
+    return shlex.quote(cli_text(value))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -130,8 +130,9 @@ def test_given_picks_the_declared_names_a_run_set_in_the_namespace():
 
 def test_the_declaration_table_lists_every_parameter_with_its_type_and_profiles():
     table = DECL.table(DECL.profiles(smoke={"d": 16}))
-    assert "| `d` (int) | 32 (smoke: 16) | input dimension |" in table and table.count("\n") == 2 + len(DECL)
-    assert "| `link` (str) | 'he2' | the link |" in table
+    assert "| `d` (int) | `32` (smoke: `16`) | input dimension |" in table and table.count("\n") == 2 + len(DECL)
+    assert "| `link` (str) | `he2` | the link |" in table and "'he2'" not in table  # as -p takes it, not repr
+    assert "| `grid` (list[int]) | `'[2,8]'` |" in table  # one shell word: JSON, quoted
 
 
 def test_every_book_notebook_declares_its_parameters_once_in_its_experiment_module():

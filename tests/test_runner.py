@@ -246,3 +246,34 @@ def test_a_failed_write_leaves_no_truncated_executed_notebook(tmp_path, tiny, mo
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No space left" in err
     assert sorted(p.name for p in out.iterdir()) == []  # neither a truncated .ipynb nor a temporary file
+
+
+# --- --dry-run: everything checked, nothing written or executed -------------------------------------
+
+def test_dry_run_checks_everything_prints_the_cell_and_writes_nothing(tmp_path, tiny, capsys):
+    out = tmp_path / "out" / "deeper"
+    assert main(["run", str(tiny), "-p", "seed", "5", "-p", "scale", "0.25", "--profile", "smoke",
+                 "--output-dir", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "would execute (kernel python3)" in printed and f"into {out / 'tiny.ipynb'}" in printed
+    assert "    seed = 5\n" in printed and "    scale = 0.25\n" in printed and '    profile = "smoke"\n' in printed
+    assert "nothing was written or executed" in printed
+    assert not (tmp_path / "out").exists()  # not even the output folder
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-p", "scale", "big"], "parameter 'scale' expects float"),
+    (["-p", "nope", "1"], "unknown parameter(s) ['nope']"),
+    (["--kernel", "no-such-kernel"], "unknown kernel"),
+])
+def test_dry_run_refuses_what_a_run_refuses_with_exit_2(tmp_path, tiny, capsys, argv, message):
+    assert main(["run", str(tiny), *argv, "--output-dir", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_refuses_an_output_folder_it_could_not_create(tmp_path, tiny, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["run", str(tiny), "--output-dir", str(tmp_path / "file" / "sub"), "--dry-run"]) == 2
+    assert "cannot be created" in capsys.readouterr().err

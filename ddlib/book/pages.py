@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import textwrap
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ..experiments.calibration import block_verdicts
 from ..io import read_json
+from ..values import cli_arg
 from .blocks import load_blocks, seed_dependent
-from .claims import Claim, ClaimDecl, verdict_table
-from .notebooks import NOTEBOOK_PAGES, NOTEBOOKS
+from .claims import Check, Claim, ClaimDecl, verdict_table
+from .notebooks import NOTEBOOK_PAGES, NOTEBOOKS, experiment_module
 
-__all__ = ["READ", "reading", "interval", "plain_log", "control_block", "blocks_block", "glue_numbers", "glue_text", "glue_verdict_counts", "claim_block", "verdict_block", "calibration_block", "reproduce_box",
-           "parameter_table", "is_default_run", "conditional", "verdict_summary", "NOTEBOOK_PAGES"]
+__all__ = ["READ", "reading", "interval", "plain_log", "control_block", "blocks_block", "glue_numbers", "glue_text",
+           "glue_verdict_counts", "claim_block", "verdict_block", "verdict_figure", "calibration_block",
+           "reproduce_box", "reproduce_commands", "parameter_table", "is_default_run", "conditional",
+           "verdict_summary", "NOTEBOOK_PAGES"]
 
 # The claim pages, in the book's order, and the results file each writes.
 
@@ -124,11 +129,15 @@ def conditional(verdict: str, texts: Mapping[str, str]) -> str:
 
 
 def claim_block(claims: Sequence[ClaimDecl | tuple[str, str]], title: str = "Claims checked on this page"):
-    """The numbered claim block at the top of a page: declared claims (or (id, statement) pairs) in
-    an admonition."""
-    pairs = [(c.id, c.statement) if isinstance(c, ClaimDecl) else c for c in claims]
-    items = "\n".join(f"{i}. **{cid}.** {text}" for i, (cid, text) in enumerate(pairs, 1))
-    return _markdown(f":::{{admonition}} {title}\n:class: important\n\n{items}\n:::\n")
+    """The claims at the top of a page, each in a numbered sphinx-proof environment labelled
+    ``claim-<id>`` (so ``{prf:ref}`claim-C2.1``` links to it): a claim as a conjecture, which the
+    page puts to the test; a consistency check (an identity or bound) as a property."""
+    blocks = []
+    for c in claims:
+        cid, text = (c.id, c.statement) if isinstance(c, ClaimDecl) else c
+        kind = "property" if isinstance(c, ClaimDecl) and c.consistency else "conjecture"
+        blocks.append(f"````{{prf:{kind}}} {cid}\n:label: claim-{cid}\n\n{text}\n````\n")
+    return _markdown(f"**{title}:**\n\n" + "\n".join(blocks))
 
 
 def _cell(text: Any) -> str:
@@ -143,13 +152,116 @@ def _verdict_rows(claims: Sequence[Claim]) -> str:
                             for r in table.to_dict(orient="records"))
 
 
-def verdict_block(claims: Iterable[Claim]):
+# Okabe-Ito colours and distinct markers: the verdicts stay apart without colour too.
+_VERDICT_STYLE = {"holds": ("#009E73", "o"), "does not hold": ("#D55E00", "X"), "inconclusive": ("#E69F00", "D"),
+                  "outside regime": ("#8C8C8C", "s")}
+
+
+def _plot_verdict(claim: Claim, check: Check) -> str:
+    return "outside regime" if claim.verdict == "outside regime" else check.verdict
+
+
+def verdict_figure(claims: Sequence[Claim], width: float = 7.0) -> Any:
+    """The verdict plot: one row per check, its interval (bar) and estimate (marker) against its
+    threshold (dashed line, the claimed side shaded), coloured by verdict; each row on its own
+    scale (log where positive values span more than a factor 20), fonts of 9 pt or more at
+    ``width`` inches so it reads on a phone.  Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rows = [(c, k) for c in claims for k in c.checks]
+    if not rows:
+        raise ValueError("a verdict plot needs at least one check")
+    rc = {"font.size": 10, "axes.titlesize": 9.5, "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9}
+    with plt.rc_context(rc):
+        fig, axes = plt.subplots(len(rows), 1, figsize=(width, 0.9 + 0.78 * len(rows)), squeeze=False,
+                                 layout="constrained")
+        for ax, (claim, check) in zip(axes[:, 0], rows):
+            _verdict_row(ax, claim, check, width)
+        present = list(dict.fromkeys(_plot_verdict(c, k) for c, k in rows))
+        handles = [plt.Line2D([], [], color=_VERDICT_STYLE[v][0], marker=_VERDICT_STYLE[v][1], lw=4, ms=8, label=v)
+                   for v in _VERDICT_STYLE if v in present]
+        handles.append(plt.Line2D([], [], color="k", ls="--", lw=1.2, label="threshold"))
+        handles.append(Patch(facecolor="0.9", label="claimed side"))
+        fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
+    return fig
+
+
+def _verdict_row(ax: Any, claim: Claim, check: Check, width: float) -> None:
+    """One check of the verdict plot on its own axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    colour, marker = _VERDICT_STYLE[_plot_verdict(claim, check)]
+    m, t = check.measured, check.threshold
+    values = [v for v in (m.lo, m.hi, m.estimate, t) if v is not None and math.isfinite(v)]
+    lo, hi = min(values), max(values)
+    log = lo > 0 and hi / lo > 20
+    if log:
+        ax.set_xscale("log")
+        pad = (hi / lo) ** 0.12
+        ax.set_xlim(lo / pad, hi * pad)
+        plain_log(ax)
+    else:
+        pad = 0.12 * (hi - lo) or 0.1 * abs(hi) or 1.0
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+    left, right = ax.get_xlim()
+    ax.axvspan(*((t, right) if check.comparison == ">=" else (left, t)), color="0.9", zorder=0)  # the claimed side
+    ax.set_xlim(left, right)
+    ax.axvline(t, color="k", ls="--", lw=1.2)
+    if m.defined:
+        ax.plot([m.lo, m.hi], [0, 0], color=colour, lw=5, solid_capstyle="butt")
+        ax.plot([m.estimate], [0], marker=marker, color=colour, ms=9, mec="k", mew=0.6)
+    else:
+        ax.text(0.5, 0, "no interval (undefined)", transform=ax.get_yaxis_transform(), ha="center", va="center",
+                fontsize=9, color=colour)
+    ax.set_ylim(-1, 1)
+    ax.set_yticks([])
+    ax.grid(False)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    note = " (consistency)" if not claim.counted else (" (outside regime)" if claim.verdict == "outside regime" else "")
+    title = f"{claim.id} · {check.name} {check.comparison} {t:.3g}{note}"
+    ax.set_title("\n".join(textwrap.wrap(title, int(width * 13))), loc="left", pad=3)
+
+
+def _figure_key(claims: Sequence[Claim]) -> str:
+    """The glue key of a page's verdict plot, from its first claim's id ("C0.1" -> verdict_plot_C0)."""
+    return "verdict_plot_" + re.sub(r"[^A-Za-z0-9_]", "_", claims[0].id.split(".")[0])
+
+
+def _plot_text(claims: Sequence[Claim], key: str) -> str:
+    """The glued verdict plot (``{glue:figure}``) with its alt text and caption, for the block."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    rows = [(c, k) for c in claims for k in c.checks]
+    fig = verdict_figure(claims)
+    glue(key, fig, display=False)
+    plt.close(fig)
+    counts = {v: sum(_plot_verdict(c, k) == v for c, k in rows) for v in _VERDICT_STYLE}
+    said = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    levels = sorted({round(100 * k.measured.level) for _, k in rows})
+    level = "/".join(map(str, levels))
+    alt = (f"Verdict plot of {len(rows)} check{'s' if len(rows) != 1 else ''}: each check's {level}% interval "
+           f"and estimate against its threshold, coloured by verdict ({said})")
+    return (f"```{{glue:figure}} {key}\n:name: fig-{key.replace('_', '-').lower()}\n:alt: {alt}\n\n"
+            f"The checks of the table above: each one's {level}% interval (bar) and estimate (marker) against its "
+            f"threshold (dashed line; the claimed side is shaded), coloured by the check's verdict -- grey where "
+            f"its claim is outside its regime. Each row has its own scale.\n```\n")
+
+
+def verdict_block(claims: Iterable[Claim], plot: Optional[str] = None):
     """The verdict table (claim, check, measured with 95% CI, threshold, verdict) as a Markdown
-    table narrow enough for the text column, then each threshold's origin and reason, then the
-    consistency checks (identities and bounds no control can flip: reported, not counted)."""
+    table narrow enough for the text column, the verdict plot beside it (glued under ``plot``,
+    by default ``verdict_plot_<first claim's prefix>``; "" for none), then each threshold's origin
+    and reason, then the consistency checks (identities and bounds no control can flip: reported,
+    not counted)."""
     every = list(claims)
     claims, consistency = [c for c in every if c.counted], [c for c in every if not c.counted]
     text = _verdict_rows(claims) if claims else ""
+    if every and plot != "":
+        text += "\n" + _plot_text(claims + consistency, plot or _figure_key(every))
     bases = sorted({(k.basis, k.origin) for c in claims for k in c.checks if k.basis})
     if bases:
         text += "\nThresholds, fixed before the data:\n\n" + "".join(
@@ -255,22 +367,48 @@ def calibration_block(record: Mapping[str, Any]):
 
 def parameter_table(parameters: Mapping[str, Any], columns: int = 2) -> str:
     """The resolved parameters as a narrow Markdown table of (name, value) pairs, ``columns``
-    pairs per row."""
+    pairs per row; each value as ``-p NAME VALUE`` takes it in a shell (``cli_arg``), in a code
+    span so no quote is curled."""
     items = [(k, v) for k, v in parameters.items()]
     rows = [items[i:i + columns] for i in range(0, len(items), columns)]
     head = "| " + " | ".join(["parameter | value"] * columns) + " |\n" + "|---|---" * columns + "|\n"
     body = ""
     for row in rows:
-        cells = [f"`{k}` | {_cell(v)}" for k, v in row] + ["|"] * (columns - len(row))
+        cells = [f"`{k}` | {_cell(f'`{cli_arg(v)}`')}" for k, v in row] + ["|"] * (columns - len(row))
         body += "| " + " | ".join(cells) + " |\n"
     return head + body
+
+
+# What each profile is, in the reproduce box.
+PROFILE_NOTES = {"smoke": "the quick profile CI runs", "book": "the profile this site runs",
+                 "paper": "the paper's scale"}
+
+
+def _changed(notebook: str, profile: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of this run that differ from ``profile``'s values (none for a page that is
+    not a book notebook: its profiles are unknown here)."""
+    if notebook not in NOTEBOOKS:
+        return {}
+    values = getattr(experiment_module(notebook), "PROFILES", {}).get(profile, {})
+    return {k: v for k, v in parameters.items() if k != "seed" and k in values and values[k] != v}
+
+
+def reproduce_commands(notebook: str, *, profile: str, parameters: Mapping[str, Any], seed: int,
+                       profiles: Sequence[str] = ("smoke", "book", "paper")) -> dict[str, str]:
+    """Per profile, the shell command that re-runs the page from the repository root with this
+    run's seed and every parameter it changed from its profile's values (``-p NAME VALUE``, each
+    value one shell word: ``cli_arg``)."""
+    extra = (f" -p seed {seed}" if seed != 0 else "") + "".join(
+        f" -p {k} {cli_arg(v)}" for k, v in _changed(notebook, profile, parameters).items())
+    return {p: f".venv/bin/ddlib run notebooks/{notebook}.md --profile {p}{extra}" for p in profiles}
 
 
 def reproduce_box(notebook: str, *, profile: str, parameters: Mapping[str, Any], seed: int,
                   files: Sequence[str | Path], executed: Optional[str] = None,
                   profiles: Sequence[str] = ("smoke", "book", "paper"), declared: str = ""):
-    """The "Reproduce this page" box: the ``ddlib run`` command of each profile, this run's
-    resolved parameters, and download links for the files it wrote (and the executed notebook).
+    """The "Reproduce this page" box: the ``ddlib run`` command of each profile in its own code
+    block (its own copy button; a literal block, so no quote is curled), where to run it, this
+    run's resolved parameters, and download links for the files it wrote (and the executed notebook).
 
     Args:
         notebook: the page's stem, e.g. "02_generalization".
@@ -286,15 +424,18 @@ def reproduce_box(notebook: str, *, profile: str, parameters: Mapping[str, Any],
     """
     if executed is None and os.environ.get("DDLIB_BOOK_BUILD") == "1":
         executed = f"../_notebooks/{notebook}.ipynb"
-    commands = "\n".join(f".venv/bin/ddlib run notebooks/{notebook}.md --profile {p}" +
-                         (f" -p seed {seed}" if seed != 0 else "") for p in profiles)
+    commands = reproduce_commands(notebook, profile=profile, parameters=parameters, seed=seed, profiles=profiles)
+    blocks = "".join(f"**{p}** ({PROFILE_NOTES.get(p, 'profile')}{'; this run' if p == profile else ''}):\n\n"
+                     f"```bash\n{command}\n```\n\n" for p, command in commands.items())
     links = [f"{{download}}`{Path(f).name} <{f}>`" for f in files]
     if executed:
         links.append(f"[{notebook}.ipynb (executed)]({executed})")
     text = (f"::::{{dropdown}} Reproduce this page (profile `{profile}`)\n\n"
-            f"```bash\n{commands}\n```\n\n"
-            f"Add `-p NAME VALUE` to change any parameter below (see the reproduce page). This run's "
-            f"parameters (base seed {seed}):\n\n{parameter_table(parameters)}\n"
+            f"Run one of these commands from the repository root, after the README's setup (`make env` "
+            f"creates `.venv`); each block is the whole command for one profile.\n\n{blocks}"
+            f"Add `-p NAME VALUE` to change any parameter below (see the reproduce page); values are "
+            f"written as `-p` takes them in a shell. This run's parameters (base seed {seed}):\n\n"
+            f"{parameter_table(parameters)}\n"
             + (f"Every parameter, declared once in the page's experiment module:\n\n{declared}\n" if declared else "")
             + f"Downloads: {' · '.join(links)}\n::::\n")
     return _markdown(text)

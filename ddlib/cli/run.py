@@ -33,7 +33,7 @@ from ..values import parse_value as _parse_value
 from .errors import CliError
 
 __all__ = ["notebook_parameters", "parameter_specs", "ParameterSpec", "parse_value", "check_parameters",
-           "prepare_notebook", "run_notebook", "results_json", "read_claims", "ClaimOutcome", "VERDICTS",
+           "prepare_notebook", "run_notebook", "dry_run", "results_json", "read_claims", "ClaimOutcome", "VERDICTS",
            "configure_parser", "RunnerError", "NotebookFailed"]
 
 EXIT_STATUSES = """exit status:
@@ -356,6 +356,44 @@ def run_notebook(path: str | Path, output_dir: str | Path, parameters: Mapping[s
     return executed
 
 
+def _would_write(folder: Path, what: str) -> None:
+    """RunnerError unless ``folder`` could be created and written (nothing is created): it is a
+    writable folder, or its nearest existing parent is."""
+    folder = Path(folder).resolve()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise RunnerError(f"the {what} {folder} cannot be created: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunnerError(f"the {what} {folder} is not writable" if existing == folder else
+                          f"the {what} {folder} cannot be created: {existing} is not writable")
+
+
+def dry_run(path: str | Path, output_dir: str | Path, parameters: Mapping[str, Any], kernel_name: str = "python3",
+            prepare_only: bool = False) -> str:
+    """What ``ddlib run`` would do, checked as a run checks it -- notebook, names, values, types,
+    kernel, output folder, the injected cell -- but nothing written or executed: the lines it
+    would print. So a command shown on a page can be tried before it runs for hours.
+
+    Raises:
+        RunnerError: what a run would refuse (exit status 2).
+    """
+    path, output_dir = Path(path), Path(output_dir)
+    parameters = dict(parameters)
+    specs = parameter_specs(path)
+    if "results_dir" in specs and not prepare_only:
+        parameters.setdefault("results_dir", str(output_dir.resolve()))
+    checked = check_parameters(path, parameters, specs)
+    if not prepare_only:
+        _check_kernel(kernel_name)
+    _would_write(output_dir, "output folder")
+    target = _not_the_source(path, output_dir / f"{path.stem}.ipynb")
+    cell = render_assignments(checked)
+    _inject(_read(path), checked)  # the notebook takes the cell (it has a parameters cell)
+    action = "prepare" if prepare_only else f"execute (kernel {kernel_name})"
+    return (f"dry run: would {action} {path} into {target}, with the parameters cell\n"
+            + "\n".join(f"    {line}" for line in cell.splitlines()) + "\nnothing was written or executed")
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.description = ("Execute a notebook with parameters (papermill), checking every name and value "
                      "against its parameters cell before anything runs.")
@@ -371,6 +409,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    help="where the executed notebook and its results go (default: runs/<notebook>)")
     p.add_argument("--prepare-only", action="store_true",
                    help="write the converted, parameterised notebook without executing it")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the notebook, every parameter, the kernel and the output folder, print what "
+                        "would run (the injected parameters cell), and exit 0 without writing or executing")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP_NUM_THREADS for the kernel (default: inherited, else 1; the notebooks' "
@@ -401,6 +442,10 @@ def _cli_main(args: argparse.Namespace) -> int:
         else:
             os.environ.setdefault("OMP_NUM_THREADS", "1")
         output_dir = args.output_dir or Path("runs") / args.notebook.stem
+        if args.dry_run:
+            print(dry_run(args.notebook, output_dir, parameters, kernel_name=args.kernel,
+                          prepare_only=args.prepare_only))
+            return 0
         if args.prepare_only:
             out = prepare_notebook(args.notebook, Path(output_dir) / f"{args.notebook.stem}.ipynb", parameters)
             print(f"prepared {out}")

@@ -20,7 +20,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from ..values import InvalidValue, TypeSpec, check_type, check_value, parse_annotation
+from ..values import InvalidValue, TypeSpec, check_type, check_value, cli_arg, parse_annotation
 
 __all__ = ["PROFILE_NAMES", "COMMON", "Parameter", "Parameters", "Profiles", "type_of", "resolve_parameters", "given"]
 
@@ -104,14 +104,15 @@ class Parameters(Mapping[str, Parameter]):
 
     def table(self, profiles: Mapping[str, Mapping[str, Any]]) -> str:
         """The declaration as a narrow Markdown table: name and type, the book profile's value and
-        the other profiles' where they differ, and the help."""
+        the other profiles' where they differ, and the help.  Values are written as ``-p NAME VALUE``
+        takes them in a shell (``cli_arg``), in code spans so no quote is curled."""
         others = [p for p in PROFILE_NAMES if p in profiles and p != "book"]
         rows = ""
         for p in self._rows.values():
             book = profiles.get("book", {}).get(p.name, p.value)
-            differ = "; ".join(f"{n}: {_cell(repr(profiles[n][p.name]))}" for n in others
+            differ = "; ".join(f"{n}: {_cell(f'`{cli_arg(profiles[n][p.name])}`')}" for n in others
                                if profiles[n][p.name] != book)
-            rows += (f"| `{p.name}` ({p.type}) | {_cell(repr(book))}" + (f" ({differ})" if differ else "")
+            rows += (f"| `{p.name}` ({p.type}) | {_cell(f'`{cli_arg(book)}`')}" + (f" ({differ})" if differ else "")
                      + f" | {_cell(p.help)} |\n")
         return "| parameter (type) | book value (other profiles) | what |\n|---|---|---|\n" + rows
 
