@@ -11,7 +11,7 @@ NBVAL  := build/nbval
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: env test unit notebooks-smoke book check-site paper calibrate findings controls blocks reexecute update-mathjax clean
+.PHONY: env test unit notebooks-smoke book check-site pdf paper calibrate findings controls blocks reexecute update-mathjax clean
 
 env: $(STAMP)
 
@@ -51,6 +51,13 @@ book: env
 # column at 1280 px. Screenshots and report.json in _build/site-check/. Run after `make book`.
 check-site: env
 	$(PY) -m booksite.check --html _build/html --toc _toc.yml --out _build/site-check
+
+# The whole book as one PDF, offline: headless Chromium prints every page of the built site in the
+# order of _toc.yml and pypdf merges them (one bookmark per page) into _build/pdf/ddlib-book.pdf, also
+# copied into the site as _downloads/ddlib-book.pdf (the intro links it from the next build on).
+# Run after `make book`; `make book` never runs it.
+pdf: env
+	$(PY) -m booksite.pdf --html _build/html --toc _toc.yml --out _build/pdf/ddlib-book.pdf
 
 # Refresh the committed MathJax bundle (book/_static/mathjax) from the npm registry; then update the
 # version and sha256 in book/_static/mathjax/README.txt.
