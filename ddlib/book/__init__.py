@@ -4,6 +4,8 @@
 - ``pages``: the page helpers the notebooks call (glued numbers and sentences, verdict and
   calibration blocks, the reproduce box, the verdict summary).
 - ``results``: what a notebook leaves behind (tidy CSVs and one JSON record with provenance).
+- ``figures``: how the book's figures look (one style and SVG output, set once per page; the
+  ticks of log axes).
 - ``notebooks``: the one list of the book's notebooks and the experiment module behind each.
 - ``layout``: ddlib's three parts and its import graph (the "How ddlib is built" page, and the
   test that keeps the imports one way).
