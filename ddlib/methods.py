@@ -57,8 +57,10 @@ from .validation import check_choice, check_float, check_int, check_labels, peak
 
 __all__ = ["Config", "RealData", "Points", "Method", "Composed", "STAGE1", "STAGE2", "REUSE_STAGE1",
            "register_stage1", "register_stage2", "compose", "compose_parts", "stage1_points", "check_method",
-           "distill_moments", "select", "STAGE2_CHOICES"]
+           "distill_moments", "select", "STAGE2_CHOICES", "ALLOWED_MODULES_ENV",
+           "import_allowed_modules"]
 
+ALLOWED_MODULES_ENV = "DDLIB_ALLOWED_MODULES"  # modules ``ddlib run --allow-module`` lets a page import
 REUSE_STAGE1 = "stage-1 points"  # the stage-2 method that stores S1 once and uses it for both stages
 
 
@@ -330,6 +332,18 @@ def compose_parts(real: RealData, stage1: str, stage2: str, m1: int, m2: int, co
         "dtype": str(real.net.dtype).replace("torch.", ""), "ddlib_version": __version__,
         **(dict(extra) if extra else {})}
     return Composed(DistilledSet(pts1.data, pts2.data, metadata), pts1, pts2, W1)
+
+
+def import_allowed_modules() -> list[str]:
+    """Import the modules ``ddlib run --allow-module`` named (they register a user's methods), in a
+    page's kernel before its parameters are checked; the names imported."""
+    import importlib
+    import os
+
+    names = [n for n in os.environ.get(ALLOWED_MODULES_ENV, "").split(",") if n]
+    for name in names:
+        importlib.import_module(name)
+    return names
 
 
 def _json_float(v: float) -> Optional[float]:

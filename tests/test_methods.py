@@ -106,3 +106,23 @@ def test_a_stage1_is_made_once_and_shared_by_every_stage2():
 def test_bad_input_is_refused_in_one_line(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_ddlib_run_lets_a_page_import_only_the_modules_it_allows(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from ddlib.methods import ALLOWED_MODULES_ENV, import_allowed_modules
+
+    (tmp_path / "my_stage1.py").write_text(
+        "from ddlib.methods import Points, register_stage1\n"
+        "register_stage1('mine-x', lambda real, m1, config, seed: Points(real.data[:0]), what='a test method')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(ALLOWED_MODULES_ENV, "my_stage1")
+    try:
+        assert import_allowed_modules() == ["my_stage1"] and "mine-x" in STAGE1
+    finally:
+        STAGE1.unregister("mine-x")
+    refused = subprocess.run([sys.executable, "-m", "ddlib", "run", "notebooks/06_stages.md", "--dry-run",
+                              "--allow-module", "no_such_module_here"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--allow-module 'no_such_module_here': no such module" in refused.stderr

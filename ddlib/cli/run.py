@@ -20,12 +20,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..book.claims import VERDICTS  # the four verdicts a notebook can report
 from ..book.notebooks import NOTEBOOKS, experiment_module
 from ..experiments.parameters import PROFILE_NAMES
 from ..io import ArtifactError, read_json
+from ..methods import ALLOWED_MODULES_ENV
 from ..validation import one_line
 from ..values import (ANY, InvalidValue, TypeSpec, check_type, check_value, coerce_cli_value, parse_annotation,
                      render_assignments, short_repr)
@@ -412,12 +413,39 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="check the notebook, every parameter, the kernel and the output folder, print what "
                         "would run (the injected parameters cell), and exit 0 without writing or executing")
+    p.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
+                   help="import MODULE in the notebook's kernel before it runs (it registers your own methods, "
+                        "ddlib.methods.register_stage1/2); found from the current folder; repeatable; it runs that "
+                        "code, so allow only code you trust")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP_NUM_THREADS for the kernel (default: inherited, else 1; the notebooks' "
                         "work is many small tensor operations, which extra threads slow down)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_main)
+
+
+def allow_modules(modules: Sequence[str]) -> None:
+    """Make the kernel import ``modules`` first (``ddlib.methods.import_allowed_modules``): each must be
+    importable from the current folder; the folder joins the kernel's PYTHONPATH."""
+    import importlib.util
+
+    if not modules:
+        return
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise RunnerError(f"--allow-module {name!r}: no such module importable from {here} (a file {name}.py "
+                              f"there, or an installed module)")
+    os.environ[ALLOWED_MODULES_ENV] = ",".join(modules)
+    os.environ["PYTHONPATH"] = os.pathsep.join([here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                         if p])
 
 
 def _cli_main(args: argparse.Namespace) -> int:
@@ -442,6 +470,7 @@ def _cli_main(args: argparse.Namespace) -> int:
         else:
             os.environ.setdefault("OMP_NUM_THREADS", "1")
         output_dir = args.output_dir or Path("runs") / args.notebook.stem
+        allow_modules(args.allow_module)
         if args.dry_run:
             print(dry_run(args.notebook, output_dir, parameters, kernel_name=args.kernel,
                           prepare_only=args.prepare_only))
