@@ -123,6 +123,6 @@ def test_ddlib_run_lets_a_page_import_only_the_modules_it_allows(tmp_path, monke
         assert import_allowed_modules() == ["my_stage1"] and "mine-x" in STAGE1
     finally:
         STAGE1.unregister("mine-x")
-    refused = subprocess.run([sys.executable, "-m", "ddlib", "run", "notebooks/06_stages.md", "--dry-run",
+    refused = subprocess.run([sys.executable, "-m", "ddlib.cli", "run", "notebooks/06_stages.md", "--dry-run",
                               "--allow-module", "no_such_module_here"], capture_output=True, text=True)
     assert refused.returncode == 2 and "--allow-module 'no_such_module_here': no such module" in refused.stderr
