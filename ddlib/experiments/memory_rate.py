@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from .. import laws
-from ..book.claims import Check, Claim, Control, Precondition
+from ..book.claims import Check, Claim, ClaimDecl, Control, Precondition
+from ..book.controls import claims_under_controls
 from ..seeds import generator
 from ..stats import Interval
 
 __all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "rate_rows", "compare", "terms", "rate_claims",
-           "synthetic_rows", "rate_control_claims", "limit_ratio"]
+           "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
 
 REGIME_FACTOR = 3.0  # a point is in a target's regime when its full-data error is at most target / 3
 N_BOOT = 2000        # bootstrap resamples of the seeds (PREREGISTRATION.md)
@@ -155,6 +156,16 @@ def rate_control_claims(rows: pd.DataFrame, *, n_boot: int = 400, seed: int = 0)
         out[name] = {c.id: c for c in rate_claims(fake, counts, terms(fake, n_boot=n_boot, seed=seed),
                                                    source="synthetic control data")}
     return out
+
+
+def rate_control_record(rows: pd.DataFrame, *, n_boot: int = 400, seed: int = 0) -> dict[str, Any]:
+    """Every rate claim under its control, in the format ``ddlib.book.pages.control_block`` shows."""
+    plan = [ClaimDecl(cid, text, (), control=control) for cid, (text, _, control) in RATE_CHECKS.items()]
+    decided = rate_control_claims(rows, n_boot=n_boot, seed=seed)
+    return {"notebook": "03_memory", "profile": "synthetic data on the committed grid's points", "seed": seed,
+            "claims": claims_under_controls(plan, RATE_CONTROLS, decided),
+            "runs": {name: {"what": RATE_CONTROLS[name].what, "sabotage": "", "parameters": {}}
+                     for name in RATE_CONTROLS}}
 
 
 def limit_ratio(rows: pd.DataFrame) -> pd.Series:
