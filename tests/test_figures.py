@@ -96,7 +96,7 @@ def test_glued_figures_are_svg_and_the_same_on_every_run(book_style):
 
 
 @pytest.mark.parametrize("vmin, vmax", [(200, 1.5e8), (250, 1.2e6), (300, 3000), (0.004, 1.1), (310, 390),
-                                        (1, 6), (30, 5e5), (1e-4, 1)])
+                                        (1, 6), (30, 5e5), (1e-4, 1), (6.5, 23), (0.028, 0.13)])
 def test_a_log_axis_has_one_notation_and_few_ticks(vmin, vmax):
     """Never 1e+06 beside 500000 (the defect of the memory page's floats figure)."""
     ticks = LogTicks().tick_values(vmin, vmax)

@@ -102,7 +102,7 @@ class NumberFormatter(Formatter):
 
 class LogTicks(Locator):
     """Major ticks of a log axis, the coarsest of these with 3 to ``max_ticks`` ticks in view:
-    every decade (every other... on a wide axis), 1-2-5 x 10^k, 1-2-3-5 x 10^k, 1..9 x 10^k."""
+    every decade (every other... on a wide axis), 1-2-5, 1-2-3-5, 1-1.5-2-3-5-7, 1..9 x 10^k."""
 
     def __init__(self, max_ticks: int = 8) -> None:
         self.max_ticks = max_ticks
@@ -118,7 +118,7 @@ class LogTicks(Locator):
         vmin = vmin if vmin > 0 else vmax / 1e3
         lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
         inside = lambda ts: [t for t in ts if vmin * (1 - 1e-9) <= t <= vmax * (1 + 1e-9)]  # noqa: E731
-        for subs in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        for subs in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 5, 7), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
             ticks = inside([s * 10.0 ** k for k in range(lo, hi + 1) for s in subs])
             if 3 <= len(ticks) <= self.max_ticks:
                 return ticks
@@ -150,7 +150,7 @@ def log_axis(ax: Any, axis: str = "y", max_ticks: int = 8) -> None:
 def value_ticks(ax: Any, values: Iterable[float], axis: str = "x", log: bool = True) -> None:
     """Ticks at exactly the measured ``values`` (a grid of n, d, L...), on a log scale unless
     ``log`` is False, labelled in one :class:`NumberFormatter` notation."""
-    ticks = sorted({float(v) for v in values})
+    ticks = sorted({float(v) for v in values if math.isfinite(float(v)) and (float(v) > 0 or not log)})
     for a, set_scale in _axes(ax, axis):
         if log:
             set_scale("log")
