@@ -172,20 +172,21 @@ def parse_value(text: str, where: str = "value", *, allow_inf: bool = False) -> 
 
 def cli_text(value: Any) -> str:
     """The text ``parse_value`` reads back as ``value`` (what follows ``-p NAME``): a string as
-    itself when it reads back unchanged (``he2``), else compact JSON (``["aniso","quad"]``, ``0.05``,
-    ``true``, ``"2024"``), so a page can show values a reader pastes, never Python's repr."""
+    itself when it reads back unchanged (``he2``), else JSON (``["aniso", "quad"]``, ``0.05``,
+    ``true``, ``"2024"``), so a page can show values a reader pastes, never Python's repr.  JSON's
+    spaces after commas let a long list wrap in a narrow table."""
     if isinstance(value, str):
         try:
             if parse_value(value) == value:
                 return value
         except InvalidValue:
             pass
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False)
 
 
 def cli_arg(value: Any) -> str:
     """``cli_text(value)`` as one shell word (quoted where bash would split or expand it), so a
-    pasted ``-p NAME VALUE`` reaches ``ddlib run`` as written: ``'["aniso","quad"]'``."""
+    pasted ``-p NAME VALUE`` reaches ``ddlib run`` as written: ``'["aniso", "quad"]'``."""
     return shlex.quote(cli_text(value))
 
 

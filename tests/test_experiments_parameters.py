@@ -132,7 +132,7 @@ def test_the_declaration_table_lists_every_parameter_with_its_type_and_profiles(
     table = DECL.table(DECL.profiles(smoke={"d": 16}))
     assert "| `d` (int) | `32` (smoke: `16`) | input dimension |" in table and table.count("\n") == 2 + len(DECL)
     assert "| `link` (str) | `he2` | the link |" in table and "'he2'" not in table  # as -p takes it, not repr
-    assert "| `grid` (list[int]) | `'[2,8]'` |" in table  # one shell word: JSON, quoted
+    assert "| `grid` (list[int]) | `'[2, 8]'` |" in table  # one shell word: JSON, quoted
 
 
 def test_every_book_notebook_declares_its_parameters_once_in_its_experiment_module():

@@ -103,7 +103,7 @@ def test_python_style_values_are_what_the_box_no_longer_shows():
     """The box's values are -p's (JSON, shell-quoted), never a Python repr, which -p refuses."""
     box = _box("01_encoding", "book", "smoke") if "01_encoding" in NOTEBOOKS else _box(PAGES[0], "book", "smoke")
     assert "['" not in box and "'he2'" not in box
-    assert "`'[\"aniso\",\"quad\",\"he3\"]'`" in box  # the declared table: one shell word in a code span
+    assert "`'[\"aniso\", \"quad\", \"he3\"]'`" in box  # the declared table: one shell word in a code span
     status = main(["run", "notebooks/01_encoding.md", "-p", "links", "['aniso', 'quad']", "--dry-run"])
     assert status == 2  # what the old box showed
 
@@ -123,4 +123,4 @@ def test_the_commands_are_literal_blocks_that_no_smart_quote_reaches():
               for b in re.findall(r'<pre class="code bash literal-block">(.*?)</pre>', html, re.S)]
     assert blocks == _commands(box) and any("'[" in b for b in blocks)  # straight quotes, as written
     spans = [unescape(x) for x in re.findall(r'<span class="docutils literal">(.*?)</span>', html, re.S)]
-    assert "'[1000,3000,12000]'" in spans  # a value in the parameter table, not curled either
+    assert "'[1000, 3000, 12000]'" in spans  # a value in the parameter table, not curled either

@@ -234,3 +234,31 @@ def test_integers_are_bounded_to_64_bits():
     assert check_value(INT_BOUND - 1) == INT_BOUND - 1
     with pytest.raises(InvalidValue):
         check_value(INT_BOUND)
+
+
+@pytest.mark.parametrize("value", ["he2", "2024", "true", "null", " padded ", "it's", "$(rm -rf ~)", "", 5, -3, 0.05,
+                                   1e-12, True, None, [2000, 8000], ["aniso", "quad"], [[32, 2], [64, 2]],
+                                   {"a": [1, "b"]}])
+def test_cli_text_is_what_parse_value_reads_back_and_cli_arg_one_shell_word(value):
+    import shlex
+
+    from ddlib.values import cli_arg, cli_text
+
+    assert parse_value(cli_text(value)) == value and type(parse_value(cli_text(value))) is type(value)
+    assert shlex.split(cli_arg(value)) == [cli_text(value)]
+    assert "'" not in cli_text(["aniso", "quad"])  # JSON, not Python's repr
+
+
+@given(json_values)
+def test_every_accepted_value_pastes_back_through_a_shell_as_itself(value):
+    """What a page shows after ``-p NAME`` (``cli_arg``) is, once bash splits it, what ``parse_value``
+    reads back as the very value (shell word splitting as shlex does it)."""
+    import shlex
+
+    from ddlib.values import cli_arg, cli_text
+
+    if not _within_bounds(value):
+        return
+    value = check_value(value)
+    [word] = shlex.split(cli_arg(value))
+    assert word == cli_text(value) and _same(parse_value(word), value)

@@ -38,7 +38,8 @@ __all__ = ["notebook_parameters", "parameter_specs", "ParameterSpec", "parse_val
            "configure_parser", "RunnerError", "NotebookFailed"]
 
 EXIT_STATUSES = """exit status:
-  0  the notebook ran and every claim it checks holds (or it reports no verdicts)
+  0  the notebook ran and every claim it checks holds (or it reports no verdicts);
+     with --dry-run: every check passed, nothing was written or executed
   3  the notebook ran, and some claim does not hold, is inconclusive or is outside its regime
      (one line per such claim on stderr: claim <id> <verdict>: <measured vs threshold>)
   2  bad invocation, refused before anything runs: unknown parameter, bad value or type,
