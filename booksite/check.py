@@ -13,8 +13,9 @@ may be out of reach, and nothing else may run past the column or be cut. Every n
 that shows (the primary ☰ and the page-contents button) must open its drawer when clicked, and a
 tap outside the drawer must close it (on a desktop: hide the sidebar, and a second click bring it
 back). A page may add its own browser check (PAGE_CHECKS). It saves a full-page screenshot of each
-page at each width for a person to look at, ``<out>/<width>/<page>.png`` (the in-page half is
-probe.js).
+page at each width for a person to look at, ``<out>/<width>/<page>.png``, and the open drawers of
+the first page; ``report.json`` has every failure and, for the record, each page's title height and
+how far down its first figure starts (the in-page half is probe.js).
 
 Usage (``make check-site``)::
 
@@ -113,6 +114,7 @@ class PageResult:
     width: int = 1280
     screenshot: Optional[Path] = None
     column_width: Optional[int] = None
+    layout: dict[str, Optional[int]] = field(default_factory=dict)  # title height, first figure's top (px)
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -341,6 +343,7 @@ def _check_page(context: Any, page: str, html_dir: Path, base: str, out_dir: Pat
                                         "strict": width >= STRICT_FROM,
                                         "mathTimeoutMs": int(timeout_s * 1000), "imageTimeoutMs": 15_000})
         result.column_width = (probe["column"] or {}).get("width")
+        result.layout = probe.get("layout") or {}
         result.failures.extend(_failures_from_probe(page, probe, base, html_dir, width))
         step = "screenshot"
         shot = out_dir / _screenshot_name(page)
@@ -409,7 +412,8 @@ def write_report(results: Sequence[PageResult], path: Path) -> None:
     """Every failure of every page at every width as JSON (the console shows at most MAX_SHOWN per
     kind, page and width)."""
     data = [{"page": r.page, "width": r.width, "screenshot": str(r.screenshot) if r.screenshot else None,
-             "column_width": r.column_width, "failures": [asdict(f) for f in r.failures]} for r in results]
+             "column_width": r.column_width, "layout": r.layout,
+             "failures": [asdict(f) for f in r.failures]} for r in results]
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 

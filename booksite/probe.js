@@ -14,7 +14,7 @@ async (options) => {
   const strict = options.strict !== false;
   const report = { mathjax: null, unrendered: [], texErrors: [], rawText: [], reprs: [], images: [],
                    column: null, wide: [], overlaps: [], clippedMath: [], tableColumns: [],
-                   pageScroll: null, links: [], favicon: null };
+                   pageScroll: null, layout: null, links: [], favicon: null };
 
   const withTimeout = (promise, ms) =>
     Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve("timeout"), ms))]);
@@ -278,7 +278,14 @@ async (options) => {
 
   measuring.remove();
 
-  // 7. Links within the site (checked against the files by the caller) and the favicon.
+  // 7. For the record (report.json, not a failure): how tall the page's title is and how far down
+  // its first figure starts, in px, the first screen of a phone being what a reader sees first.
+  const title = document.querySelector(`${columnSelector} h1`);
+  const figure = document.querySelector(`${columnSelector} img, ${columnSelector} figure`);
+  report.layout = { titleHeight: title ? Math.round(title.getBoundingClientRect().height) : null,
+                    firstFigureTop: figure ? Math.round(figure.getBoundingClientRect().top + window.scrollY) : null };
+
+  // 8. Links within the site (checked against the files by the caller) and the favicon.
   report.links = [...new Set([...document.querySelectorAll("a[href]")].map((a) => a.href))];
   const icon = document.querySelector("link[rel~='icon']");
   if (icon) {

@@ -234,6 +234,8 @@ def test_a_clean_page_passes_and_is_screenshotted(results):
     assert good.column_width == COLUMN
     assert good.screenshot is not None and good.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert good.screenshot.parent.name == "1280" and good.width == 1280
+    # Recorded for a person (report.json): the title's height, how far down the first figure is.
+    assert good.layout["titleHeight"] > 0 and good.layout["firstFigureTop"] > good.layout["titleHeight"]
 
 
 def test_raw_tex_fails_naming_the_math_node(results):
