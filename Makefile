@@ -46,9 +46,11 @@ book: env
 	$(PY) -m booksite.preexecute --cache _build/.jupyter_cache --jobs $(BOOK_JOBS)
 	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
-# The built site in headless Chromium (Debian's chromium; apt-get install -y chromium): maths
-# typeset, images loaded, no console error, no request leaving the site, nothing wider than the text
-# column at 1280 px. Screenshots and report.json in _build/site-check/. Run after `make book`.
+# The built site in headless Chromium (Debian's chromium; apt-get install -y chromium), every page at
+# 390 (phone), 768 (tablet) and 1280 px (desktop): maths typeset, images loaded, no console error, no
+# request leaving the site, no sideways scroll of the page, no clipped equation, every table's last
+# column within reach, nothing wider than the text column at 1280 px, and the navigation buttons open
+# their drawers. Screenshots in _build/site-check/<width>/, report.json there. Run after `make book`.
 check-site: env
 	$(PY) -m booksite.check --html _build/html --toc _toc.yml --out _build/site-check
 
