@@ -1,5 +1,6 @@
 """``python -m benchmarks``: measure ddlib side by side with a peer-style reference, with one
-streaming pass over the data, and across n, width and d; write a JSON and print a table.
+streaming pass over the data, across n, width and d, and a certified memory search against one
+distillation; write a JSON and print a table.
 
     python -m benchmarks --size book --repeats 5 --out benchmarks/results/book.json
 """
@@ -15,14 +16,15 @@ from typing import Sequence
 
 import torch
 
+from ddlib.experiments.memory_search import SEARCHES
 from ddlib.io import write_json
 from ddlib.provenance import provenance
 
 from .report import format_report
 from .sizes import SIZES
-from .suite import SEEDS, Options, compare, limit, scaling, targets
+from .suite import SEEDS, Options, compare, limit, scaling, search_cost, targets
 
-PARTS = ("compare", "limit", "scaling")
+PARTS = ("compare", "limit", "scaling", "search_cost")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real points per KIP step of the peer-style reference (default: the size's)")
     p.add_argument("--only", default=",".join(PARTS),
                    help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)")
+    p.add_argument("--search-schedules", default="lean",
+                   help=f"search_cost: comma-separated probe schedules of the memory search to time, of "
+                        f"{','.join(SEARCHES)} (default: lean)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -81,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [s for s in parts if s not in PARTS]
     if bad or not parts:
         parser.error(f"--only takes a comma-separated subset of {list(PARTS)}, got {args.only!r}")
+    schedules = tuple(dict.fromkeys(s.strip() for s in args.search_schedules.split(",") if s.strip()))
+    if not schedules or any(s not in SEARCHES for s in schedules):
+        parser.error(f"--search-schedules takes a comma-separated subset of {list(SEARCHES)}, "
+                     f"got {args.search_schedules!r}")
+    if "search_cost" in parts and args.device != "cpu":
+        parser.error("search_cost is measured on the CPU, one thread: leave it out of --only with --device cuda")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda was asked for, but torch.cuda.is_available() is False here")
     if args.threads is not None:
@@ -89,10 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     opts = Options(repeats=args.repeats, dtype=args.dtype, device=args.device, threads=args.threads,
-                   log=log)
+                   log=log, search_schedules=schedules)
     record = {
         "config": {"size": size.params(), "repeats": args.repeats, "device": args.device, "dtype": args.dtype,
                    "threads": args.threads, "torch_threads": torch.get_num_threads(), "parts": parts,
+                   "search_schedules": list(schedules),
                    "seeds": {**SEEDS, "distill_seed": "repeat index (0, 1, ...)"}},
         "machine": {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "load_average_start": _load_average(),
                     "cuda_device": torch.cuda.get_device_name() if args.device == "cuda" else None},
@@ -109,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             compare_ddlib_runs = runs["ddlib"]
         elif name == "limit":
             record[name] = limit(size, opts)
+        elif name == "search_cost":
+            record[name] = search_cost(size, opts)
         else:
             record[name] = scaling(size, opts, base_runs=compare_ddlib_runs)
     record["targets"] = targets(record, args.size)

@@ -56,6 +56,22 @@ def format_report(record: dict[str, Any]) -> str:
                     for p in sc[ax]["points"]]
             out += _table([ax, "wall s", "peak MB", "test MSE"], rows)
             out.append(f"  exponents vs {ax}: time {sc[ax]['time_exponent']:.2f}, memory {sc[ax]['memory_exponent']:.2f}")
+    if "search_cost" in record:
+        sc = record["search_cost"]
+        pr = sc["problem"]
+        out += ["", f"search cost: one certified memory search / one ddlib.distill, one thread, same process "
+                    f"(r={pr['r']} d={pr['d']} L={pr['width']} n={sc['n_train']} target {pr['targets']}; distill "
+                    f"m1={sc['distill']['m1']} m2={sc['distill']['m2']})"]
+        rows = [["distill", _mmm(sc["distill"]["wall_s"]), _mmm(sc["distill"]["cpu_s"]), "", "", "", ""]]
+        for name, v in sc["searches"].items():
+            c = v["certified"]
+            rows.append([f"search ({name})", _mmm(v["wall_s"]), _mmm(v["cpu_s"]), _mmm(v["ratio"]),
+                         f"{v['ratio_of_minima']:.2f} (CPU {v['ratio_of_minima_cpu']:.2f})",
+                         f"{v['probes']['stage1']} + {v['probes']['pairs']}",
+                         f"m1*={c['m1_star']} ({c['cert_m1']}, {c['cert_m2']})" if c["points"] is not None else
+                         "none within the caps" + (f" (censored: {c['censored']})" if c["censored"] else "")])
+        out += _table(["what", "wall s", "CPU s", "ratio to distill", "ratio of minima", "probes (stage 1 + pairs)",
+                       "certified"], rows)
     if "targets" in record:
         t = record["targets"]
         out += ["", f"targets (size {t['size']}):"]
@@ -68,4 +84,7 @@ def format_report(record: dict[str, Any]) -> str:
         if "limit_ratio" in t:
             out.append(f"  distill / (G_D + Gram passes) {t['limit_ratio']:.2f} <= {t['limit_ratio_max']}: "
                        f"{t['limit_met']}")
+        if "search_cost" in t:
+            out.append(f"  certified search / distill (lean, median) {t['search_cost']:.2f} <= {t['search_cost_max']}: "
+                       f"{t['search_cost_met']}")
     return "\n".join(out)

@@ -37,7 +37,7 @@ def tiny_record(tmp_path_factory) -> tuple[dict, str]:
 
 def test_entry_point_writes_every_section(tiny_record):
     record, _ = tiny_record
-    assert {"config", "machine", "provenance", "compare", "limit", "scaling", "targets",
+    assert {"config", "machine", "provenance", "compare", "limit", "scaling", "search_cost", "targets",
             "wall_time_s"} <= set(record)
     assert record["config"]["size"]["name"] == "tiny" and record["config"]["repeats"] == 1
 
@@ -84,9 +84,54 @@ def test_scaling_section_fits_an_exponent_per_axis(tiny_record):
         assert math.isfinite(scaling[axis]["memory_exponent"])
 
 
+def test_search_cost_section_reports_one_search_over_one_distillation(tiny_record):
+    record = tiny_record[0]
+    cost = record["search_cost"]
+    size = record["config"]["size"]
+    assert cost["threads"] == 1 and cost["problem"]["d"] == size["d"] and cost["problem"]["width"] == size["width"]
+    assert cost["n_train"] == 4 * size["d"] ** 2 and cost["problem"]["targets"] == "abs:0.1"
+    assert set(cost["searches"]) == {"lean"} and (cost["distill"]["m1"], cost["distill"]["m2"]) == (size["m1"], size["m2"])
+    lean = cost["searches"]["lean"]
+    for key in ("wall_s", "cpu_s", "ratio", "ratio_cpu"):
+        assert set(lean[key]) == SUMMARY_KEYS
+    ratio = lean["wall_s"]["values"][0] / cost["distill"]["wall_s"]["values"][0]
+    assert math.isclose(lean["ratio"]["median"], ratio, rel_tol=1e-12)
+    assert lean["probes"]["stage1"] >= 1 and set(lean["certified"]) >= {"points", "censored"}
+    assert (lean["certified"]["points"] is None) == (lean["certified"]["censored"] is not None)
+    t = record["targets"]
+    assert t["search_cost_max"] == 3.0 and t["search_cost"] == lean["ratio"]["median"]
+
+
+def test_the_phases_compose_what_distill_composes():
+    """The benchmark's phases (``limit``) run the registered methods on a RealData, as ``distill``
+    composes them: the same stage functions give ``distill``'s sets exactly."""
+    from benchmarks.sizes import SIZES
+    from ddlib.methods import STAGE1, STAGE2, Config, RealData
+
+    task = ddlib.MultiIndexTask(8, 2, "he2", seed=0)
+    X, y = task.sample(256, seed=1)
+    net = ddlib.TwoLayerNet.init(8, 32, seed=0)
+    size = SIZES["tiny"]
+    ours = ddlib.distill(net, X, y, size.m1, size.m2, steps1=size.steps1, steps2=size.steps2, restarts=size.restarts,
+                         seed=4)
+    real = RealData(net, X, y)
+    config = Config(steps1=size.steps1, steps2=size.steps2, restarts=size.restarts)
+    s1 = STAGE1.lookup("gm-cos").fn(real, size.m1, config, 4)
+    W1 = config.learner.stage1(real.net, *s1.data)
+    s2 = STAGE2.lookup("kip").fn(real, W1, size.m2, config, 4)
+    assert torch.equal(s1.data.X, ours.stage1.X) and torch.equal(s2.data.X, ours.stage2.X)
+
+
+def test_entry_point_refuses_an_unknown_search_schedule(capsys):
+    with pytest.raises(SystemExit):
+        benchmarks_main(["--size", "tiny", "--repeats", "1", "--only", "search_cost", "--search-schedules", "fast"])
+    assert "--search-schedules" in capsys.readouterr().err
+
+
 def test_entry_point_prints_the_table(tiny_record):
     _, stdout = tiny_record
     assert "ddlib vs peer-style reference" in stdout and "scaling of ddlib.distill" in stdout
+    assert "search cost: one certified memory search / one ddlib.distill" in stdout
 
 
 def test_entry_point_refuses_fewer_than_five_repeats_above_tiny(capsys):

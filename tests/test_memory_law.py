@@ -194,6 +194,35 @@ def test_a_line_claim_checks_only_the_targets_it_can_fit_and_says_where_its_data
     assert {c.source for c in paper_claims(data)} == {"committed paper-scale data"}
 
 
+def test_the_plateau_precondition_is_decided_per_target_and_point_not_on_the_relative_target():
+    # rel:4 lies 4x above the full-data error by construction, at every point; the absolute targets
+    # lie below 3x it everywhere (full-data error 0.08: 1.25x and 2.5x), so the claims made at them
+    # are outside their regime -- the memory ratios and the target ratio (C3.P5, C3.P6) included,
+    # which a precondition read on rel:4 alone (always 4) kept in it
+    cls = {c.id: c for c in paper_claims(_synthetic(_law, full=0.08))}
+    for cid in ("C3.P1", "C3.P2", "C3.P5", "C3.P6"):
+        plateau = next(p for p in cls[cid].regime if "plateau" in p.name)
+        assert cls[cid].verdict == "outside regime" and not plateau.met, cid
+        assert "abs:0.1: 0 of" in plateau.detail and "target / full-data MSE 1.25 to 1.25" in plateau.detail
+        assert "abs:0.2: 0 of" in plateau.detail and "2.5 to 2.5" in plateau.detail, plateau.detail
+    assert cls["C3.P4"].verdict == "holds"  # at rel:4, 4x everywhere
+    r_plateau = next(p for p in cls["C3.P4"].regime if "plateau" in p.name)
+    assert r_plateau.met and "rel:4: 6 of 6 sizes, 30 of 30 points" in r_plateau.detail
+
+
+def test_the_plateau_precondition_counts_the_points_each_target_keeps():
+    weak = lambda r, d, w, c: 0.04 if c == 1 else 0.02  # noqa: E731 -- abs:0.1 is 2.5x at n = d^2
+    cls = {c.id: c for c in paper_claims(_synthetic(_law, full_of=weak))}
+    plateau = next(p for p in cls["C3.P1"].regime if "plateau" in p.name)
+    assert plateau.met and "abs:0.1: 3 of 4 sizes, 15 of 20 points (target / full-data MSE 2.5 to 5)" in plateau.detail
+    assert cls["C3.P5"].verdict == "holds"  # the other sizes keep both targets
+
+
+def test_a_point_stored_without_selection_is_recomputed_as_the_committed_grid_made_it():
+    assert law._point_arguments({"r": 2}) == {"r": 2, "selection": "test", "search": "exhaustive"}
+    assert law._point_arguments({"r": 2, "selection": "separate"}) == {"r": 2, "selection": "separate"}
+
+
 def test_paper_claims_do_not_hold_when_points_grow_with_n_and_L():
     cls = {c.id: c for c in paper_claims(_synthetic(lambda r, d, w, c, t: 3 * c ** 0.5 * (w / 256) ** 0.5 + r))}
     assert cls["C3.P1"].verdict == cls["C3.P2"].verdict == "does not hold"

@@ -42,8 +42,9 @@ from ..provenance import provenance
 from ..scaling import FLAT, loglog_slope
 from ..stats import Interval
 from .memory import (EXECUTION, bound_ratios, floor10, LINES, PLATEAU, PROFILES, X_OF, above_plateau, long_table, memory_point, parse_targets,
-                     ratio_at_most, regimes, run_memory, seed_slopes_counted, show)
+                     ratio_at_most, run_memory, seed_slopes_counted, show)
 from .parameters import resolve_parameters
+from .regime import full_data_learns, learnable_link
 from .sentinels import SentinelCheck, recompute
 
 __all__ = ["DATA_DIR", "MIN_SEEDS", "grid_definition", "data_digest", "regenerate", "choose_sentinels",
@@ -59,6 +60,7 @@ MIN_SEEDS = 5  # repetitions per point the paper-scale claims need
 MIN_SIZES, MIN_RANGE = 3, 4.0  # a slope needs at least 3 sizes over at least a 4-fold range
 KIND = "ddlib-memory-law"
 LEGACY_SELECTION = "test"  # how a point stored without ``selection`` chose its sizes (memory_search.SELECTIONS)
+LEGACY_SEARCH = "exhaustive"  # ... and the probe schedule it searched with (memory_search.SEARCHES)
 SOURCE = "committed paper-scale data"  # where the paper-scale claims' data come from
 
 
@@ -139,10 +141,17 @@ def _point_records(sweep: Path) -> dict[str, dict]:
     return {p.stem: read_json(p) for p in sorted((sweep / "points").glob("*.json"))}
 
 
+def _point_arguments(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of ``memory_point`` that made a stored point.  A point stored without a
+    ``selection`` predates both the selection sample and the lean search (the committed grid): every
+    probe on its test sample, the exhaustive schedule.  Any later point made by the defaults it does
+    not name."""
+    legacy = {} if "selection" in point else {"selection": LEGACY_SELECTION, "search": LEGACY_SEARCH}
+    return {**legacy, **point}
+
+
 def _recompute_point(name: str, record: Mapping[str, Any]) -> SentinelCheck:
-    # A point stored without a ``selection`` was made with every probe on its test sample (the
-    # committed grid, made before the search had a selection sample of its own).
-    point = {"selection": LEGACY_SELECTION, **record["point"]}
+    point = _point_arguments(record["point"])
     return recompute(name, lambda: memory_point(**point), record["result"])
 
 
@@ -189,7 +198,7 @@ def _stored_points_current(sweep: Path, selection: str) -> tuple[bool, str]:
     if not records:
         return True, "no stored point"
     key = min(records, key=lambda k: (float(records[k]["wall_time_s"]), k))
-    stored = records[key]["point"].get("selection", LEGACY_SELECTION)
+    stored = _point_arguments(records[key]["point"])["selection"]
     if stored != selection:
         return False, f"they chose their sizes on selection={stored!r}, the grid on {selection!r}"
     check = _recompute_point(f"point {key}", records[key])
@@ -571,19 +580,60 @@ def paper_measures(data: MemoryLawData, grid: Optional[Mapping[str, Any]] = None
     return out
 
 
+_SIZE_KEYS = ["r", "d", "width", "n_train"]
+
+
+def _setting(data: MemoryLawData, grid: Mapping[str, Any]) -> tuple[Precondition, ...]:
+    """The paper's setting on the committed grid: a link of information exponent 2 and a full-data
+    learner that learns at every size (``memory.regimes``' setting, without its plateau condition,
+    which the claims here decide per target: ``_plateau_precondition``)."""
+    worst = float(data.table.full_mse.max())
+    return (learnable_link(grid["link"]), full_data_learns(worst, "(the largest over the sizes)", "at every size"))
+
+
+def _plateau_precondition(data: MemoryLawData, targets: Sequence[str], line: Optional[str] = None) -> Precondition:
+    """Per target and per point: where each target a claim checks lies at least PLATEAU times
+    above the full-data error.  A point (size, repetition) is in the regime for a target when its
+    target / full-data MSE is >= PLATEAU, a size when every repetition of it is (``above_plateau``,
+    the sizes the claims' measures read); the claim needs each of its targets in the regime at one
+    size at least.  Over the rows of ``line`` (None: every line)."""
+    rows = data.long if line is None else data.long[data.long.line == line]
+    rows = rows.drop_duplicates(["target", *_SIZE_KEYS, "seed"])
+    ok, detail = True, []
+    for t in targets:
+        r = rows[rows.target == t]
+        ratio = r.target_mse / r.full_mse
+        sizes = r.drop_duplicates(_SIZE_KEYS)
+        kept = r[above_plateau(r)].drop_duplicates(_SIZE_KEYS)
+        ok = ok and len(kept) > 0
+        detail.append(f"{show(t)}: {len(kept)} of {len(sizes)} sizes, {int((ratio >= PLATEAU).sum())} of {len(r)} "
+                      f"points (target / full-data MSE {ratio.min():.3g} to {ratio.max():.3g})" if len(r) else
+                      f"{show(t)}: no data")
+    where = "" if line is None else f" of the {line} line"
+    return Precondition(f"each target checked lies >= {PLATEAU:g}x above the full-data error (above the stage-1 "
+                        f"plateau) at a size{where} at least: per target and point, only such sizes are read",
+                        bool(targets) and ok, "; ".join(detail))
+
+
 def paper_regimes(data: MemoryLawData, grid: Optional[Mapping[str, Any]] = None) -> dict[str, tuple[Precondition, ...]]:
     """Where the paper-scale claims apply, by the regime keys of ``paper_plan``: in the paper's
-    setting (``memory.regimes``, "setting"), where the data cover a line's whole range with
-    MIN_SEEDS repetitions per size (so pilot data is outside every claim's regime) and, for a
-    line's claim ("line n", ... ), where at least one of its targets lies above the stage-1
-    plateau (``PLATEAU`` times the full-data error) at MIN_SIZES sizes over a MIN_RANGE-fold range;
-    the claims on every line ("every line") need every line measured."""
+    setting (``_setting``), where each target a claim checks lies above the stage-1 plateau
+    (``PLATEAU`` times the full-data error), decided per target and per point
+    (``_plateau_precondition``: the checks read only such sizes), where the data cover a line's
+    whole range with MIN_SEEDS repetitions per size (so pilot data is outside every claim's regime)
+    and, for a line's claim ("line n", ... ), where at least one of its targets lies above the
+    plateau at MIN_SIZES sizes over a MIN_RANGE-fold range; the claims on every line ("every line":
+    the memory ratios and the target ratio, at the absolute targets) need every line measured."""
     grid = grid_definition() if grid is None else grid
-    setting = regimes(data.table, grid)["setting"]
+    setting = _setting(data, grid)
     ready = {line: _line_ready(data, line, grid) for line in LINES}
-    out = {f"line {line}": setting + (ready[line], _fit_precondition(data, line, targets)[0])
-           for line, targets in _line_targets(grid).items() if targets}
-    out["every line"] = setting + tuple(ready.values())
+    out = {}
+    for line, targets in _line_targets(grid).items():
+        if targets:
+            fit, fitted = _fit_precondition(data, line, targets)
+            out[f"line {line}"] = setting + (_plateau_precondition(data, fitted or targets, line), ready[line], fit)
+    fixed = [t for t, _ in _targets(grid)[1]]
+    out["every line"] = setting + ((_plateau_precondition(data, fixed),) if fixed else ()) + tuple(ready.values())
     return out
 
 
