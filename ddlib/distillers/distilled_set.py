@@ -66,13 +66,13 @@ class DistilledSet:
 
     @property
     def shared(self) -> bool:
-        """One set used for both stages (S2 is S1, point for point): it is stored once."""
+        """Whether one set serves both stages (S2 equals S1 point for point), so it is stored once."""
         return self.m1 == self.m2 and all(torch.equal(p, q) for p, q in zip(self.stage1, self.stage2))
 
     @property
     def memory_floats(self) -> int:
-        """Floats stored by the set: (m1 + m2)(d + 1), inputs and labels of both stages, or m1(d + 1)
-        for one set used for both (``shared``) -- the one count of a set's memory in ddlib."""
+        """The floats the set stores -- (m1 + m2)(d + 1), inputs and labels of both stages, or m1(d + 1)
+        for one set used for both (``shared``); the one count of a set's memory in ddlib."""
         return (self.m1 if self.shared else self.m1 + self.m2) * (self.d + 1)
 
     def fit(self, net: TwoLayerNet, learner: Optional[TwoStageLearner] = None) -> TwoLayerNet:
