@@ -75,6 +75,11 @@ update-mathjax:
 paper: env
 	$(PY) -m ddlib.experiments.memory_law regenerate --workers 2
 
+# The full factorial of notebook 06 at the paper profile (data/stages/): every stage-1 x stage-2 arm in
+# 12 conditions, one condition at a time, resumable (the manifest says which are in); `make book` never runs it.
+factorial: env
+	$(PY) -m ddlib.experiments.stages regenerate
+
 # The calibration records (ddlib/experiments/calibration/*.json): every claim's quantities on 10
 # repetitions from base seed 1000, which the book and CI never run; thresholds are set from them.
 calibrate: env

@@ -77,3 +77,21 @@ def test_the_profiles_resolve_and_hold_the_arms_the_claims_compare():
         P = resolve_parameters(stages.PROFILES, profile, seed=0)
         assert set(stages.REQUIRED_STAGE1) <= set(P["stage1"]) and set(stages.REQUIRED_STAGE2) <= set(P["stage2"])
     assert len(stages.conditions(resolve_parameters(stages.PROFILES, "paper", seed=0))) == 12
+
+
+def test_the_paper_factorial_is_committed_condition_by_condition_and_checked(tmp_path, monkeypatch):
+    tiny = {**{k: v for k, v in TINY.items() if k != "seed"}, "noise_grid": [0.0, 0.3], "n_seeds": 2}
+    monkeypatch.setitem(stages.PROFILES, "paper", tiny)
+    first = stages.regenerate(root=tmp_path, progress=False, only=[stages.condition_label("he2", 2, 0.0)])
+    assert list(first["conditions"]) == [stages.condition_label("he2", 2, 0.0)] and not first["complete"]
+    full = stages.regenerate(root=tmp_path, progress=False)  # resumes: the stored condition is kept
+    assert full["complete"] and len(full["conditions"]) == 2
+    assert full["conditions"][stages.condition_label("he2", 2, 0.0)] == first["conditions"][
+        stages.condition_label("he2", 2, 0.0)]
+    tables, manifest = stages.load_paper(tmp_path)
+    assert set(tables.rows.condition) == set(manifest["conditions"]) and len(tables.rows) == 2 * 2 * 7
+    assert stages.check_sentinel(tmp_path).current
+    path = tmp_path / next(iter(manifest["conditions"].values()))["file"]
+    path.write_text(path.read_text().replace("0.", "1.", 1))
+    with pytest.raises(Exception, match="sha256 differs"):
+        stages.load_paper(tmp_path)

@@ -20,26 +20,33 @@ Stage-1 and stage-2 lists are parameters: a user's registered method joins the c
 """
 from __future__ import annotations
 
+import argparse
+import hashlib
 import math
+import sys
+import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
 import torch
 
 from ..book.claims import CheckSpec, ClaimDecl, Control, Precondition
 from ..data import Data
+from ..io import ArtifactError, read_json, write_json
+from ..provenance import provenance
 from ..methods import STAGE1, STAGE2, Config, RealData, compose
 from ..metrics import alignment, principal_angles, test_mse
 from ..stats import geometric_mean
 from ..tuning import tune_ridge, validation_split
 from ..validation import check_float, check_int
-from .parameters import Parameters
+from .parameters import Parameters, resolve_parameters
 from .repetitions import repetitions
 
 __all__ = ["PARAMETERS", "PROFILES", "REQUIRED_STAGE1", "REQUIRED_STAGE2", "CHECKS", "CONTROLS", "StageTables",
            "run", "conditions", "condition_label", "arm", "ratios", "measures", "check_spec", "regimes", "plan",
-           "summarise", "best_arm"]
+           "summarise", "best_arm", "DATA_DIR", "regenerate", "load_paper", "check_sentinel", "main"]
 
 PARAMETERS = Parameters(
     ("d", 32, "input dimension"),
@@ -281,3 +288,115 @@ def best_arm(summary: pd.DataFrame) -> tuple[str, float]:
     if arms.empty:
         return "", math.nan
     return str(arms.idxmin()), float(arms.min())
+
+
+# ------------------------------------------------------------------------------------------------
+# The full factorial at the paper profile: committed data, one condition at a time
+# ------------------------------------------------------------------------------------------------
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "stages"
+_KEYS = ["condition", "repetition", "arm"]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _condition_file(root: Path, link: str, r: int, noise: float) -> Path:
+    return root / "conditions" / f"{link}-r{r}-sigma{noise:g}.csv"
+
+
+def regenerate(*, root: Path | str = DATA_DIR, progress: bool = True, only: Optional[Sequence[str]] = None
+               ) -> dict[str, Any]:
+    """Run the paper profile condition by condition into ``root`` (resumable: a condition whose file
+    is stored is skipped), rewriting the manifest after each one: which conditions are in, the
+    sha256 of every file, the parameters, provenance and wall times.  ``only``: condition labels to
+    run (default: all)."""
+    root = Path(root)
+    P = resolve_parameters(PROFILES, "paper", seed=0)
+    manifest_path = root / "manifest.json"
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {
+        "kind": "ddlib-stages", "parameters": P, "conditions": {}, "wall_time_s": 0.0}
+    for link, r, noise in conditions(P):
+        label = condition_label(link, r, noise)
+        path = _condition_file(root, link, r, noise)
+        if (only and label not in only) or label in manifest["conditions"]:
+            continue
+        start = time.perf_counter()
+        t = run(**{**P, "links": [link], "r_grid": [r], "noise_grid": [noise]}, progress=progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(t.rows.to_csv(index=False).encode())
+        wall = time.perf_counter() - start
+        manifest["conditions"][label] = {"file": path.relative_to(root).as_posix(), "sha256": _sha256(path),
+                                         "wall_time_s": wall}
+        manifest.update(wall_time_s=manifest["wall_time_s"] + wall, provenance=provenance(),
+                        complete=len(manifest["conditions"]) == len(conditions(P)),
+                        sentinel={"condition": next(iter(manifest["conditions"])), "repetition": 0,
+                                  "arm": arm("gm-cos", "kip")})
+        write_json(manifest_path, manifest)
+    return manifest
+
+
+def load_paper(root: Path | str = DATA_DIR) -> tuple[StageTables, dict[str, Any]]:
+    """The committed conditions (each file checked against its sha256) and the manifest; an empty
+    table when none is committed."""
+    root = Path(root)
+    if not (root / "manifest.json").is_file():
+        return StageTables(pd.DataFrame()), {}
+    manifest = read_json(root / "manifest.json")
+    parts = []
+    for label, entry in manifest["conditions"].items():
+        path = root / entry["file"]
+        if _sha256(path) != entry["sha256"]:
+            raise ArtifactError(f"{path}: its sha256 differs from the manifest (condition {label})")
+        part = pd.read_csv(path, dtype={"error": "object"})
+        parts.append(part.assign(error=part["error"].astype(object).where(part["error"].notna(), "")))
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return StageTables(rows), manifest
+
+
+def check_sentinel(root: Path | str = DATA_DIR) -> Optional[Any]:
+    """Recompute the committed data's sentinel -- the first condition's first repetition, every arm
+    -- with today's code and compare its test errors with the stored ones, bit for bit
+    (``SentinelCheck``; None when nothing is committed)."""
+    from .sentinels import recompute
+
+    tables, manifest = load_paper(root)
+    if not manifest:
+        return None
+    P = manifest["parameters"]
+    label = manifest["sentinel"]["condition"]
+    link, r, noise = next(c for c in conditions(P) if condition_label(*c) == label)
+    stored = tables.rows[(tables.rows.condition == label) & (tables.rows.repetition == 0)]
+    expected = {a: float(v) for a, v in zip(stored.arm, stored.test_mse)}
+
+    def compute() -> dict[str, float]:
+        t = run(**{**P, "links": [link], "r_grid": [r], "noise_grid": [noise], "n_seeds": 1})
+        return {a: float(v) for a, v in zip(t.rows.arm, t.rows.test_mse)}
+    return recompute(f"condition {label}, repetition 0", compute, expected)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ddlib.experiments.stages",
+                                     description="The full factorial of notebook 06 at the paper profile "
+                                                 "(data/stages/), condition by condition, resumable.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    reg = sub.add_parser("regenerate")
+    reg.add_argument("--only", action="append", default=None, help="a condition label to run (repeatable)")
+    sub.add_parser("status")
+    args = parser.parse_args(argv)
+    if args.command == "regenerate":
+        m = regenerate(only=args.only)
+        print(f"{len(m['conditions'])} conditions in, {m['wall_time_s']:.0f} s")
+        return 0
+    tables, manifest = load_paper()
+    print(f"{len(manifest.get('conditions', {}))} of {len(conditions(resolve_parameters(PROFILES, 'paper', seed=0)))}"
+          f" conditions in")
+    check = check_sentinel()
+    if check is not None:
+        print(check.line())
+    return 0 if check is None or check.current else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
