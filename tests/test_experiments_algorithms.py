@@ -1,6 +1,8 @@
-"""The notebook-04 experiment at a tiny size (the table's methods and columns, the recorded seeds,
-the T = 1 equivalence record, determinism), its claims on synthetic tables (holds, does not
-hold, outside regime, inconclusive on a NaN), their thresholds' origins and their negative controls."""
+"""The notebook-04 experiment at a tiny size (the table's methods and columns, every arm composed
+from the registries with its ridge tuned on a validation split, the recorded seeds, the T = 1
+equivalence record, determinism, an extra arm by name), its claims on synthetic tables (holds,
+does not hold, outside regime, inconclusive on a NaN), their thresholds' origins and their
+negative controls."""
 from __future__ import annotations
 
 import math
@@ -9,23 +11,26 @@ import pandas as pd
 import pytest
 import torch
 
+from ddlib import methods
+from ddlib.data import Data
 from ddlib.book.claims import claims_of
 from ddlib.book.controls import SABOTAGES
-from ddlib.distillers import pipeline
-from ddlib.experiments import algorithms, resolve_parameters
-from ddlib.experiments.algorithms import (BASELINES, CHECKS, COMPARED, CONTROLS, PROFILES, REAL_POINTS, SYNTHETIC,
-                                          AlgorithmTables, matching_gradient_gap, measures, plan, regimes, run,
+from ddlib.experiments import algorithms, arms, resolve_parameters
+from ddlib.experiments.algorithms import (CHECKS, COMPARED, CONTROLS, PROFILES, REAL_POINTS, SYNTHETIC, AlgorithmTables,
+                                          arms_of, matching_gradient_gap, measures, plan, regimes, run,
                                           run_algorithms, summarise)
 from ddlib.experiments.problem import derived_seeds, make_problem
 from ddlib.learners import TwoStageLearner
 
-TINY = dict(d=6, r=1, width=32, n_train=400, m1=4, m2=6, link="he2", n_seeds=1, steps1=20, steps2=10,
-            lr=0.05, restarts=2, meta_steps=5, meta_lr=0.01, meta_batch=64, tm_steps=2, tm_lr=1.0,
-            tm_weight_decay=0.75, extra_m1=[2], n_test=500, seed=4)
+TINY = dict(d=6, r=1, width=32, n_train=400, validation_share=0.2, m1=4, m2=6, link="he2", n_seeds=1, steps1=20,
+            steps2=10, lr=0.05, restarts=2, meta_steps=5, meta_lr=0.01, meta_batch=64, tm_steps=2, tm_lr=1.0,
+            tm_weight_decay=0.75, extra_m1=[2], n_test=500, extra_arms=[], seed=4)
+BASELINES = REAL_POINTS + SYNTHETIC
 METHODS_T2 = ["full data (T=2)", "GM cos + KIP (T=2)", "TM T=2 + KIP", "TM T=2 S1 + full stage 2"]
 COLUMNS = {"repetition", "base_seed", "method", "family", "learner_steps", "m1", "m2", "test_mse", "alignment",
            "matching_loss", "stage1_gradient_cosine", "stage1_gradient_norm_ratio", "w_cosine_to_full",
-           "w_top_direction_share", "memory_floats", "wall_time_s", "meta_initial_real_loss", "meta_final_real_loss"}
+           "w_top_direction_share", "memory_floats", "wall_time_s", "meta_initial_real_loss", "meta_final_real_loss",
+           "ridge", "validation_mse"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,18 @@ def test_table_has_every_method_once_per_repetition_and_the_extra_m1_pair(result
     assert sorted(table[table.m1 == 2].method) == ["GM Frobenius + KIP", "GM cos + KIP"]
     assert set(BASELINES) <= set(at_m1.method)
     assert set(at_m1[at_m1.method.isin(BASELINES)].family) == {"real points", "synthetic"}
-    assert set(REAL_POINTS) | set(SYNTHETIC) == set(BASELINES)
+    # Every method but the fine-tune is an arm of the one registry of arms, named by its two stages.
+    assert [a.name for a in arms_of(TINY)] == list(arms.ALGORITHMS)
+    assert set(COMPARED) == {"full data", algorithms.META, *(a.label for a in arms_of(TINY))}
+
+
+def test_every_row_has_its_ridge_tuned_on_the_validation_split(result):
+    from ddlib.tuning import RIDGE_GRID
+    table = result.table
+    assert table.ridge.isin(RIDGE_GRID).all() and table.validation_mse.map(math.isfinite).all()
+    assert table.ridge.nunique() > 1  # chosen per row, not the learner's one ridge
+    full = table[table.method == "full data"]
+    assert (full.memory_floats == (TINY["n_train"] - 80) * (TINY["d"] + 1)).all()  # the validation split held out
 
 
 def test_every_baseline_stores_the_distillers_floats(result):
@@ -73,10 +89,13 @@ def test_table_has_the_documented_columns_and_seeds(result):
     assert meta.meta_final_real_loss > 0 and meta.meta_initial_real_loss > 0
 
 
-def test_only_the_rows_sharing_a_stage1_have_no_wall_time(result):
+def test_every_arm_has_a_wall_time_counting_a_shared_stage1_in_full(result):
     table = result.table
-    assert set(table[table.wall_time_s.isna()].method) == {"GM cos + real stage 2", "TM T=2 S1 + full stage 2"}
+    assert set(table[table.wall_time_s.isna()].method) == {"TM T=2 S1 + full stage 2"}  # the diagnostic row
     assert (table.wall_time_s.dropna() >= 0).all()
+    one = table[(table.m1 == TINY["m1"]) & (table.learner_steps == 1)].set_index("method").wall_time_s
+    # GM cos + random real points shares GM cos + KIP's S1: its time counts that S1, so it is not ~0.
+    assert one["GM cos + real stage 2"] > 0.2 * one["GM cos + KIP"]
 
 
 def test_metrics_are_finite_and_in_range(result):
@@ -119,7 +138,7 @@ def test_summarise_gives_mean_min_max_per_method(result):
     assert set(summary) == set(COMPARED) | set(METHODS_T2)
     stats = summary["GM cos + KIP"]["test_mse"]
     assert stats["min"] <= stats["mean"] <= stats["max"]
-    assert "wall_time_s" not in summary["GM cos + real stage 2"]
+    assert "wall_time_s" not in summary["TM T=2 S1 + full stage 2"]
 
 
 def test_measures_give_one_value_per_repetition_for_every_check(result):
@@ -150,7 +169,8 @@ def _synthetic(n: int = 5, scale: dict | None = None, tm_steps: int = 2, m1: int
     in ``scale``), gradient norms, the meta losses and the T-step rows, over n repetitions."""
     base = {"full data": 0.01, "GM cos + KIP": 0.03, "GM Frobenius + KIP": 0.03, "TM T=1 + KIP": 0.03,
             "GM cos + real stage 2": 0.15, "meta-gradient": 0.01, "random": 1.0, "k-center": 1.1, "herding": 1.2,
-            "greedy selection": 0.9, "spectral": 0.1, "moment matching + KIP": 0.04, "moment matching + labels": 0.08,
+            "greedy selection": 0.9, "spectral": 0.1, "spectral + KIP": 0.05, "moment matching + KIP": 0.04,
+            "moment matching + labels": 0.08,
             "full data (T=2)": 0.5, "GM cos + KIP (T=2)": 0.1, "TM T=2 + KIP": 0.9}
     norm = {"GM cos + KIP": 20.0, "GM Frobenius + KIP": 0.85}
     rows = []
@@ -231,11 +251,71 @@ def test_every_claim_has_a_declared_control_or_is_a_consistency_check():
 
 
 def test_the_label_shuffled_sabotages_touch_one_target_and_restore_it():
-    targets = {"KIP on shuffled labels": (pipeline, "stage2_statistics"),
-               "Frobenius matching on shuffled labels": (algorithms, "distill"),
-               "meta-gradient on shuffled labels": (algorithms, "meta_refine")}
-    for name, (owner, attr) in targets.items():
-        real = getattr(owner, attr)
+    # KIP and Frobenius matching: a registered stand-in runs in that one stage's place, on permuted labels.
+    for name, (stage, method) in {"KIP on shuffled labels": (2, "kip"),
+                                  "Frobenius matching on shuffled labels": (1, "gm-frobenius")}.items():
+        registry = methods.STAGE1 if stage == 1 else methods.STAGE2
+        before = registry.names()
         with CONTROLS[name].sabotage():
-            assert getattr(owner, attr) is not real, name
-        assert getattr(owner, attr) is real, name
+            assert arms.SUBSTITUTES == {(stage, method): f"{method} (permuted labels)"}, name
+            assert f"{method} (permuted labels)" in registry
+        assert arms.SUBSTITUTES == {} and registry.names() == before, name
+    real = algorithms.meta_refine
+    with CONTROLS["meta-gradient on shuffled labels"].sabotage():
+        assert algorithms.meta_refine is not real
+    assert algorithms.meta_refine is real
+
+
+def test_the_kip_sabotage_permutes_the_labels_kip_sees_and_nothing_else():
+    p = make_problem(d=6, r=1, width=16, n_train=200, seed=2)
+    config = methods.Config(steps1=5, steps2=5, restarts=1)
+    made = {}
+    for sabotaged in (False, True):
+        real = methods.RealData(p.net, p.X, p.y)
+        with CONTROLS["KIP on shuffled labels"].sabotage() if sabotaged else _nothing():
+            made[sabotaged] = {a: arms.compose_arm(real, arms.ARMS[a], 3, 4, config, seed=1).distilled
+                               for a in ("gm-cos+kip", "gm-cos+random")}
+    for a, ds in made[False].items():
+        assert torch.equal(ds.stage1.X, made[True][a].stage1.X)  # stage 1 untouched
+    assert torch.equal(made[False]["gm-cos+random"].stage2.y, made[True]["gm-cos+random"].stage2.y)
+    assert not torch.equal(made[False]["gm-cos+kip"].stage2.X, made[True]["gm-cos+kip"].stage2.X)
+
+
+def _nothing():
+    import contextlib
+    return contextlib.nullcontext()
+
+
+# ----------------------------------------------------------------------------- extra arms
+def _mean_point(real, m1, config, seed):
+    """A user's stage-1 method: m1 copies of the label-weighted mean input (a poor, legal set)."""
+    X, y = real.data
+    x = (y[:, None] * X).mean(0, keepdim=True)
+    return methods.Points(Data(x.repeat(m1, 1), y[:m1].clone()))
+
+
+@pytest.fixture
+def user_method():
+    methods.register_stage1("mean-point", _mean_point, what="m1 copies of the label-weighted mean input")
+    yield "mean-point"
+    methods.STAGE1.unregister("mean-point")
+
+
+def test_a_user_registered_method_joins_the_comparison_by_name(user_method):
+    P = {**TINY, "extra_arms": [f"{user_method}+kip"], "extra_m1": [], "tm_steps": 1}
+    tables = run_algorithms(**P)
+    row = tables.table[tables.table.method == f"{user_method}+kip"]
+    assert len(row) == 1 and row.family.iloc[0] == "synthetic" and math.isfinite(row.test_mse.iloc[0])
+    assert f"{user_method}+kip" in plan(P)[5].statement  # C4.6 names it among the synthetic baselines
+    values = measures(tables, P)["synthetic"]
+    best = tables.table[tables.table.method.isin([*SYNTHETIC, f"{user_method}+kip"])].test_mse.min()
+    gm = tables.table[tables.table.method == "GM cos + KIP"].test_mse.iloc[0]
+    assert values == pytest.approx([gm / best])
+
+
+def test_an_unknown_arm_is_refused_before_anything_runs():
+    for bad in ("no-such-method+kip", "gm-cos+nothing", "gm-cos", "a+b+c"):
+        with pytest.raises(ValueError):
+            run_algorithms(**{**TINY, "extra_arms": [bad]})
+    with pytest.raises(ValueError):
+        arms_of({**TINY, "extra_arms": ["gm-cos"]})

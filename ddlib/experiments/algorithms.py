@@ -2,51 +2,62 @@
 gradient matching (cosine / Frobenius), KIP's stage 2 against a random real stage 2, the
 meta-gradient fine-tune, trajectory matching (T = 1, which is cosine gradient matching, and
 T > 1) -- and the baselines at equal memory, with test MSE, alignment and the measured wall time
-of each.  The baselines: real points chosen without optimising them (random / k-center /
-herding), chosen by greedy gradient matching (``ddlib.selection``), and synthetic points made
-without the learner's gradient (the spectral set of ``ddlib.spectral``, moment matching with KIP
-or with closed-form labels, ``ddlib.methods.distill_moments``).
+of each.
 
-Baselines are one registry (``BASELINES``, shared with notebook 02): a baseline added there gets
-its row in the table, the figure and the baseline claims of both notebooks.  The parameters are
-declared once (``PARAMETERS``); the claims are declared too (``plan``, with ``CHECKS``,
-``measures`` and ``regimes``) and decided by ``ddlib.book.claims.claims_of``.  Every threshold
-comes from a convention of the field (``CheckSpec.origin``); every claim names its negative
-control in ``CONTROLS`` -- "no distillation steps", or one of this page's label-shuffled controls
-(this page's own sabotages, given to their ``Control``: KIP's stage 2, Frobenius matching or
-the meta-gradient fine-tune alone sees the real labels permuted) -- except the consistency checks
-C4.1 (the T = 1 identity) and C4.8 (trajectory matching tests no better than the data it imitates).
+Every method but the meta-gradient fine-tune is an arm of ``ddlib.experiments.arms``: a pair of
+registered stage methods made by ``ddlib.methods.compose`` from one ``RealData`` per repetition
+(``arms.ALGORITHMS``: GM cos / GM Frobenius / TM + KIP, GM cos + random real points, and the
+baselines both pages share -- random, k-center and herding real points for both stages, greedy
+selection, the spectral set with random real points or KIP, moment matching with KIP or
+closed-form labels); the page's ``extra_arms`` parameter adds any registered pair by name, which
+then joins the table, the figure and the baseline claim.  The meta-gradient row is
+``distill(method="meta")``: the GM cos + KIP arm's set fine-tuned by ``meta_refine``.  Every
+row's ridge lambda2 is tuned on a validation split of the real data that no method sees
+(``ddlib.tuning``), apart from the fresh test sample.
+
+The parameters are declared once (``PARAMETERS``); the claims are declared too (``plan``, with
+``CHECKS``, ``measures`` and ``regimes``) and decided by ``ddlib.book.claims.claims_of``.  Every
+threshold comes from a convention of the field (``CheckSpec.origin``); every claim names its
+negative control in ``CONTROLS`` -- "no distillation steps", or one of this page's label-shuffled
+controls (this page's own sabotages, given to their ``Control``: KIP's stage 2, Frobenius matching
+or the meta-gradient fine-tune alone sees the real labels permuted) -- except the consistency
+checks C4.1 (the T = 1 identity) and C4.8 (trajectory matching tests no better than the data it
+imitates).
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from typing import Any, Callable, ContextManager, Iterator, Mapping
 
 import pandas as pd
 import torch
 
-from ..baselines import herding_coreset, kcenter_coreset, random_subset
 from ..book.claims import CheckSpec, ClaimDecl, Control, Precondition
 from ..data import Data
-from ..distillers import (DistilledSet, distill, distill_state, expert_trajectory, meta_refine,
-                          trajectory_matching_loss)
-from ..distillers import pipeline as _pipeline
+from ..distillers import DistilledSet, expert_trajectory, meta_refine, trajectory_matching_loss
 from ..distillers.gradient_matching import matching_value_and_grad
+from ..distillers.restarts import Restarts
 from ..distillers.trajectory import student_trajectory
 from ..learners import TwoStageLearner, stage1_gradient
+from ..methods import STAGE1, STAGE2, Composed, Config, RealData, register_stage1, register_stage2
 from ..metrics import alignment, gradient_cosine, test_mse, top_direction_share
 from ..networks import TwoLayerNet
-from ..methods import Config, RealData, compose, distill_moments, select
+from ..tuning import tune_ridge, validation_split
+from .arms import (ALGORITHMS, ARMS, SELECT_POOL, SUBSTITUTES, Arm, arm_stage1, compose_arm, labels,
+                   resolve_arms, stage1_request)
+from .generalization import validation_size
 from .parameters import Parameters
 from .problem import Problem
 from .regime import enough_stage1_points, full_data_learns, learnable_link
 from .repetitions import repetitions
 
-__all__ = ["PARAMETERS", "PROFILES", "Budget", "Baseline", "BASELINES", "REAL_POINTS", "SYNTHETIC", "SELECT_POOL",
-           "COMPARED", "CHECKS", "CONTROLS", "POINTS_AGREE", "AlgorithmTables", "run", "run_algorithms",
+__all__ = ["PARAMETERS", "PROFILES", "REAL_POINTS", "SYNTHETIC", "COMPARED", "META", "CHECKS", "CONTROLS",
+           "POINTS_AGREE", "AlgorithmTables", "run", "run_algorithms", "arms_of", "compared",
            "matching_gradient_gap", "trajectory_equivalence", "summarise", "measures", "regimes", "plan"]
 
 # The notebook's parameters, declared once: (name, value at the book profile, help).
@@ -54,7 +65,8 @@ PARAMETERS = Parameters(
     ("d", 32, "input dimension"),
     ("r", 2, "intrinsic dimension, rank of U"),
     ("width", 512, "network width L"),
-    ("n_train", 8000, "real training points"),
+    ("n_train", 8000, "real points, validation split included"),
+    ("validation_share", 0.125, "share held out to tune lambda2"),
     ("m1", 8, "stage-1 distilled points"),
     ("m2", 32, "stage-2 distilled points"),
     ("link", "he2", '"he2", "aniso", "quad" or "he3"'),
@@ -71,109 +83,54 @@ PARAMETERS = Parameters(
     ("tm_weight_decay", 0.75, "the multi-step learner's stage-1 weight decay"),
     ("extra_m1", [], "more m1 for GM cos vs Frobenius", "list[int]"),
     ("n_test", 5000, "fresh test points per repetition"),
+    ("extra_arms", [], "more arms, 'stage1+stage2' of registered methods", "list[str]"),
 )
 PROFILES: dict[str, dict[str, Any]] = PARAMETERS.profiles(
     smoke={"width": 256, "n_train": 4000, "n_seeds": 3, "meta_steps": 50, "meta_batch": 512, "n_test": 4000},
     paper={"n_seeds": 10, "steps2": 200, "restarts": 3, "meta_steps": 300, "extra_m1": [2, 4, 16], "n_test": 20_000},
 )
 
-
-@dataclass(frozen=True)
-class Budget:
-    """What an optimising baseline may spend, the distillers' own budget: Adam steps per stage,
-    learning rate, restarts, and the learner it makes its set for."""
-
-    steps1: int
-    steps2: int
-    lr: float
-    restarts: int
-    learner: TwoStageLearner
+_ARMS = resolve_arms(ALGORITHMS)
+REAL_POINTS = labels(_ARMS, "real points")  # the page's own arms of real points
+SYNTHETIC = labels(_ARMS, "synthetic")  # its own synthetic baselines (made without the learner's gradient)
+_GM, _GM_FROB, _TM1, _REAL_S2 = (ARMS[a].label for a in ("gm-cos+kip", "gm-frobenius+kip", "tm+kip", "gm-cos+random"))
+META = "meta-gradient"  # distill(method="meta"): the GM cos + KIP set, fine-tuned
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """A baseline at equal memory: ``kind`` ("real points": rows of the real data; "synthetic":
-    points made from the real data without the learner's stage-1 gradient), what it is, and
-    ``make(problem, real, m1, m2, budget) -> (S1, S2)``, m1 + m2 points in all, made from ``real``
-    only (a set used for both stages is returned twice, the same object, and stored once)."""
-
-    kind: str
-    what: str
-    make: Callable[[Problem, Data, int, int, Budget], tuple[Data, Data]]
+def arms_of(P: Mapping[str, Any]) -> list[Arm]:
+    """The arms compared at these parameters: the page's own and ``P["extra_arms"]``, each checked
+    against the registries (a ValueError naming the registered methods before anything runs)."""
+    return resolve_arms(ALGORITHMS, P.get("extra_arms", ()))
 
 
-SELECT_POOL = 64  # candidates per greedy step (32, 64 and 256 gave the same errors at the book's size)
+def compared(arms: list[Arm]) -> dict[str, tuple[str, str]]:
+    """Every method of the one-step table, in order: label -> (family, what it is); the page's
+    method table is built from this."""
+    out = {"full data": ("reference", "the learner on every real point outside the validation split")}
+    for a in arms:
+        out[a.label] = (a.family, a.what)
+        if a.label == _REAL_S2:  # the fine-tune after the distillers' arms (ALGORITHMS holds this one)
+            out[META] = ("distilled", "distill(method='meta'): GM cos + KIP, then (S1, S2) fine-tuned on the "
+                                      "real-data loss of A(S)")
+    return out
 
 
-def _both(data: Data) -> tuple[Data, Data]:
-    return data, data
+COMPARED = compared(_ARMS)  # the page's own methods
 
 
-def _spectral(p: Problem, real: Data, m1: int, m2: int, budget: Budget) -> tuple[Data, Data]:
-    """The 2r spectral points (the task's r: an oracle the distillers do not get) and m1 + m2 - 2r
-    random real points for stage 2 (at least one)."""
-    ds = compose(RealData(p.net, *real), "spectral", "random", m1, m2, Config(r=p.task.r), seed=p.seeds["subset"])
-    return ds.stage1, ds.stage2
-
-
-def _moments(stage2: str) -> Callable[[Problem, Data, int, int, Budget], tuple[Data, Data]]:
-    def make(p: Problem, real: Data, m1: int, m2: int, b: Budget) -> tuple[Data, Data]:
-        ds = distill_moments(p.net, *real, m1, m2, learner=b.learner, stage2=stage2, steps1=b.steps1,
-                             steps2=b.steps2, lr=b.lr, restarts=b.restarts, seed=p.seeds["distill"])
-        return ds.stage1, ds.stage2
-    return make
-
-
-def _select(p: Problem, real: Data, m1: int, m2: int, b: Budget) -> tuple[Data, Data]:
-    ds = select(p.net, *real, m1, m2, seed=p.seeds["subset"], pool=SELECT_POOL, learner=b.learner)
-    return ds.stage1, ds.stage2
-
-
-# The baselines at equal memory, (m1 + m2)(d + 1) floats each, in the order of the tables.
-BASELINES: dict[str, Baseline] = {
-    "random": Baseline("real points", "m1 + m2 random real points, for both stages",
-                       lambda p, real, m1, m2, b: _both(random_subset(*real, m1 + m2, seed=p.seeds["subset"]))),
-    "k-center": Baseline("real points", "greedy k-center coreset of m1 + m2 real points (inputs only), both stages",
-                         lambda p, real, m1, m2, b: _both(kcenter_coreset(*real, m1 + m2,
-                                                                          seed=p.seeds["subset"]))),
-    "herding": Baseline("real points", "herding coreset on theta0's random features (inputs only), both stages",
-                        lambda p, real, m1, m2, b: _both(herding_coreset(
-                            *real, m1 + m2, features=p.net.stage2_features(real[0], p.net.W)))),
-    "greedy selection": Baseline("real points", "m1 real points chosen greedily to match the stage-1 gradient, "
-                                                "then m2 to minimise the KIP loss (GradMatch/CRAIG style)", _select),
-    "spectral": Baseline("synthetic", "2r points on the top-r eigenvectors of the empirical H, and m1 + m2 - 2r "
-                                      "random real points for stage 2", _spectral),
-    "moment matching + KIP": Baseline("synthetic", "S1 matches the label-weighted second moment of the real data; "
-                                                   "S2 by KIP", _moments("kip")),
-    "moment matching + labels": Baseline("synthetic", "the same S1; S2: m2 real inputs with closed-form optimal "
-                                                      "labels", _moments("labels")),
-}
-REAL_POINTS = tuple(name for name, b in BASELINES.items() if b.kind == "real points")
-SYNTHETIC = tuple(name for name, b in BASELINES.items() if b.kind == "synthetic")
-# Every method of the table: family and what it is (the page's method table is built from this).
-COMPARED: dict[str, tuple[str, str]] = {
-    "full data": ("reference", "the learner on all n real points"),
-    "GM cos + KIP": ("distilled", "stage 1 matches the stage-1 gradient at theta0 in angle, neuron by neuron; "
-                                  "stage 2 by KIP"),
-    "GM Frobenius + KIP": ("distilled", "the same, matching the gradient in relative Frobenius norm"),
-    "TM T=1 + KIP": ("distilled", "stage 1 matches the end of the learner's one-step trajectory"),
-    "GM cos + real stage 2": ("distilled", "the GM cos S1, with m2 random real points for the ridge"),
-    "meta-gradient": ("distilled", "GM cos + KIP, then (S1, S2) fine-tuned on the real-data loss of A(S)"),
-    **{name: (b.kind, b.what) for name, b in BASELINES.items()},  # family: "real points" or "synthetic"
-}
-
-
-def _warm_up() -> None:
-    """Pay one-time costs (first calls of each kernel, lazy imports) before anything is timed."""
-    X = torch.linspace(-1.0, 1.0, 16, dtype=torch.float64).reshape(4, 4)
-    y = X.sum(1)
+def _warm_up(arms: list[Arm]) -> None:
+    """Pay one-time costs (first calls of each kernel, lazy imports) before anything is timed:
+    every arm composed once on a tiny problem, the fine-tune and the T-step learner's expert."""
+    X = torch.linspace(-1.0, 1.0, 64, dtype=torch.float64).reshape(16, 4)
+    y = X[:, 0] ** 2 - X[:, 1] * X[:, 2]
     net = TwoLayerNet.init(4, 4, seed=0)
-    ds = distill(net, X, y, 2, 2, steps1=1, steps2=1, restarts=1)
-    meta_refine(ds, net, X, y, steps=1, lr=0.01, batch=4, seed=0)
-    distill(net, X, y, 2, 2, steps1=1, steps2=1, restarts=1, method="tm+kip")
-    distill_moments(net, X, y, 2, 2, steps1=1, steps2=1, restarts=1, stage2="labels")
-    select(net, X, y, 2, 2, seed=0, pool=2)
-    compose(RealData(net, X, y), "spectral", "random", 2, 2, Config(r=1))
+    real = RealData(net, X, y)
+    config = Config(steps1=1, steps2=1, restarts=1, r=1, pool=2)
+    for a in arms:
+        compose_arm(real, a, 2, 2, config, seed=0)
+    meta_refine(compose_arm(real, ARMS["gm-cos+kip"], 2, 2, config, seed=0).distilled, net, X, y, steps=1,
+                lr=0.01, batch=4, seed=0)
+    compose_arm(real, ARMS["tm+kip"], 2, 2, replace(config, learner=TwoStageLearner(stage1_steps=2)), seed=0)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -183,39 +140,61 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 class _Evaluator:
-    """Trains the learner on a candidate training set and measures it, for one repetition."""
+    """Makes and measures the candidate training sets of one repetition: every arm composed from
+    one ``RealData`` of the training split, every row's ridge tuned on the validation split."""
 
-    def __init__(self, p: Problem, common: dict, n_test: int) -> None:
-        self.p, self.common, self.n_test = p, common, n_test
-        self.G_D = stage1_gradient(p.net.W, p.net.a, p.net.b, p.X, p.y)
+    def __init__(self, p: Problem, real: RealData, validation: Data, config: Config, common: dict,
+                 n_test: int) -> None:
+        self.p, self.real, self.validation, self.config = p, real, validation, config
+        self.common, self.n_test = common, n_test
+        self.G_D = real.gradient()  # shared by the arms that read it: made once, outside the timings
         self.W_full: dict[int, torch.Tensor] = {}  # the full data's W_T, per learner T
+        self.stage1_wall: dict[tuple, float] = {}  # the time of making each stage-1 set, once
+
+    def compose(self, a: Arm, m1: int, m2: int, config: Config | None = None) -> tuple[Composed, float]:
+        """The arm's set and the wall time of making it from the real data: its stage 1 (timed once,
+        when first made, and counted in every arm that shares it) and its stage 2."""
+        config = self.config if config is None else config
+        seed = self.p.seeds["distill"]
+        key = (a.stage1, stage1_request(a, m1, m2), config.key())
+        if key not in self.stage1_wall:
+            _, self.stage1_wall[key] = _timed(lambda: arm_stage1(self.real, a, m1, m2, config, seed=seed))
+        parts, wall = _timed(lambda: compose_arm(self.real, a, m1, m2, config, seed=seed, task=self.p.task))
+        return parts, self.stage1_wall[key] + wall
 
     def __call__(self, method: str, learner: TwoStageLearner, stage1: Data, stage2: Data, wall: float,
-                 matching_loss: float = float("nan"), m1: int | None = None, *,
-                 trained: TwoLayerNet | None = None, **extra: Any) -> dict:
-        """The row of ``method``: ``learner`` trained on (stage1, stage2) -- or ``trained``, that
-        network already fitted (the timed full-data fit is not redone) -- and measured."""
-        p = self.p
-        trained = learner.fit(p.net, stage1, stage2) if trained is None else trained
-        is_full = stage1[0] is p.X
+                 matching_loss: float = math.nan, m1: int | None = None, *, memory_floats: int | None = None,
+                 family: str | None = None, **extra: Any) -> dict:
+        """The row of ``method``: ``learner`` trained on (stage1, stage2) with its ridge tuned on the
+        validation split, and measured."""
+        p, train = self.p, self.real.data
+        tuned = tune_ridge(p.net, stage1, stage2, self.validation, learner=learner)
+        trained = tuned.net
+        is_full = stage1[0] is train.X
         if is_full:
             self.W_full[learner.stage1_steps] = trained.W
         G_S = self.G_D if is_full else stage1_gradient(p.net.W, p.net.a, p.net.b, *stage1)
-        n_points = stage1[0].shape[0] + (0 if stage2 is stage1 else stage2[0].shape[0])
-        family = COMPARED[method][0] if method in COMPARED else ("reference" if is_full else "diagnostic")
+        if memory_floats is None:
+            memory_floats = (stage1[0].shape[0] + (0 if stage2 is stage1 else stage2[0].shape[0])) * (p.task.d + 1)
+        family = family or ("reference" if is_full else "diagnostic")
         return {**self.common, "method": method, "family": family, "learner_steps": learner.stage1_steps,
                 **({"m1": m1} if m1 is not None else {}),
                 "test_mse": test_mse(trained, p.task, self.n_test, seed=p.seeds["test"]),
+                "ridge": tuned.ridge, "validation_mse": tuned.best_validation_mse,
                 "alignment": alignment(trained, p.task), "matching_loss": matching_loss,
                 "stage1_gradient_cosine": 1.0 if is_full else gradient_cosine(G_S, self.G_D),
                 "stage1_gradient_norm_ratio": float(G_S.norm() / self.G_D.norm()),
                 "w_cosine_to_full": gradient_cosine(trained.W, self.W_full[learner.stage1_steps]),
                 "w_top_direction_share": top_direction_share(trained.W),
-                "memory_floats": n_points * (p.X.shape[1] + 1), "wall_time_s": wall, **extra}
+                "memory_floats": memory_floats, "wall_time_s": wall, **extra}
 
-    def distilled(self, method: str, ds: DistilledSet, learner: TwoStageLearner, wall: float, **extra: Any) -> dict:
-        return self(method, learner, ds.stage1, ds.stage2, wall, ds.metadata["stage1_matching_loss"], m1=ds.m1,
-                    **extra)
+    def distilled(self, method: str, ds: DistilledSet, learner: TwoStageLearner, wall: float, m1: int, *,
+                  family: str = "distilled", **extra: Any) -> dict:
+        """The row of a composed set, recorded at the arm's stage-1 size ``m1`` (a set of real points
+        for both stages holds m1 + m2, the spectral set 2r)."""
+        loss = ds.metadata.get("stage1_matching_loss")
+        return self(method, learner, ds.stage1, ds.stage2, wall, math.nan if loss is None else loss, m1=m1,
+                    memory_floats=ds.memory_floats, family=family, **extra)
 
 
 @dataclass(frozen=True)
@@ -227,104 +206,101 @@ class AlgorithmTables:
     equivalence: pd.DataFrame
 
 
-def run_algorithms(*, d: int, r: int, width: int, n_train: int, m1: int, m2: int, link: str, n_seeds: int,
-                   steps1: int, steps2: int, lr: float, restarts: int, meta_steps: int, meta_lr: float,
-                   meta_batch: int, tm_steps: int, tm_lr: float, tm_weight_decay: float, extra_m1: list[int],
-                   n_test: int, seed: int, progress: bool = False) -> AlgorithmTables:
-    """Every distiller and baseline on ``n_seeds`` repetitions of one task (d, r, width, n_train).
+def run_algorithms(*, d: int, r: int, width: int, n_train: int, validation_share: float, m1: int, m2: int,
+                   link: str, n_seeds: int, steps1: int, steps2: int, lr: float, restarts: int, meta_steps: int,
+                   meta_lr: float, meta_batch: int, tm_steps: int, tm_lr: float, tm_weight_decay: float,
+                   extra_m1: list[int], n_test: int, extra_arms: list[str], seed: int,
+                   progress: bool = False) -> AlgorithmTables:
+    """Every arm and the meta-gradient fine-tune on ``n_seeds`` repetitions of one task (d, r, width, n_train).
 
-    One-step learner (T = 1): the methods of ``COMPARED`` (the baselines of ``BASELINES`` store
-    m1 + m2 points, as the distillers do); GM cos and Frobenius again at every stage-1 size in
-    ``extra_m1``.  T-step learner (``tm_steps``, ``tm_lr``, ``tm_weight_decay``; only when
-    tm_steps > 1): full data, GM cos + KIP, TM + KIP and the TM S1 with all the real data for
-    stage 2.
+    Each repetition holds out ``validation_share`` of its n_train real points for tuning lambda2
+    (every row's, the full data's too); every arm is composed from one ``RealData`` of the rest,
+    with one seed (the repetition's distillation seed) and one budget (``steps1``, ``steps2``,
+    ``lr``, ``restarts``; the spectral set gets the task's r, an oracle the distillers do not get).
+    One-step learner (T = 1): the full data, every arm of ``arms_of`` (the page's and
+    ``extra_arms``, each storing m1 + m2 points) and the meta-gradient fine-tune; GM cos and
+    Frobenius again at every stage-1 size in ``extra_m1``.  T-step learner (``tm_steps``, ``tm_lr``,
+    ``tm_weight_decay``; only when tm_steps > 1): full data, GM cos + KIP, TM + KIP and the TM S1
+    with all the training data for stage 2.
 
     Returns:
-        ``table``: one row per (repetition, method, m1) with test MSE (normalised by Var y);
-        alignment of the trained W_T; the stage-1 matching loss where there is one; the per-neuron
-        cosine of the synthetic stage-1 gradient at theta0 with the real one and the ratio of their
-        Frobenius norms; the per-neuron cosine of the trained W_T with the full data's (same
-        learner); the share of |W_T|^2 in its top singular direction; memory in floats; the
-        meta-gradient's real-data loss before and after; and the measured wall time of producing
-        the training set (NaN for a row that reuses another row's stage 1).
+        ``table``: one row per (repetition, method, m1) with test MSE (normalised by Var y) and the
+        tuned ridge with its validation MSE; alignment of the trained W_T; the stage-1 matching loss
+        where there is one; the per-neuron cosine of the synthetic stage-1 gradient at theta0 with
+        the real one and the ratio of their Frobenius norms; the per-neuron cosine of the trained
+        W_T with the full data's (same learner); the share of |W_T|^2 in its top singular
+        direction; memory in floats; the meta-gradient's real-data loss before and after; and the
+        measured wall time of making the training set from the real data (its stage 1, timed once
+        and counted in every arm that shares it, and its stage 2; NaN for the diagnostic row that
+        reuses the TM set).
         ``equivalence``: per repetition, ``trajectory_equivalence``.
     """
+    arms = resolve_arms(ALGORITHMS, extra_arms)  # an unknown name stops here, before any work
     one_step = TwoStageLearner()
-    shared = dict(steps1=steps1, steps2=steps2, lr=lr, restarts=restarts)
     rows, equivalence = [], []
-    _warm_up()  # so that no first-call cost lands in the first repetition's timings
+    _warm_up(arms)  # so that no first-call cost lands in the first repetition's timings
     for rep in repetitions(seed=seed, n_seeds=n_seeds, d=d, r=r, width=width, n_train=n_train, link=link,
                            progress=progress):
         p, common = rep.problem, rep.record(m1=m1, m2=m2)
-        ev = _Evaluator(p, common, n_test)
-        hyper = dict(seed=p.seeds["distill"], task=p.task, **shared)
-
-        def distill_timed(size: int = m1, state: bool = False, **kw: Any) -> tuple[Any, float]:
-            fn = distill_state if state else distill
-            return _timed(lambda: fn(p.net, p.X, p.y, size, m2, **hyper, **kw))
-
-        real = Data(p.X, p.y)
-        one, eq = _one_step_rows(ev, distill_timed, real, one_step, m1=m1, m2=m2,
-                                 meta=dict(steps=meta_steps, lr=meta_lr, batch=meta_batch, seed=p.seeds["distill"]),
-                                 budget=Budget(steps1, steps2, lr, restarts, one_step))
+        train, validation = validation_split(p.X, p.y, validation_size(n_train, validation_share),
+                                             seed=p.seeds["subset"])
+        config = Config(learner=one_step, steps1=steps1, steps2=steps2, lr=lr, restarts=restarts, r=p.task.r,
+                        pool=SELECT_POOL)
+        ev = _Evaluator(p, RealData(p.net, *train), validation, config, common, n_test)
+        one, eq = _one_step_rows(ev, arms, one_step, m1=m1, m2=m2,
+                                 meta=dict(steps=meta_steps, lr=meta_lr, batch=meta_batch, seed=p.seeds["distill"]))
         rows.extend(one)
         equivalence.append({**common, **eq})
         for size in [size for size in extra_m1 if size != m1]:
-            for name, matching in [("GM cos + KIP", "cos"), ("GM Frobenius + KIP", "frobenius")]:
-                ds, wall = distill_timed(size, learner=one_step, matching=matching)
-                rows.append(ev.distilled(name, ds, one_step, wall))
+            for name in ("gm-cos+kip", "gm-frobenius+kip"):
+                parts, wall = ev.compose(ARMS[name], size, m2)
+                rows.append(ev.distilled(ARMS[name].label, parts.distilled, one_step, wall, size))
         if tm_steps > 1:
-            rows.extend(_t_step_rows(ev, distill_timed, real, TwoStageLearner(
-                stage1_steps=tm_steps, stage1_lr=tm_lr, stage1_weight_decay=tm_weight_decay)))
+            rows.extend(_t_step_rows(ev, m1, m2, TwoStageLearner(stage1_steps=tm_steps, stage1_lr=tm_lr,
+                                                                 stage1_weight_decay=tm_weight_decay)))
     return AlgorithmTables(pd.DataFrame(rows), pd.DataFrame(equivalence))
 
 
-def _one_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float]], real: Data,
-                   one_step: TwoStageLearner, *, m1: int, m2: int, meta: dict,
-                   budget: Budget) -> tuple[list[dict], dict]:
-    """The one-step learner's rows of one repetition (``COMPARED``, in order) and its T = 1
+def _one_step_rows(ev: _Evaluator, arms: list[Arm], one_step: TwoStageLearner, *, m1: int, m2: int,
+                   meta: dict) -> tuple[list[dict], dict]:
+    """The one-step learner's rows of one repetition (``compared(arms)``, in order) and its T = 1
     equivalence record."""
-    p, rows = ev.p, []
-    full, wall = _timed(lambda: one_step.fit(p.net, real))
-    rows.append(ev("full data", one_step, real, real, wall, trained=full))
-    gm_state, gm_wall = distill_timed(learner=one_step, state=True)
-    gm = gm_state.distilled
-    rows.append(gm_row := ev.distilled("GM cos + KIP", gm, one_step, gm_wall))
-    frob, wall = distill_timed(learner=one_step, matching="frobenius")
-    rows.append(ev.distilled("GM Frobenius + KIP", frob, one_step, wall))
-    tm1_state, wall = distill_timed(learner=one_step, method="tm+kip", state=True)
-    rows.append(tm_row := ev.distilled("TM T=1 + KIP", tm1_state.distilled, one_step, wall))
-    eq = trajectory_equivalence(gm_state, tm1_state, p.net, real, one_step, gm_row["test_mse"], tm_row["test_mse"],
-                                G_D=ev.G_D)
-    # The same S1 with m2 random real points for the ridge: what KIP's stage 2 adds (not timed
-    # on its own: its stage 1 is the GM cos run's).
-    real_s2 = random_subset(p.X, p.y, m2, seed=p.seeds["subset"])
-    rows.append(ev("GM cos + real stage 2", one_step, gm.stage1, real_s2, float("nan"),
-                   gm.metadata["stage1_matching_loss"], m1=m1))
-    refined, wall = _timed(lambda: meta_refine(gm, p.net, p.X, p.y, **meta))
-    # The fine-tune starts from the GM cos + KIP set: its time includes making that set.
-    rows.append(ev.distilled("meta-gradient", refined, one_step, gm_wall + wall,
-                             meta_initial_real_loss=refined.metadata["meta_initial_real_loss"],
-                             meta_final_real_loss=refined.metadata["meta_final_real_loss"]))
-    for name, baseline in BASELINES.items():
-        (s1, s2), wall = _timed(lambda: baseline.make(p, real, m1, m2, budget))
-        rows.append(ev(name, one_step, s1, s2, wall))
+    p, train, rows = ev.p, ev.real.data, []
+    _, wall = _timed(lambda: one_step.fit(p.net, train))  # the learner's own fit, timed
+    rows.append(ev("full data", one_step, train, train, wall))
+    made: dict[str, tuple[Composed, float]] = {}
+    for a in arms:
+        made[a.name] = parts, wall = ev.compose(a, m1, m2)
+        rows.append(ev.distilled(a.label, parts.distilled, one_step, wall, m1, family=a.family))
+        if a.name == "gm-cos+random":
+            gm, gm_wall = made["gm-cos+kip"]
+            refined, wall = _timed(lambda: meta_refine(gm.distilled, p.net, *train, learner=one_step, **meta))
+            # distill(method="meta"): the fine-tune starts from the GM cos + KIP set; its time includes that set's.
+            rows.append(ev.distilled(META, refined, one_step, gm_wall + wall, m1,
+                                     meta_initial_real_loss=refined.metadata["meta_initial_real_loss"],
+                                     meta_final_real_loss=refined.metadata["meta_final_real_loss"]))
+    by_label = {r["method"]: r for r in rows}
+    gm, tm = made["gm-cos+kip"][0], made["tm+kip"][0]
+    eq = trajectory_equivalence(gm.stage1.restarts, tm.stage1.restarts, p.net, train, one_step,
+                                by_label[_GM]["test_mse"], by_label[_TM1]["test_mse"], G_D=ev.G_D)
     return rows, eq
 
 
-def _t_step_rows(ev: _Evaluator, distill_timed: Callable[..., tuple[Any, float]], real: Data,
-                 learner: TwoStageLearner) -> list[dict]:
-    """The T-step learner's rows: full data, GM cos + KIP, TM + KIP, and (a diagnostic: is stage 1
-    the loss?) the TM stage-1 set with all n real points for stage 2."""
-    T = learner.stage1_steps
-    full, wall = _timed(lambda: learner.fit(ev.p.net, real))
-    rows = [ev(f"full data (T={T})", learner, real, real, wall, trained=full)]
-    gm, wall = distill_timed(learner=learner)
-    rows.append(ev.distilled(f"GM cos + KIP (T={T})", gm, learner, wall))
-    tm, wall = distill_timed(learner=learner, method="tm+kip")
-    rows.append(ev.distilled(f"TM T={T} + KIP", tm, learner, wall))
-    rows.append(ev(f"TM T={T} S1 + full stage 2", learner, tm.stage1, real, float("nan"),
-                   tm.metadata["stage1_matching_loss"], m1=tm.m1))
+def _t_step_rows(ev: _Evaluator, m1: int, m2: int, learner: TwoStageLearner) -> list[dict]:
+    """The T-step learner's rows: full data, GM cos + KIP, TM + KIP (both composed for this
+    learner), and (a diagnostic: is stage 1 the loss?) the TM stage-1 set with all the training
+    data for stage 2."""
+    T, train = learner.stage1_steps, ev.real.data
+    config = replace(ev.config, learner=learner)
+    _, wall = _timed(lambda: learner.fit(ev.p.net, train))
+    rows = [ev(f"full data (T={T})", learner, train, train, wall)]
+    gm, wall = ev.compose(ARMS["gm-cos+kip"], m1, m2, config)
+    rows.append(ev.distilled(f"GM cos + KIP (T={T})", gm.distilled, learner, wall, m1, family="diagnostic"))
+    tm, wall = ev.compose(ARMS["tm+kip"], m1, m2, config)
+    rows.append(ev.distilled(f"TM T={T} + KIP", tm.distilled, learner, wall, m1, family="diagnostic"))
+    loss = tm.distilled.metadata.get("stage1_matching_loss")
+    rows.append(ev(f"TM T={T} S1 + full stage 2", learner, tm.distilled.stage1, train, math.nan,
+                   math.nan if loss is None else loss, m1=m1))
     return rows
 
 
@@ -352,17 +328,17 @@ def matching_gradient_gap(net: TwoLayerNet, real: Data, learner: TwoStageLearner
     return max(_relative(gX, tX), _relative(gy, ty))
 
 
-def trajectory_equivalence(gm, tm, net: TwoLayerNet, real: Data, learner: TwoStageLearner, mse_gm: float,
-                           mse_tm: float, *, G_D: torch.Tensor | None = None) -> dict[str, float]:
+def trajectory_equivalence(a: Restarts, b: Restarts, net: TwoLayerNet, real: Data, learner: TwoStageLearner,
+                           mse_gm: float, mse_tm: float, *, G_D: torch.Tensor | None = None) -> dict[str, float]:
     """How T = 1 trajectory matching compares with cosine gradient matching started from the same
-    initial points (``DistillState``s of one seed): the gap between their gradients at the
-    starting points and at gradient matching's end points (``matching_gradient_gap``); the share
-    of restarts whose stage-1 points end within ``POINTS_AGREE`` of each other (relative
-    difference) and the largest difference over restarts; whether both kept the same restart
-    (their losses differ by n_dead / 2L, which may rank restarts differently), the kept sets'
-    difference, the largest deviation of the restart-loss gaps (x 2L) from a whole number of dead
-    neurons, and the two test MSEs.  ``G_D``: the real stage-1 gradient, if already computed."""
-    a, b = gm.stage1, tm.stage1
+    initial points (the stage-1 restarts ``a`` of "gm-cos" and ``b`` of "tm", one seed): the gap
+    between their gradients at the starting points and at gradient matching's end points
+    (``matching_gradient_gap``); the share of restarts whose stage-1 points end within
+    ``POINTS_AGREE`` of each other (relative difference) and the largest difference over restarts;
+    whether both kept the same restart (their losses differ by n_dead / 2L, which may rank restarts
+    differently), the kept sets' difference, the largest deviation of the restart-loss gaps (x 2L)
+    from a whole number of dead neurons, and the two test MSEs.  ``G_D``: the real stage-1
+    gradient, if already computed."""
     G_D = stage1_gradient(net.W, net.a, net.b, *real) if G_D is None else G_D
     W_T = expert_trajectory(net, *real, learner)[-1]  # one expert run serves both comparisons
     per_restart = [max(_relative(a.X[k], b.X[k]), _relative(a.y[k], b.y[k])) for k in range(a.count)]
@@ -460,17 +436,49 @@ def _patched(owner: Any, name: str, wrap: Callable[[Any], Any]) -> Iterator[None
         setattr(owner, name, real)
 
 
+_PERMUTED: "weakref.WeakKeyDictionary[RealData, RealData]" = weakref.WeakKeyDictionary()
+
+
+def _permuted_real(real: RealData) -> RealData:
+    """``real`` with its labels permuted (``_permuted``), made once per ``real``."""
+    if real not in _PERMUTED:
+        _PERMUTED[real] = RealData(real.net, real.data.X, _permuted(real.data.y))
+    return _PERMUTED[real]
+
+
+@contextlib.contextmanager
+def _on_permuted_labels(stage: int, name: str) -> Iterator[None]:
+    """For the length of a control run, the registered stage method ``name`` -- in every arm that
+    uses it, and only it -- runs on the real labels permuted: a user method "<name> (permuted
+    labels)" is registered and substituted for it (``arms.SUBSTITUTES``), then both are undone."""
+    registry, register = (STAGE1, register_stage1) if stage == 1 else (STAGE2, register_stage2)
+    method, sabotaged = registry.lookup(name), f"{name} (permuted labels)"
+    if stage == 1:
+        def fn(real: RealData, m: int, config: Config, seed: int) -> Any:
+            return method.fn(_permuted_real(real), m, config, seed)
+    else:
+        def fn(real: RealData, W1: torch.Tensor, m: int, config: Config, seed: int) -> Any:  # type: ignore[misc]
+            return method.fn(_permuted_real(real), W1, m, config, seed)
+    register(sabotaged, fn, what=f"{name} on the real labels permuted (a negative control)", family=method.family,
+             fixed_size=method.fixed_size, replace=True)
+    SUBSTITUTES[(stage, name)] = sabotaged
+    try:
+        yield
+    finally:
+        SUBSTITUTES.pop((stage, name), None)
+        registry.unregister(sabotaged)
+
+
 def _kip_shuffled() -> ContextManager[None]:
-    """KIP's stage 2 (every ``distill``) fits the ridge to the permuted labels; stage 1 is untouched."""
-    return _patched(_pipeline, "stage2_statistics",
-                    lambda real: lambda W1, bias, X, y, *a, **k: real(W1, bias, X, _permuted(y), *a, **k))
+    """KIP's stage 2 (in every arm that uses it) fits the ridge to the permuted labels; every stage 1
+    and every other stage 2 are untouched."""
+    return _on_permuted_labels(2, "kip")
 
 
 def _frobenius_shuffled() -> ContextManager[None]:
-    """Frobenius gradient matching (both of its stages) runs on the permuted labels; cosine matching
-    and every other method do not."""
-    return _patched(sys.modules[__name__], "distill", lambda real: lambda net, X, y, *a, **k: real(
-        net, X, _permuted(y) if k.get("matching") == "frobenius" else y, *a, **k))
+    """Frobenius gradient matching (the stage 1 of GM Frobenius + KIP) runs on the permuted labels;
+    cosine matching and every other method do not."""
+    return _on_permuted_labels(1, "gm-frobenius")
 
 
 def _meta_shuffled() -> ContextManager[None]:
@@ -489,19 +497,20 @@ CONTROLS: dict[str, Control] = {
         "KIP on shuffled labels: KIP's stage 2 fits the ridge to the real labels permuted by a fixed seeded "
         "permutation (the same S1; the random real stage 2 keeps its true labels)", sabotage=_kip_shuffled),
     "Frobenius matching on shuffled labels": Control(
-        "Frobenius matching on shuffled labels: GM Frobenius + KIP distils from the real labels permuted by a fixed "
-        "seeded permutation, cosine matching from the true ones", sabotage=_frobenius_shuffled),
+        "Frobenius matching on shuffled labels: the stage 1 of GM Frobenius + KIP matches the gradient of the real "
+        "labels permuted by a fixed seeded permutation, cosine matching that of the true ones",
+        sabotage=_frobenius_shuffled),
     "meta-gradient on shuffled labels": Control(
         "meta-gradient on shuffled labels: the fine-tune optimises the real-data loss on labels permuted by a fixed "
         "seeded permutation, from the same GM cos + KIP set", sabotage=_meta_shuffled),
 }
 
 
-def _paired(table: pd.DataFrame, values: str, m1: int) -> pd.DataFrame:
-    """Per repetition (rows) and method (columns: every method of ``COMPARED``, NaN where absent),
+def _paired(table: pd.DataFrame, values: str, m1: int, methods: Mapping[str, Any]) -> pd.DataFrame:
+    """Per repetition (rows) and method (columns: every method of ``methods``, NaN where absent),
     ``values`` at stage-1 size m1."""
     paired = table[table.m1 == m1].pivot_table(index="repetition", columns="method", values=values, dropna=False)
-    return paired.reindex(columns=list(dict.fromkeys([*COMPARED, *paired.columns])))
+    return paired.reindex(columns=list(dict.fromkeys([*methods, *paired.columns])))
 
 
 def _best(mse: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
@@ -511,19 +520,23 @@ def _best(mse: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
 
 
 def measures(tables: AlgorithmTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
-    """Per repetition, the quantity behind each check of ``CHECKS``."""
+    """Per repetition, the quantity behind each check of ``CHECKS``; the baseline checks read every
+    arm of ``arms_of(P)`` (extra arms included) of their family."""
     table, m1, T = tables.table, P["m1"], P["tm_steps"]
-    mse, norm = _paired(table, "test_mse", m1), _paired(table, "stage1_gradient_norm_ratio", m1)
-    meta = table[(table.method == "meta-gradient") & (table.m1 == m1)].set_index("repetition")
-    gm = mse["GM cos + KIP"]
-    frob = (mse["GM Frobenius + KIP"] / gm).tolist()
-    frob_norm = norm["GM Frobenius + KIP"].tolist()
+    arms = arms_of(P)
+    methods = compared(arms)
+    mse, norm = _paired(table, "test_mse", m1, methods), _paired(table, "stage1_gradient_norm_ratio", m1, methods)
+    meta = table[(table.method == META) & (table.m1 == m1)].set_index("repetition")
+    gm = mse[_GM]
+    frob = (mse[_GM_FROB] / gm).tolist()
+    frob_norm = norm[_GM_FROB].tolist()
     out = {"tm_equal": tables.equivalence.gradient_difference.tolist(),
-           "kip": (mse["GM cos + real stage 2"] / gm).tolist(),
+           "kip": (mse[_REAL_S2] / gm).tolist(),
            "meta_loss": (meta.meta_final_real_loss / meta.meta_initial_real_loss).tolist(),
-           "meta_test": (mse["meta-gradient"] / gm).tolist(), "frob_lo": frob, "frob_hi": frob,
-           "norm_cos": norm["GM cos + KIP"].tolist(), "norm_frob_lo": frob_norm, "norm_frob_hi": frob_norm,
-           "baselines": (_best(mse, REAL_POINTS) / gm).tolist(), "synthetic": (gm / _best(mse, SYNTHETIC)).tolist(),
+           "meta_test": (mse[META] / gm).tolist(), "frob_lo": frob, "frob_hi": frob,
+           "norm_cos": norm[_GM].tolist(), "norm_frob_lo": frob_norm, "norm_frob_hi": frob_norm,
+           "baselines": (_best(mse, labels(arms, "real points")) / gm).tolist(),
+           "synthetic": (gm / _best(mse, labels(arms, "synthetic"))).tolist(),
            "tm_w": [], "tm_test": []}
     if T > 1:
         t_rows = table[table.learner_steps == T]
@@ -549,7 +562,7 @@ def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
     """The claims of notebook 04 at these parameters, declared (``ddlib.book.claims.claims_of``
     decides them); C4.1 and C4.8 are consistency checks (reported, not counted)."""
     c = {k: v.threshold for k, v in CHECKS.items()}
-    T = P["tm_steps"]
+    T, arms = P["tm_steps"], arms_of(P)
     return [
         ClaimDecl("C4.1", "Trajectory matching with T = 1 is cosine gradient matching: at the same synthetic points "
                           "the two losses have the same gradient, to float rounding (relative difference <= "
@@ -570,8 +583,9 @@ def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
                           f"{c['norm_cos']:g}x the real one's, outside the equivalence margin), Frobenius matching "
                           f"pins it ({c['norm_frob_lo']:g}-{c['norm_frob_hi']:g}x).",
                   ("norm_cos", "norm_frob_lo", "norm_frob_hi"), "positive", control="no distillation steps"),
-        ClaimDecl("C4.6", f"GM cos + KIP beats every selection of {P['m1'] + P['m2']} real points (the same memory) "
-                          "in test error; the synthetic baselines come closer, and GM cos + KIP is not claimed to "
+        ClaimDecl("C4.6", f"GM cos + KIP beats every selection of {P['m1'] + P['m2']} real points (the same memory: "
+                          f"{', '.join(labels(arms, 'real points'))}) in test error; the synthetic baselines "
+                          f"({', '.join(labels(arms, 'synthetic'))}) come closer, and GM cos + KIP is not claimed to "
                           "beat them, only to be not worse than the best one (non-inferiority, margin "
                           f"{c['synthetic']:g}x).",
                   ("baselines", "synthetic"), "positive", control="no distillation steps"),
