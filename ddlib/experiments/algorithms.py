@@ -47,7 +47,7 @@ from ..learners import TwoStageLearner, stage1_gradient
 from ..methods import STAGE1, STAGE2, Composed, Config, RealData, register_stage1, register_stage2
 from ..metrics import alignment, gradient_cosine, test_mse, top_direction_share
 from ..networks import TwoLayerNet
-from ..tuning import tune_ridge, validation_split
+from ..tuning import RidgeTuning, tune_ridge, validation_split
 from .arms import (ALGORITHMS, ARMS, SELECT_POOL, SUBSTITUTES, Arm, arm_stage1, compose_arm, labels,
                    resolve_arms, stage1_request)
 from .generalization import validation_size
@@ -162,13 +162,24 @@ class _Evaluator:
         parts, wall = _timed(lambda: compose_arm(self.real, a, m1, m2, config, seed=seed, task=self.p.task))
         return parts, self.stage1_wall[key] + wall
 
+    def tune(self, learner: TwoStageLearner, stage1: Data, stage2: Data) -> RidgeTuning:
+        """``learner`` trained on (stage1, stage2) with its ridge tuned on the validation split."""
+        return tune_ridge(self.p.net, stage1, stage2, self.validation, learner=learner)
+
+    def full(self, method: str, learner: TwoStageLearner) -> dict:
+        """The full-data row: its wall time is the learner's tuned fit on the training split (no set
+        to make), done once."""
+        train = self.real.data
+        tuned, wall = _timed(lambda: self.tune(learner, train, train))
+        return self(method, learner, train, train, wall, tuned=tuned)
+
     def __call__(self, method: str, learner: TwoStageLearner, stage1: Data, stage2: Data, wall: float,
                  matching_loss: float = math.nan, m1: int | None = None, *, memory_floats: int | None = None,
-                 family: str | None = None, **extra: Any) -> dict:
+                 family: str | None = None, tuned: RidgeTuning | None = None, **extra: Any) -> dict:
         """The row of ``method``: ``learner`` trained on (stage1, stage2) with its ridge tuned on the
-        validation split, and measured."""
+        validation split (``tuned``, when already done), and measured."""
         p, train = self.p, self.real.data
-        tuned = tune_ridge(p.net, stage1, stage2, self.validation, learner=learner)
+        tuned = self.tune(learner, stage1, stage2) if tuned is None else tuned
         trained = tuned.net
         is_full = stage1[0] is train.X
         if is_full:
@@ -231,8 +242,8 @@ def run_algorithms(*, d: int, r: int, width: int, n_train: int, validation_share
         W_T with the full data's (same learner); the share of |W_T|^2 in its top singular
         direction; memory in floats; the meta-gradient's real-data loss before and after; and the
         measured wall time of making the training set from the real data (its stage 1, timed once
-        and counted in every arm that shares it, and its stage 2; NaN for the diagnostic row that
-        reuses the TM set).
+        and counted in every arm that shares it, and its stage 2; for the full data the learner's
+        tuned fit; NaN for the diagnostic row that reuses the TM set).
         ``equivalence``: per repetition, ``trajectory_equivalence``.
     """
     arms = resolve_arms(ALGORITHMS, extra_arms)  # an unknown name stops here, before any work
@@ -266,8 +277,7 @@ def _one_step_rows(ev: _Evaluator, arms: list[Arm], one_step: TwoStageLearner, *
     """The one-step learner's rows of one repetition (``compared(arms)``, in order) and its T = 1
     equivalence record."""
     p, train, rows = ev.p, ev.real.data, []
-    _, wall = _timed(lambda: one_step.fit(p.net, train))  # the learner's own fit, timed
-    rows.append(ev("full data", one_step, train, train, wall))
+    rows.append(ev.full("full data", one_step))
     made: dict[str, tuple[Composed, float]] = {}
     for a in arms:
         made[a.name] = parts, wall = ev.compose(a, m1, m2)
@@ -292,8 +302,7 @@ def _t_step_rows(ev: _Evaluator, m1: int, m2: int, learner: TwoStageLearner) -> 
     data for stage 2."""
     T, train = learner.stage1_steps, ev.real.data
     config = replace(ev.config, learner=learner)
-    _, wall = _timed(lambda: learner.fit(ev.p.net, train))
-    rows = [ev(f"full data (T={T})", learner, train, train, wall)]
+    rows = [ev.full(f"full data (T={T})", learner)]
     gm, wall = ev.compose(ARMS["gm-cos+kip"], m1, m2, config)
     rows.append(ev.distilled(f"GM cos + KIP (T={T})", gm.distilled, learner, wall, m1, family="diagnostic"))
     tm, wall = ev.compose(ARMS["tm+kip"], m1, m2, config)
