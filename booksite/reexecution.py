@@ -82,6 +82,10 @@ MATRIX: tuple[Run, ...] = (
     _run("05_boundaries", "smoke", "other seeds", seed=6),
     _run("05_boundaries", "smoke", "no small-m1 study and a small label noise", m1_small_grid=[], noise_grid=[0.1]),
     _run("05_boundaries", "book", "other seeds", seed=8),
+    _run("06_stages", "smoke", "another link and a label noise", links=["aniso"], noise_grid=[0.3]),
+    _run("06_stages", "smoke", "more stage-1 methods", stage1=["gm-cos", "spectral", "moments", "k-center"]),
+    _run("06_stages", "smoke", "m1 below 2r: the spectral set borrows from stage 2", m1=2, m2=10),
+    _run("06_stages", "book", "two ranks", r_grid=[2, 3], seed=4),
 )
 
 

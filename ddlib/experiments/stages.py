@@ -43,6 +43,7 @@ from ..tuning import tune_ridge, validation_split
 from ..validation import check_float, check_int
 from .parameters import Parameters, resolve_parameters
 from .repetitions import repetitions
+from .sentinels import recompute
 
 __all__ = ["PARAMETERS", "PROFILES", "REQUIRED_STAGE1", "REQUIRED_STAGE2", "CHECKS", "CONTROLS", "StageTables",
            "run", "conditions", "condition_label", "arm", "ratios", "measures", "check_spec", "regimes", "plan",
@@ -211,11 +212,18 @@ def check_spec(key: str) -> CheckSpec:
 
 
 def measures(tables: StageTables, P: Mapping[str, Any]) -> dict[str, list[float]]:
-    """Per condition and per repetition (every one, NaN included), the ratio behind each check."""
+    """Per condition and per repetition (every one, NaN included), the ratio behind each check
+    (``<kind>@<condition>``, what the claims decide on), and per kind the worst condition's ratio of
+    each repetition (``<kind>``: the calibration record's quantity -- a claim holds only where it
+    holds in every condition)."""
     out = {}
     for cond in (condition_label(*c) for c in conditions(P)):
         for kind, (_, num, den, _, _, _) in _KINDS.items():
             out[f"{kind}@{cond}"] = ratios(tables, num, den, cond)
+    for kind, (_, _, _, cmp, _, _) in _KINDS.items():
+        per = [out[f"{kind}@{condition_label(*c)}"] for c in conditions(P)]
+        worst = max if cmp == "<=" else min
+        out[kind] = [worst(vals) if all(math.isfinite(v) for v in vals) else math.nan for vals in zip(*per)]
     return out
 
 
@@ -359,8 +367,6 @@ def check_sentinel(root: Path | str = DATA_DIR) -> Optional[Any]:
     """Recompute the committed data's sentinel -- the first condition's first repetition, every arm
     -- with today's code and compare its test errors with the stored ones, bit for bit
     (``SentinelCheck``; None when nothing is committed)."""
-    from .sentinels import recompute
-
     tables, manifest = load_paper(root)
     if not manifest:
         return None
