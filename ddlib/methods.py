@@ -17,7 +17,7 @@ use (the task's rank r, a selection pool, a user method's own ``options``).  ``P
 made, its matching loss (NaN for a method that minimises none) and a JSON record of how.
 
 A method whose size is its own (``fixed_size``: the spectral set makes 2r points) takes them out of
-the pair's m1 + m2 points and stage 2 gets the rest: ``compose`` asks stage 2 for m1 + m2 - |S1|
+the pair's m1 + m2 points and stage 2 gets the rest: ``compose`` asks stage 2 for m1 + m2 - len(S1)
 points (at least one), so every pair spends m1 + m2 points -- the spectral set's spare stage-1
 floats go to stage 2 (and, where 2r > m1, it borrows from stage 2's).
 The stage-2 method ``"stage-1 points"`` reuses S1 (a set of real points used for both stages); the
