@@ -70,7 +70,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def regenerate_line(line: str, *, root: Path | str = DATA_DIR, workers: Optional[int] = None,
+def regenerate_line(line: str, *, root: Optional[Path | str] = None, workers: Optional[int] = None,
                     backend: str = "local", progress: bool = True) -> dict[str, Any]:
     """Compute every point of ``line`` (resumable: stored points are reused) and write its table and
     manifest; the manifest says "running" until the last point is in."""
@@ -107,11 +107,12 @@ def regenerate_line(line: str, *, root: Path | str = DATA_DIR, workers: Optional
     return manifest
 
 
-def load_lines(root: Path | str = DATA_DIR) -> pd.DataFrame:
+def load_lines(root: Optional[Path | str] = None) -> pd.DataFrame:
     """The table of every line whose manifest says "done", its files checked against their sha256
-    (a changed file raises ``ArtifactError``); an empty table when no line is in yet."""
+    (a changed file raises ``ArtifactError``); an empty table when no line is in yet.  ``root``:
+    default ``DATA_DIR``."""
     tables = []
-    for folder in sorted((Path(root) / "lines").glob("*")):
+    for folder in sorted((Path(DATA_DIR if root is None else root) / "lines").glob("*")):
         manifest_path = folder / "manifest.json"
         if not manifest_path.is_file():
             continue
@@ -125,10 +126,11 @@ def load_lines(root: Path | str = DATA_DIR) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def check_sentinels(root: Path | str = DATA_DIR) -> list[SentinelCheck]:
-    """Recompute each finished line's sentinel point with today's code and compare, bit for bit."""
+def check_sentinels(root: Optional[Path | str] = None) -> list[SentinelCheck]:
+    """Recompute each finished line's sentinel point with today's code and compare, bit for bit
+    (``root``: default ``DATA_DIR``)."""
     out = []
-    for folder in sorted((Path(root) / "lines").glob("*")):
+    for folder in sorted((Path(DATA_DIR if root is None else root) / "lines").glob("*")):
         manifest = read_json(folder / "manifest.json") if (folder / "manifest.json").is_file() else {}
         if manifest.get("status") != "done":
             continue
