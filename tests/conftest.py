@@ -49,3 +49,23 @@ def net(task: MultiIndexTask) -> TwoLayerNet:
 def data(task: MultiIndexTask) -> tuple[torch.Tensor, torch.Tensor]:
     """200 real points of ``task``."""
     return task.sample(200, seed=13)
+
+
+def under_ci() -> bool:
+    """Whether the tests run under CI (CI=1/true/yes), where a missing browser is a failure."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    """The system Chromium for the browser tests: skipped without it locally, failed under CI."""
+    from booksite.browser import BrowserUnavailable, find_chromium, require_playwright
+
+    try:
+        require_playwright()
+        return find_chromium()
+    except BrowserUnavailable as exc:
+        if under_ci():
+            pytest.fail(f"CI must run the browser tests, but: {exc}")
+        pytest.skip(f"needs a browser: {exc}")
+

@@ -8,7 +8,6 @@ the built book also needs ``make book`` to have run.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # ``booksite`` is a top-level folder, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from booksite.browser import CHROMIUM_ARGS, BrowserUnavailable, find_chromium, require_playwright  # noqa: E402
+from booksite.browser import CHROMIUM_ARGS  # noqa: E402
 from booksite.explorer import (KINDS, N_BOOT, container_html, explorer_data, memory_view,  # noqa: E402
                                standalone_page, verdicts_view, write_assets)
 from booksite.serve import serve_directory  # noqa: E402
@@ -119,19 +118,9 @@ def test_container_kinds() -> None:
 # In a browser
 # ----------------------------------------------------------------------------------------------
 
-def _under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    try:
-        require_playwright()
-        path = find_chromium()
-    except BrowserUnavailable as exc:
-        if _under_ci():
-            pytest.fail(f"CI must run the browser tests, but: {exc}")
-        pytest.skip(f"needs a browser: {exc}")
+def chromium(chromium_path) -> Iterator[Any]:
+    path = chromium_path
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

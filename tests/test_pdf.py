@@ -3,7 +3,6 @@ part; in Chromium, two tiny pages print and merge in the order given (skipped wi
 failed under CI=true)."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,7 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # ``booksite`` is a top-level folder, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from booksite.browser import BrowserUnavailable, find_chromium, require_playwright  # noqa: E402
 from booksite.pdf import SITE_COPY, build_pdf, merge  # noqa: E402
 
 
@@ -43,14 +41,8 @@ def test_missing_page_is_named(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> None:
-    try:
-        require_playwright()
-        find_chromium()
-    except BrowserUnavailable as exc:
-        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI must run the browser tests, but: {exc}")
-        pytest.skip(f"needs a browser: {exc}")
+def browser(chromium_path) -> None:
+    """Skip (fail under CI) when Chromium or Playwright is missing (``conftest.chromium_path``)."""
 
 
 def test_two_tiny_pages_print_and_merge_in_order(browser: None, tmp_path: Path) -> None:
