@@ -6,7 +6,7 @@ digest of each glued image), so that two versions of the code can be compared pa
     python -m booksite.pagerecord compare before-smoke.json after-smoke.json
 
 A refactor that changes no number leaves the records equal, apart from the values that measure
-time (named ``*time*``/``*wall*``/``*_s`` glue keys) and the bytes of glued figures (matplotlib's PNG
+time (named ``*time*``/``*wall*``/``*_s`` glue keys) and the bytes of glued figures (matplotlib's SVG and PNG
 bytes differ between two runs of the same code), which ``compare`` lists apart.
 """
 from __future__ import annotations
@@ -26,10 +26,11 @@ __all__ = ["record_page", "record", "compare", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMING_MARKS = ("time", "wall", "seconds", "_s", "cost", "minutes")
+FIGURE_MIMES = {"image/svg+xml": "svg", "image/png": "png"}  # mime type -> the digest's prefix
 
 
 def _glued(nb: dict[str, Any]) -> dict[str, str]:
-    """Every glued output of an executed notebook: name -> its text (images as a sha256)."""
+    """Every glued output of an executed notebook: name -> its text (figures as a sha256 of their SVG, or PNG)."""
     found: dict[str, str] = {}
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []) or []:
@@ -38,8 +39,9 @@ def _glued(nb: dict[str, Any]) -> dict[str, str]:
             if not name:
                 continue
             data = {k.replace("application/papermill.record/", ""): v for k, v in (out.get("data", {}) or {}).items()}
-            if "image/png" in data:
-                found[name] = "png:" + hashlib.sha256(str(data["image/png"]).encode()).hexdigest()[:16]
+            image = next((k for k in FIGURE_MIMES if k in data), None)
+            if image:  # a figure: its digest (SVG first, the site's format; PNG where that is all there is)
+                found[name] = FIGURE_MIMES[image] + ":" + hashlib.sha256("".join(data[image]).encode()).hexdigest()[:16]
             elif "text/markdown" in data:
                 found[name] = "".join(data["text/markdown"])
             else:
@@ -97,7 +99,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[str], list[str]]
         for key in sorted(set(ga) | set(gb)):
             if ga.get(key) != gb.get(key):
                 line = f"{page} glue {key}: {str(ga.get(key))[:120]!r} -> {str(gb.get(key))[:120]!r}"
-                figure = str(ga.get(key, "")).startswith("png:") and str(gb.get(key, "")).startswith("png:")
+                figure = all(str(g.get(key, "")).split(":")[0] in FIGURE_MIMES.values() for g in (ga, gb))
                 (timing if _is_timing(key) or figure else diffs).append(line)
     return diffs, timing
 
