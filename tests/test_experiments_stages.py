@@ -36,6 +36,17 @@ def test_every_arm_runs_in_every_condition_at_equal_memory():
     summary = stages.summarise(t)
     arm, ratio = stages.best_arm(summary)
     assert arm in set(arms.arm) and ratio > 0
+    # the per-condition effects: each claim's ratio with the interval its check decides on
+    eff = stages.effects(t, P)
+    assert len(eff) == 2 * 4 and (eff.n == 2).all()
+    for c in claims:
+        for k in c.checks:
+            cond = k.name.rsplit("(", 1)[1].rstrip(")")
+            row = eff[(eff.condition == cond) & (eff.ratio == k.name.rsplit(" (", 1)[0])]
+            assert len(row) == 1 and math.isclose(row.estimate.iloc[0], k.measured.estimate)
+            assert math.isclose(row.lo.iloc[0], k.measured.lo) and math.isclose(row.hi.iloc[0], k.measured.hi)
+    th = eff[eff.ratio == "spectral + KIP / GM + KIP"]
+    assert (th.angle_num_deg.between(0, 90)).all() and (th.angle_den_deg.between(0, 90)).all()
 
 
 def test_a_refused_arm_is_counted_and_makes_its_checks_inconclusive():
@@ -45,6 +56,8 @@ def test_a_refused_arm_is_counted_and_makes_its_checks_inconclusive():
     assert spectral.test_mse.isna().all() and spectral.error.str.contains("more than the 3 it may take").all()
     claims = {c.id: c for c in claims_of(stages, t, P)}
     assert claims["C6.1"].verdict == "inconclusive" and claims["C6.4"].verdict == "inconclusive"
+    eff = stages.effects(t, P)
+    assert eff[eff.ratio.str.contains("spectral")].estimate.isna().all()  # missing, never dropped
 
 
 def test_a_users_registered_method_joins_the_comparison_by_name():

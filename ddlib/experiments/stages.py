@@ -38,7 +38,7 @@ from ..io import ArtifactError, read_json, write_json
 from ..provenance import provenance
 from ..methods import STAGE1, STAGE2, Config, RealData, compose
 from ..metrics import alignment, principal_angles, test_mse
-from ..stats import geometric_mean
+from ..stats import geometric_interval, geometric_mean
 from ..tuning import tune_ridge, validation_split
 from ..validation import check_float, check_int
 from .parameters import Parameters, resolve_parameters
@@ -46,7 +46,7 @@ from .repetitions import repetitions
 from .sentinels import recompute
 
 __all__ = ["PARAMETERS", "PROFILES", "REQUIRED_STAGE1", "REQUIRED_STAGE2", "CHECKS", "CONTROLS", "StageTables",
-           "run", "conditions", "condition_label", "arm", "ratios", "measures", "check_spec", "regimes", "plan",
+           "run", "conditions", "condition_label", "arm", "ratios", "measures", "effects", "check_spec", "regimes", "plan",
            "summarise", "best_arm", "DATA_DIR", "regenerate", "load_paper", "check_sentinel", "main"]
 
 PARAMETERS = Parameters(
@@ -268,6 +268,31 @@ def plan(P: Mapping[str, Any]) -> list[ClaimDecl]:
                           f"{CHECKS['theorist_hi'].threshold:g}) in {where}.", keys("theorist_lo", "theorist_hi"),
                   "learns", control="no distillation steps"),
     ]
+
+
+def effects(tables: StageTables, P: Mapping[str, Any]) -> pd.DataFrame:
+    """Per condition and per claim's ratio: its geometric mean over repetitions with the 95% interval
+    the claims decide on (``measures``), and the largest principal angle of each arm's W1 (the
+    "why": how far from span(U) each S1 puts the first layer).  NaN where a repetition is missing."""
+    m = measures(tables, P)
+    rows = tables.rows
+    out = []
+    for c in conditions(P):
+        cond = condition_label(*c)
+        angle = rows[rows.condition == cond].groupby("arm").max_angle_deg.mean()
+        for kind, (what, num, den, _, _, _) in _KINDS.items():
+            if kind == "theorist_hi":  # the same ratio as theorist_lo (two one-sided tests of one interval)
+                continue
+            vals = m[f"{kind}@{cond}"]
+            ok = bool(vals) and all(math.isfinite(v) and v > 0 for v in vals)
+            iv = geometric_interval(vals) if ok else None
+            out.append({"condition": cond, "link": c[0], "r": c[1], "sigma": c[2],
+                        "ratio": "spectral + KIP / GM + KIP" if kind == "theorist_lo" else what,
+                        "estimate": iv.estimate if iv else math.nan, "lo": iv.lo if iv else math.nan,
+                        "hi": iv.hi if iv else math.nan, "n": len(vals),
+                        "angle_num_deg": float(angle.get(num, math.nan)),
+                        "angle_den_deg": float(angle.get(den, math.nan))})
+    return pd.DataFrame(out)
 
 
 def summarise(tables: StageTables) -> pd.DataFrame:
