@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from ddlib.book.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimDecl, Precondition, claims_of, verdict_table,
-                               verdicts)
+from ddlib.book.claims import (VERDICTS, Check, CheckSpec, Claim, ClaimDecl, Precondition, RuleCheck, claims_of,
+                               verdict_table, verdicts)
 from ddlib.stats import Interval, geometric_interval
 
 
@@ -27,6 +27,19 @@ def test_check_verdict_follows_where_the_interval_lies(comparison, lo, hi, expec
 def test_an_undefined_interval_is_inconclusive_never_holds():
     one = Interval(1.0, math.nan, math.nan, 1, 0.95, "t")
     assert Check("q", one, "<=", 5.0).verdict == "inconclusive"
+
+
+@pytest.mark.parametrize("outcome, expected", [("yes", "holds"), ("no", "does not hold"), ("open", "inconclusive"),
+                                               ("also no", "does not hold")])
+def test_a_rule_check_reads_its_rules_outcome(outcome, expected):
+    k = RuleCheck("q", _iv(1, 0.5, 1.5), ">=", 1.0, outcome=outcome, holds_when=("yes",),
+                  fails_when=("no", "also no"), rule="yes when ...")
+    assert k.verdict == expected and k.as_dict()["rule"] == "yes when ..." and "yes when" in k.line()
+    undefined = RuleCheck("q", Interval(1.0, math.nan, math.nan, 1, 0.95, "t"), ">=", 1.0, outcome="yes",
+                          holds_when=("yes",))
+    assert undefined.verdict == "inconclusive"  # an undefined interval never holds
+    table = verdict_table([Claim("C", "s", (k,))])
+    assert table.threshold.iloc[0] == "yes when ..."
 
 
 def test_claim_verdict_outside_regime_first_then_failure_then_inconclusive():

@@ -57,6 +57,23 @@ def test_the_claims_read_the_limits_rate_and_every_control_makes_its_claim_fail(
         assert under[control][cid].verdict in mr.RATE_CONTROLS[control].expect, (cid, control)
 
 
+def test_a_term_is_decided_only_once_its_line_is_in_and_mostly_certified():
+    t = _table()
+    rows, counts = mr.rate_rows(t, "abs0.1")
+    lines = mr.line_counts(t, "abs0.1")
+    assert set(lines) == {"r", "d", "L", "n"} and lines["r"]["rows"] == 15  # r = 4 is outside the regime
+    found = mr.terms(rows, n_boot=100)
+    every = {c.id: c.verdict for c in mr.rate_claims(rows, counts, found, lines=lines)}
+    assert every == {c.id: c.verdict for c in mr.rate_claims(rows, counts, found)}
+    without_d = {k: v for k, v in lines.items() if k != "d"}
+    claims = {c.id: c for c in mr.rate_claims(rows, counts, found, lines=without_d)}
+    assert claims["C3.R4"].verdict == "inconclusive" and "line d not in yet" in claims["C3.R4"].checks[0].name
+    assert claims["C3.R5"].verdict == every["C3.R5"]  # the other terms are untouched
+    censored = {**lines, "n": {"rows": 15, "censored": 8}}
+    claims = {c.id: c for c in mr.rate_claims(rows, counts, found, lines=censored)}
+    assert claims["C3.R5"].verdict == "inconclusive" and "8 of 15 rows censored" in claims["C3.R5"].checks[0].name
+
+
 def test_bad_targets_are_refused():
     with pytest.raises(ValueError, match="absolute target"):
         mr.rate_rows(_table(), "rel4")
@@ -64,3 +81,30 @@ def test_bad_targets_are_refused():
         mr.rate_rows(_table(), "abs0.5")
     with pytest.raises(ValueError, match="control must be one of"):
         mr.synthetic_rows(_table(), "nope")
+
+
+@pytest.mark.parametrize("terms, expect", [
+    ({"alpha": (1.9, 1.5, 2.3)}, {"C3.R2": "holds"}),            # excludes 1, contains 2: tight
+    ({"alpha": (1.4, 1.1, 1.8)}, {"C3.R2": "does not hold", "C3.R1": "holds"}),  # between 1 and 2
+    ({"alpha": (1.5, 0.8, 2.4)}, {"C3.R2": "inconclusive"}),     # contains both
+    ({"beta": (1.2, 1.05, 1.3)}, {"C3.R4": "does not hold"}),    # excludes 1 (not 1), though it reaches 1.2
+    ({"beta": (1.0, 0.9, 1.1)}, {"C3.R4": "holds"}),
+    ({"gamma": (0.0, -0.05, 0.06), "b": (1e-3, 0.0, 0.1)}, {"C3.R3": "does not hold"}),  # absent
+    ({"gamma": (0.3, 0.2, 0.4), "b": (2.0, 1.0, 3.0)}, {"C3.R3": "holds"}),             # present
+    ({"gamma": (0.1, -0.05, 0.3), "b": (2.0, 1.0, 3.0)}, {"C3.R3": "inconclusive"}),
+    ({"delta": (0.05, 0.01, 0.1)}, {"C3.R5": "holds"}),
+    ({"delta": (0.3, 0.25, 0.5)}, {"C3.R5": "does not hold"}),
+])
+def test_each_claim_follows_its_terms_preregistered_rule(terms, expect):
+    rows, counts = mr.rate_rows(_table(), "abs0.1")
+    base = {"alpha": (1.0, 0.9, 1.1), "beta": (1.0, 0.95, 1.05), "gamma": (0.0, -0.02, 0.02), "b": (0.0, 0.0, 0.0),
+            "delta": (0.0, -0.05, 0.05)}
+    found = {**base, **terms}
+    claims = {c.id: c for c in mr.rate_claims(rows, counts, found)}
+    for cid, verdict in expect.items():
+        assert claims[cid].verdict == verdict, (cid, claims[cid].line())
+    # the claims read what the term table reads (laws.term_verdicts)
+    from ddlib.laws import term_verdicts
+    tv = term_verdicts(found)
+    assert (claims["C3.R3"].verdict == "holds") == (tv["L"] == "present")
+    assert (claims["C3.R4"].verdict == "holds") == (tv["d"] == "1")

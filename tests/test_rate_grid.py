@@ -22,14 +22,24 @@ def test_the_lines_follow_the_preregistration():
         rate_grid.line_points("x")
 
 
+def test_the_design_holds_every_size_of_every_line_once_per_seed():
+    rows = rate_grid.design_rows()
+    sizes = {(p["r"], p["d"], p["width"], p["n_per_d2"] * p["d"] ** 2) for pts in rate_grid.LINES.values() for p in pts}
+    assert len(rows) == len(sizes) * len(rate_grid.SEEDS)  # the base point, on four lines, counted once
+    assert set(map(tuple, rows[["r", "d", "width", "n_train"]].to_numpy().tolist())) == sizes
+    assert set(rows.line) <= set(rate_grid.LINES)
+
+
 def test_a_tiny_line_is_computed_read_back_and_its_sentinel_recomputed(tmp_path, monkeypatch):
     monkeypatch.setitem(rate_grid.LINES, "tiny", [{"r": 1, "d": 6, "width": 16, "n_per_d2": 4}])
     monkeypatch.setattr(rate_grid, "SEEDS", [0, 1])
     monkeypatch.setattr(rate_grid, "SEARCH", {**rate_grid.SEARCH, "steps1": 5, "steps2": 5, "restarts": 1,
                                               "n_test": 200, "m1_max": 8, "m2_max": 8, "targets": "abs:0.9"})
     monkeypatch.setattr(rate_grid, "METHODS", (("gm-cos", "kip"),))
+    assert rate_grid.line_status(tmp_path)["tiny"] == "not started"
     m = rate_grid.regenerate_line("tiny", root=tmp_path, backend="inline", progress=False)
     assert m["status"] == "done" and m["n_rows"] == 2
+    assert rate_grid.line_status(tmp_path)["tiny"] == "done"
     table = rate_grid.load_lines(tmp_path)
     assert set(table.method) == {"gm-cos+kip"} and len(table) == 2
     assert all(c.current for c in rate_grid.check_sentinels(tmp_path))

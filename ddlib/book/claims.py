@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 from ..stats import DEFAULT_LEVEL, Interval, geometric_interval, mean_interval
 
-__all__ = ["VERDICTS", "Check", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "Control", "ORIGINS", "verdicts", "claims_of",
+__all__ = ["VERDICTS", "Check", "RuleCheck", "CheckSpec", "Precondition", "Claim", "ClaimDecl", "Control", "ORIGINS", "verdicts", "claims_of",
            "verdict_table"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "outside regime")
@@ -77,6 +77,34 @@ class Check:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "measured": self.measured.as_dict(), "comparison": self.comparison,
                 "threshold": self.threshold, "basis": self.basis, "origin": self.origin, "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class RuleCheck(Check):
+    """A check decided by a pre-registered rule with more outcomes than one threshold gives (the
+    memory law's per-term rules, ``ddlib.laws.term_verdicts``): ``outcome`` is the rule's verdict on
+    the measured interval, ``holds_when`` / ``fails_when`` the outcomes that make the claim hold /
+    fail; any other outcome (a NaN, an interval the rule leaves open) is inconclusive.
+    ``comparison`` and ``threshold`` keep the value the rule is read against, for the figures."""
+
+    outcome: str = ""
+    holds_when: tuple[str, ...] = ()
+    fails_when: tuple[str, ...] = ()
+    rule: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if not self.measured.defined:
+            return "inconclusive"
+        if self.outcome in self.holds_when:
+            return "holds"
+        return "does not hold" if self.outcome in self.fails_when else "inconclusive"
+
+    def line(self) -> str:
+        return f"{self.name} measured {self.measured.format()}: {self.outcome} (rule: {self.rule})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "rule": self.rule, "outcome": self.outcome}
 
 
 @dataclass(frozen=True)
@@ -280,5 +308,6 @@ def verdict_table(claims: Iterable[Claim]):
             continue
         for k in c.checks:
             rows.append({"claim": c.id, "check": k.name, "measured [95% CI]": k.measured.format(),
-                         "threshold": f"{k.comparison} {_num(k.threshold)}", "verdict": k.verdict})
+                         "threshold": getattr(k, "rule", "") or f"{k.comparison} {_num(k.threshold)}",
+                         "verdict": k.verdict})
     return pd.DataFrame(rows)

@@ -18,38 +18,57 @@ import numpy as np
 import pandas as pd
 
 from .. import laws
-from ..book.claims import Check, Claim, ClaimDecl, Control, Precondition
+from ..book.claims import Check, Claim, ClaimDecl, Control, Precondition, RuleCheck
 from ..book.controls import claims_under_controls
 from ..seeds import generator
 from ..stats import Interval
 
-__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "rate_rows", "compare", "terms", "rate_claims",
-           "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
+__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "rate_rows", "line_counts", "compare",
+           "terms", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
 
 REGIME_FACTOR = 3.0  # a point is in a target's regime when its full-data error is at most target / 3
 N_BOOT = 2000        # bootstrap resamples of the seeds (PREREGISTRATION.md)
 
-# claim id -> (statement, [(exponent, comparison, threshold, basis)], control)
-_UPPER = "closed form: the paper's rate r^2 d + L grows like r^2 in r"
-_LIMIT = ("closed form: the information limit -- a set that lets the learner find span(U) carries about r(d - r) "
+# claim id -> (statement, [(exponent, comparison, threshold, basis, rule)], control).  A check with a
+# rule is decided by the pre-registered rule of its term (``laws.term_verdicts``): (term, the rule's
+# outcomes that make the claim hold, those that make it fail, the rule in words); without one, by
+# its threshold alone.
+_UPPER = "the paper's rate r^2 d + L grows like r^2 in r"
+_LIMIT = ("the information limit -- a set that lets the learner find span(U) carries about r(d - r) "
           "floats, so no rate slower than r d is possible")
-_BAND = "convention: the +-0.2 band on an exponent fixed before the data (PREREGISTRATION.md)"
-RATE_CHECKS: dict[str, tuple[str, list[tuple[str, str, float, str]], str]] = {
+_BAND = "the +-0.2 band on an exponent fixed before the data (PREREGISTRATION.md)"
+_R_FAILS = ("1 (the information limit's rate)", "between 1 and 2", "below 1 (slower than the information limit's rate)",
+            "above 2 (faster than the paper's r^2 d)")
+Rule = Optional[tuple[str, tuple[str, ...], tuple[str, ...], str]]
+RATE_CHECKS: dict[str, tuple[str, list[tuple[str, str, float, str, Rule]], str]] = {
     "C3.R1": ("The paper's rate is an upper bound in r: the floats of the certified set grow no faster than r^2 "
-              "(exponent alpha <= 2).", [("alpha", "<=", 2.0, _UPPER)], "floats grow like r^3"),
-    "C3.R2": ("The paper's rate is tight in r: the floats grow like r^2 (exponent alpha >= 2, so its interval "
-              "excludes the information limit's 1).", [("alpha", ">=", 2.0, _UPPER)], "floats at the limit's rate"),
-    "C3.R3": ("The +L term is present at fixed accuracy: the floats grow with the width L (exponent gamma >= 0, "
-              "its interval above 0).", [("gamma", ">=", 0.0, "closed form: the +L term of r^2 d + L")],
-              "floats at the limit's rate"),
+              "(exponent alpha <= 2).", [("alpha", "<=", 2.0, _UPPER, None)], "floats grow like r^3"),
+    "C3.R2": ("The paper's rate is tight in r: the floats grow like r^2 (the interval of the exponent alpha contains "
+              "2 and excludes the information limit's 1).",
+              [("alpha", ">=", 2.0, f"{_UPPER}; {_LIMIT}", ("r", ("2 (the paper's r^2 d is tight in r)",), _R_FAILS,
+                                              "holds when alpha's interval excludes 1 and contains 2; fails when it "
+                                              "excludes 2"))], "floats at the limit's rate"),
+    "C3.R3": ("The +L term is present at fixed accuracy: the floats grow with the width L (the intervals of the "
+              "paper law's b and of the exponent gamma both lie above 0).",
+              [("gamma", ">=", 0.0, "the +L term of r^2 d + L",
+                ("L", ("present",), ("absent", "falling with L"),
+                 "holds when b's and gamma's intervals lie above 0; fails when gamma's lies within +-0.1 "
+                 "(absent) or below -0.1"))], "floats at the limit's rate"),
     "C3.R4": ("The floats grow like d (exponent beta within 0.8-1.2), as both r^2 d and the limit's r d say.",
-              [("beta", ">=", 0.8, _BAND), ("beta", "<=", 1.2, _BAND)], "floats grow like d^2"),
+              [("beta", ">=", 0.8, _BAND, ("d", ("1",), ("not 1",),
+                                            "holds when beta's interval lies within 0.8-1.2; fails when it excludes 1"))],
+              "floats grow like d^2"),
     "C3.R5": ("The floats do not depend on the number of real points n (exponent delta within -0.2-0.2).",
-              [("delta", ">=", -0.2, _BAND), ("delta", "<=", 0.2, _BAND)], "floats grow like n^0.5"),
+              [("delta", ">=", -0.2, _BAND, ("n", ("0",), ("not 0",),
+                                              "holds when delta's interval lies within -0.2-0.2; fails when it "
+                                              "excludes 0"))], "floats grow like n^0.5"),
 }
 _NAMES = {"alpha": "exponent of r", "beta": "exponent of d", "gamma": "exponent of L", "delta": "exponent of n"}
+# The line of the pre-registered grid that varies each exponent's factor: a term is decided once
+# its line is in, and is inconclusive while more than half of that line's rows are censored.
+TERM_LINE = {"alpha": "r", "beta": "d", "gamma": "L", "delta": "n"}
 
-# The negative controls: data drawn from a law that violates the claim, on the committed grid's
+# The negative controls: data drawn from a law that violates the claim, on the pre-registered grid's
 # points and seeds (log-normal scatter of 20% per point), must make it fail.
 _CONTROL_LAWS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
     "floats grow like r^3": lambda t: 2.0 * t.r.to_numpy(float) ** 3 * t.d.to_numpy(float),
@@ -59,7 +78,7 @@ _CONTROL_LAWS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
     * t.n_train.to_numpy(float) ** 0.5,
 }
 RATE_CONTROLS: dict[str, Control] = {
-    name: Control(f"synthetic floats drawn from a law where {name.replace('floats ', 'they ')}, on the committed "
+    name: Control(f"synthetic floats drawn from a law where {name.replace('floats ', 'they ')}, on the pre-registered "
                   f"grid's points and seeds", expect=("does not hold", "inconclusive") if name ==
                   "floats at the limit's rate" else ("does not hold",))
     for name in _CONTROL_LAWS}
@@ -94,6 +113,17 @@ def rate_rows(table: pd.DataFrame, target: str, *, method: Optional[str] = None)
     return out.reset_index(drop=True), counts
 
 
+def line_counts(table: pd.DataFrame, target: str) -> dict[str, dict[str, int]]:
+    """Per line of a grid table (its ``line`` column; one method's rows): the rows inside the
+    target's regime and how many of them are censored -- the pre-registered rule makes every term
+    a line decides inconclusive when more than half its rows are censored."""
+    out = {}
+    for line, t in table.groupby("line", sort=False):
+        _, counts = rate_rows(t, target)
+        out[str(line)] = {"rows": counts["rows"], "censored": counts["censored"]}
+    return out
+
+
 def compare(rows: pd.DataFrame) -> pd.DataFrame:
     """Every candidate law: its leave-one-seed-out score (mean squared error of log F on held-out
     seeds) with its standard error, and its parameters fitted on every certified row."""
@@ -113,21 +143,44 @@ def terms(rows: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> dict[st
 
 
 def rate_claims(rows: pd.DataFrame, counts: Mapping[str, int], found: Mapping[str, tuple[float, float, float]],
-                *, source: str = "committed paper-scale data") -> list[Claim]:
-    """The claims C3.R1-C3.R5 on these rows: each a check of a bootstrap interval against a threshold
-    fixed before the data; the regime: at least half of the rows certified (PREREGISTRATION.md)."""
+                *, source: str = "committed paper-scale data",
+                lines: Optional[Mapping[str, Mapping[str, int]]] = None) -> list[Claim]:
+    """The claims C3.R1-C3.R5 on these rows: each decided on a bootstrap interval by a rule fixed
+    before the data -- a threshold (C3.R1), or its term's pre-registered rule (``laws.term_verdicts``,
+    the same rule the page's term table reads); the regime: at least half of the rows certified
+    (PREREGISTRATION.md).
+
+    ``lines`` (``line_counts`` of a grid computed line by line): a check whose term's line
+    (``TERM_LINE``) is not in yet, or has more than half its rows censored, is measured as NaN --
+    inconclusive, with the reason in its name.  None: every line is in (a grid made at once)."""
     n_seeds = int(rows.seed.nunique())
     ok = counts["rows"] > 0 and counts["censored"] <= counts["rows"] / 2
     regime = (Precondition("at most half of the rows censored", ok,
                            f"{counts['censored']} of {counts['rows']} censored"),)
+    nan = (math.nan, math.nan, math.nan)
+    found = dict(found)
+    notes = {}
+    for name, line in TERM_LINE.items():  # a term not decided yet: its line not in, or mostly censored
+        if lines is not None and line not in lines:
+            found[name], notes[name] = nan, f"line {line} not in yet"
+        elif lines is not None and lines[line]["censored"] > lines[line]["rows"] / 2:
+            k, n = lines[line]["censored"], lines[line]["rows"]
+            found[name], notes[name] = nan, f"line {line}: {k} of {n} rows censored"
+    outcome = laws.term_verdicts(found)
     out = []
     for cid, (statement, specs, control) in RATE_CHECKS.items():
         checks = []
-        for name, cmp, thr, basis in specs:
-            est, lo, hi = found.get(name, (math.nan, math.nan, math.nan))
+        for name, cmp, thr, basis, rule in specs:
+            est, lo, hi = found.get(name, nan)
+            label = _NAMES[name] + (f" ({notes[name]})" if name in notes else "")
             measured = Interval(est, lo, hi, n_seeds, 0.95, "bootstrap")
-            origin = "convention" if basis.startswith("convention") else "closed form"
-            checks.append(Check(_NAMES[name], measured, cmp, thr, basis, origin))
+            origin = "convention" if basis == _BAND else "closed form"
+            if rule is None:
+                checks.append(Check(label, measured, cmp, thr, basis, origin))
+            else:
+                term, holds_when, fails_when, words = rule
+                checks.append(RuleCheck(label, measured, cmp, thr, basis, origin, outcome=outcome[term],
+                                        holds_when=holds_when, fails_when=fails_when, rule=words))
         out.append(Claim(cid, statement, tuple(checks), regime, source, control))
     return out
 
@@ -162,7 +215,8 @@ def rate_control_record(rows: pd.DataFrame, *, n_boot: int = 400, seed: int = 0)
     """Every rate claim under its control, in the format ``ddlib.book.pages.control_block`` shows."""
     plan = [ClaimDecl(cid, text, (), control=control) for cid, (text, _, control) in RATE_CHECKS.items()]
     decided = rate_control_claims(rows, n_boot=n_boot, seed=seed)
-    return {"notebook": "03_memory", "profile": "synthetic data on the committed grid's points", "seed": seed,
+    return {"notebook": "03_memory", "profile": "synthetic data on the pre-registered grid's points",
+            "seed": seed,
             "claims": claims_under_controls(plan, RATE_CONTROLS, decided),
             "runs": {name: {"what": RATE_CONTROLS[name].what, "sabotage": "", "parameters": {}}
                      for name in RATE_CONTROLS}}

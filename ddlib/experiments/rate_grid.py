@@ -27,8 +27,8 @@ from ..sweep import Grid, run_sweep
 from .memory_search import memory_point
 from .sentinels import SentinelCheck, recompute
 
-__all__ = ["DATA_DIR", "BASE", "SEARCH", "METHODS", "LINES", "SEEDS", "n_rule", "line_points", "regenerate_line",
-           "load_lines", "check_sentinels", "main"]
+__all__ = ["DATA_DIR", "BASE", "SEARCH", "METHODS", "LINES", "SEEDS", "n_rule", "line_points", "design_rows",
+           "regenerate_line", "load_lines", "line_status", "check_sentinels", "main"]
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "memory_law_v2"
 BASE = {"r": 2, "d": 64, "width": 1024}
@@ -60,6 +60,15 @@ def line_points(line: str) -> list[dict[str, Any]]:
     if line not in LINES:
         raise ValueError(f"line must be one of {list(LINES)}, got {line!r}")
     return [{**SEARCH, **pt, "stage1": s1, "stage2": s2} for pt in LINES[line] for s1, s2 in METHODS]
+
+
+def design_rows() -> pd.DataFrame:
+    """The pre-registered design itself: every task size of every line, once per seed (r, d,
+    width, n_train, seed, line) -- where the negative controls of the rate claims draw their
+    synthetic floats, so that a control can fail on a line before that line's data are in."""
+    rows = [{"r": pt["r"], "d": pt["d"], "width": pt["width"], "n_train": pt["n_per_d2"] * pt["d"] ** 2,
+             "seed": seed, "line": line} for line, pts in LINES.items() for pt in pts for seed in SEEDS]
+    return pd.DataFrame(rows).drop_duplicates(subset=["r", "d", "width", "n_train", "seed"]).reset_index(drop=True)
 
 
 def _line_dir(line: str, root: Path) -> Path:
@@ -126,6 +135,15 @@ def load_lines(root: Optional[Path | str] = None) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def line_status(root: Optional[Path | str] = None) -> dict[str, str]:
+    """Each line's state: "done", "running" (some points stored) or "not started"."""
+    out = {}
+    for line in LINES:
+        path = _line_dir(line, Path(DATA_DIR if root is None else root)) / "manifest.json"
+        out[line] = read_json(path).get("status", "?") if path.is_file() else "not started"
+    return out
+
+
 def check_sentinels(root: Optional[Path | str] = None) -> list[SentinelCheck]:
     """Recompute each finished line's sentinel point with today's code and compare, bit for bit
     (``root``: default ``DATA_DIR``)."""
@@ -155,12 +173,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         m = regenerate_line(args.line, root=args.root, workers=args.workers)
         print(f"line {args.line}: {m['n_rows']} rows, {m['wall_time_s']:.0f} s wall")
         return 0
-    done = []
-    for line in LINES:
-        path = _line_dir(line, args.root) / "manifest.json"
-        status = read_json(path).get("status", "?") if path.is_file() else "not started"
-        done.append(status == "done")
-        print(f"line {line}: {status}")
+    for line, status in line_status(args.root).items():
+        m = read_json(_line_dir(line, args.root) / "manifest.json") if status == "done" else {}
+        print(f"line {line}: {status}" + (f" ({m['n_rows']} rows, {m['wall_time_s']:.0f} s wall with "
+                                          f"{m.get('workers') or 'all'} workers)" if m else ""))
     checks = check_sentinels(args.root)
     for c in checks:
         print(c.line())
