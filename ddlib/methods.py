@@ -50,7 +50,7 @@ from .moments import empirical_hessian
 from .networks import TwoLayerNet, check_net
 from .registry import Registry
 from .seeds import MAX_SEED, check_seed, generator
-from .selection import DEFAULT_POOL, _check_common, select_stage1, select_stage2
+from .selection import DEFAULT_POOL, GreedyStage2, _check_common, select_stage1
 from .spectral import spectral_basis, spectral_points_of
 from .tasks import MultiIndexTask, check_task
 from .validation import check_choice, check_float, check_int, check_labels, peak, require_finite
@@ -504,8 +504,15 @@ def _random2(real: RealData, W1: torch.Tensor, m2: int, config: Config, seed: in
 
 
 def _select2(real: RealData, W1: torch.Tensor, m2: int, config: Config, seed: int) -> Points:
-    s = select_stage2(real.net, W1, *real.data, m2, seed=_two_seeds(seed)[1], pool=config.pool,
-                      ridge=config.learner.ridge, stats=real.statistics(W1, config.learner))
+    # one greedy run per W1 and seed, extended as a search probes larger m2 (the same points as a
+    # fresh run of each size: ``GreedyStage2``)
+    s2_seed, ridge = _two_seeds(seed)[1], config.learner.ridge
+    key = ("select2", W1.data_ptr(), tuple(W1.shape), s2_seed, config.pool, ridge)
+    hit = real._cache.get(key)
+    if hit is None or hit[0] is not W1:
+        hit = real._cache[key] = (W1, GreedyStage2(real.net, W1, *real.data, seed=s2_seed, pool=config.pool,
+                                                   ridge=ridge, stats=real.statistics(W1, config.learner)))
+    s = hit[1].select(m2)
     return Points(s.data, s.losses[-1], {"indices": list(s.indices), "pool": config.pool})
 
 

@@ -28,7 +28,7 @@ from .seeds import MAX_SEED, check_seed, generator
 from .tasks import MultiIndexTask, check_task
 from .validation import check_float, check_int, check_labels, peak, require_finite
 
-__all__ = ["Selection", "select_stage1", "select_stage2", "DEFAULT_POOL"]
+__all__ = ["Selection", "select_stage1", "select_stage2", "GreedyStage2", "DEFAULT_POOL"]
 
 DEFAULT_POOL = 256  # candidates scored per step
 
@@ -137,23 +137,44 @@ def select_stage2(net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.
         A ``Selection`` whose ``losses[t]`` is the KIP loss of its first t + 1 points.
     """
     net, X, y, m2, pool = _check_common(net, X, y, m2, pool, "m2")
-    W1 = net.check_first_layer("W1", W1)
-    ridge = check_float("ridge", ridge, strictly_positive=True)
-    stats = check_statistics(stage2_statistics(W1, net.stage2_bias, X, y) if stats is None else stats, net)
-    gen = generator(seed)
-    taken = torch.zeros(X.shape[0], dtype=torch.bool, device=X.device)
-    chosen, losses = [], []
-    with singular_ridge_is_an_error("select_stage2", ridge):
-        for _ in range(m2):
-            cand = _pool(taken, pool, gen)
-            prev = torch.tensor(chosen, dtype=torch.long, device=X.device)
-            Xb = torch.cat([X[prev].expand(len(cand), -1, -1), X[cand][:, None]], dim=1)  # (p, t + 1, d)
-            yb = torch.cat([y[prev].expand(len(cand), -1), y[cand][:, None]], dim=1)
-            with torch.no_grad():
-                loss = kip_loss(net, W1, stats, Xb, yb, ridge)
-            k = _argmin("select_stage2", loss, X, y)
-            chosen.append(int(cand[k]))
-            losses.append(float(loss[k]))
-            taken[cand[k]] = True
-    idx = torch.tensor(chosen, device=X.device)
-    return Selection(tuple(chosen), Data(X[idx], y[idx]), tuple(losses))
+    return GreedyStage2(net, W1, X, y, seed=seed, pool=pool, ridge=ridge, stats=stats).select(m2)
+
+
+class GreedyStage2:
+    """``select_stage2``'s greedy run, kept so that it can be extended: step t draws its candidate
+    pool from the seeded generator and scores each against the t points chosen before, so the
+    first m points of a run to m' > m are exactly a run to m.  A search that probes several m2 on
+    one W1 (``ddlib.methods`` keeps one of these per W1 and seed) continues the longest run instead
+    of starting each probe over: the same points, bit for bit, at the cost of the largest probe."""
+
+    def __init__(self, net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, seed: int,
+                 pool: int = DEFAULT_POOL, ridge: float = 1e-3, stats: Optional[Stage2Statistics] = None) -> None:
+        self.net, self.X, self.y, _, self.pool = _check_common(net, X, y, 1, pool, "m2")
+        self.W1 = self.net.check_first_layer("W1", W1)
+        self.ridge = check_float("ridge", ridge, strictly_positive=True)
+        self.stats = check_statistics(stage2_statistics(self.W1, self.net.stage2_bias, self.X, self.y)
+                                      if stats is None else stats, self.net)
+        self._gen = generator(seed)
+        self._taken = torch.zeros(self.X.shape[0], dtype=torch.bool, device=self.X.device)
+        self.chosen: list[int] = []
+        self.losses: list[float] = []
+
+    def select(self, m2: int) -> Selection:
+        """The first ``m2`` points of the run (extending it as far as needed)."""
+        X, y = self.X, self.y
+        m2 = check_int("m2", m2, min_value=1, max_value=X.shape[0])
+        with singular_ridge_is_an_error("select_stage2", self.ridge):
+            while len(self.chosen) < m2:
+                chosen = self.chosen
+                cand = _pool(self._taken, self.pool, self._gen)
+                prev = torch.tensor(chosen, dtype=torch.long, device=X.device)
+                Xb = torch.cat([X[prev].expand(len(cand), -1, -1), X[cand][:, None]], dim=1)  # (p, t + 1, d)
+                yb = torch.cat([y[prev].expand(len(cand), -1), y[cand][:, None]], dim=1)
+                with torch.no_grad():
+                    loss = kip_loss(self.net, self.W1, self.stats, Xb, yb, self.ridge)
+                k = _argmin("select_stage2", loss, X, y)
+                chosen.append(int(cand[k]))
+                self.losses.append(float(loss[k]))
+                self._taken[cand[k]] = True
+        idx = torch.tensor(self.chosen[:m2], device=X.device)
+        return Selection(tuple(self.chosen[:m2]), Data(X[idx], y[idx]), tuple(self.losses[:m2]))

@@ -10,7 +10,7 @@ from ddlib import MultiIndexTask, TwoLayerNet, TwoStageLearner, random_subset
 from ddlib.distillers import DistilledSet, cosine_matching_loss, kip_loss
 from ddlib.learners import stage1_gradient, stage2_statistics
 from ddlib.methods import select
-from ddlib.selection import select_stage1, select_stage2
+from ddlib.selection import GreedyStage2, select_stage1, select_stage2
 
 F64 = torch.float64
 CASES = [(link, seed) for link in ("he2", "aniso") for seed in range(3)]
@@ -107,3 +107,18 @@ def test_bad_input_is_refused_by_name(call, error, match):
     task, net, X, y = _problem("he2", 0, n=50)
     with pytest.raises(error, match=match):
         call(net, X, y)
+
+
+def test_an_extended_greedy_run_is_a_fresh_run_of_each_size_bit_for_bit():
+    """GreedyStage2 continues a shorter run; every prefix equals select_stage2 of that size."""
+    task, net, X, y = _problem("he2", 3)
+    W1 = TwoStageLearner().stage1(net, X[:20], y[:20])
+    greedy = GreedyStage2(net, W1, X, y, seed=5, pool=16)
+    for m2 in (3, 7, 2, 9):  # out of order: a shorter probe after a longer one reads its prefix
+        grown = greedy.select(m2)
+        fresh = select_stage2(net, W1, X, y, m2, seed=5, pool=16)
+        assert grown.indices == fresh.indices and grown.losses == fresh.losses
+        assert torch.equal(grown.data.X, fresh.data.X)
+    assert len(greedy.chosen) == 9
+    with pytest.raises(ValueError, match="m2"):
+        greedy.select(X.shape[0] + 1)
