@@ -21,8 +21,8 @@ import torch
 from .data import Data
 from .distillers.distilled_set import DistilledSet
 from .distillers.performance_matching import check_statistics, kip_loss
-from .learners import (Stage2Statistics, TwoStageLearner, check_learner, singular_ridge_is_an_error, stage1_gradient,
-                       stage1_parts, stage2_statistics)
+from .learners import (Stage2Statistics, TwoStageLearner, check_learner, ridge_loss_from_statistics,
+                       singular_ridge_is_an_error, stage1_gradient, stage1_parts, stage2_statistics)
 from .networks import TwoLayerNet, check_net
 from .seeds import MAX_SEED, check_seed, generator
 from .tasks import MultiIndexTask, check_task
@@ -159,6 +159,34 @@ class GreedyStage2:
         self.chosen: list[int] = []
         self.losses: list[float] = []
 
+    def _losses(self, prev: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """``kip_loss`` of every set (chosen points + one candidate), (p,).  In the dual form (fewer
+        points than neurons) the chosen points' Gram block is shared by every candidate, so it is
+        computed once per step and bordered with each candidate's row -- the same dual ridge as
+        ``ridge_fit`` (penalty ``ridge * mean(Phi^2)`` of each set), without recomputing the
+        t x t block for each of the p candidates (p t^2 L flops a step)."""
+        X, y, net, W1 = self.X, self.y, self.net, self.W1
+        t, p, L = prev.numel(), cand.numel(), W1.shape[0]
+        n = t + 1
+        if n >= L:  # the primal form: every candidate's own width x width system
+            Xb = torch.cat([X[prev].expand(p, -1, -1), X[cand][:, None]], dim=1)  # (p, t + 1, d)
+            yb = torch.cat([y[prev].expand(p, -1), y[cand][:, None]], dim=1)
+            return kip_loss(net, W1, self.stats, Xb, yb, self.ridge)
+        P, C = net.stage2_features(X[prev], W1), net.stage2_features(X[cand], W1)  # (t, L), (p, L)
+        cross, own = P @ C.T, (C * C).sum(1)                                         # (t, p), (p,)
+        mean_sq = ((P * P).sum() + own) / (n * L)
+        lam = self.ridge * mean_sq.clamp_min(1e-12)
+        K = torch.empty(p, n, n, dtype=P.dtype, device=P.device)
+        K[:, :t, :t] = P @ P.T
+        K[:, :t, t] = cross.T
+        K[:, t, :t] = cross.T
+        K[:, t, t] = own
+        K = K / n + lam[:, None, None] * torch.eye(n, dtype=P.dtype, device=P.device)
+        rhs = torch.cat([y[prev].expand(p, -1), y[cand][:, None]], dim=1) / n       # (p, n)
+        alpha = torch.linalg.solve(K, rhs[..., None])[..., 0]
+        a = alpha[:, :t] @ P + alpha[:, t:] * C                                      # (p, L): Phi^T alpha
+        return ridge_loss_from_statistics(a, self.stats) / self.stats.y2
+
     def select(self, m2: int) -> Selection:
         """The first ``m2`` points of the run (extending it as far as needed)."""
         X, y = self.X, self.y
@@ -168,10 +196,8 @@ class GreedyStage2:
                 chosen = self.chosen
                 cand = _pool(self._taken, self.pool, self._gen)
                 prev = torch.tensor(chosen, dtype=torch.long, device=X.device)
-                Xb = torch.cat([X[prev].expand(len(cand), -1, -1), X[cand][:, None]], dim=1)  # (p, t + 1, d)
-                yb = torch.cat([y[prev].expand(len(cand), -1), y[cand][:, None]], dim=1)
                 with torch.no_grad():
-                    loss = kip_loss(self.net, self.W1, self.stats, Xb, yb, self.ridge)
+                    loss = self._losses(prev, cand)
                 k = _argmin("select_stage2", loss, X, y)
                 chosen.append(int(cand[k]))
                 self.losses.append(float(loss[k]))

@@ -122,3 +122,18 @@ def test_an_extended_greedy_run_is_a_fresh_run_of_each_size_bit_for_bit():
     assert len(greedy.chosen) == 9
     with pytest.raises(ValueError, match="m2"):
         greedy.select(X.shape[0] + 1)
+
+
+@pytest.mark.parametrize("width", [32, 6])  # the dual form (fewer points than neurons) and, past width, the primal
+def test_the_greedy_steps_losses_are_kip_loss_of_each_candidate_set(width):
+    task = MultiIndexTask(8, 2, "he2", seed=0)
+    net = TwoLayerNet.init(8, width, seed=3)
+    X, y = task.sample(400, seed=4)
+    W1 = TwoStageLearner().stage1(net, X[:20], y[:20])
+    greedy = GreedyStage2(net, W1, X, y, seed=2, pool=40, ridge=1e-2)
+    s = greedy.select(10)
+    prev, cand = torch.tensor(s.indices[:9]), torch.arange(100, 140)
+    fast = greedy._losses(prev, cand)
+    Xb = torch.cat([X[prev].expand(40, -1, -1), X[cand][:, None]], dim=1)
+    yb = torch.cat([y[prev].expand(40, -1), y[cand][:, None]], dim=1)
+    assert torch.allclose(fast, kip_loss(net, W1, greedy.stats, Xb, yb, 1e-2), rtol=1e-10, atol=0)
