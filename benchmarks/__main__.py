@@ -22,9 +22,9 @@ from ddlib.provenance import provenance
 
 from .report import format_report
 from .sizes import SIZES
-from .suite import SEEDS, Options, compare, limit, scaling, search_cost, targets
+from .suite import SEEDS, Options, compare, limit, scaling, search_cost, selection_cost, targets
 
-PARTS = ("compare", "limit", "scaling", "search_cost")
+PARTS = ("compare", "limit", "scaling", "search_cost", "selection_cost")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             record[name] = limit(size, opts)
         elif name == "search_cost":
             record[name] = search_cost(size, opts)
+        elif name == "selection_cost":
+            record[name] = selection_cost(size, opts)
         else:
             record[name] = scaling(size, opts, base_runs=compare_ddlib_runs)
     record["targets"] = targets(record, args.size)

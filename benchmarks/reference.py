@@ -28,7 +28,7 @@ from ddlib.distillers import DistilledSet
 from ddlib.networks import TwoLayerNet
 from ddlib.validation import check_data, check_float, check_int
 
-__all__ = ["PeerNet", "dc_distance", "reference_distill"]
+__all__ = ["PeerNet", "dc_distance", "reference_distill", "reference_select_stage2"]
 
 
 class PeerNet(torch.nn.Module):
@@ -164,3 +164,28 @@ def reference_distill(net: TwoLayerNet, X: torch.Tensor, y: torch.Tensor, m1: in
         "stage2_restart_losses": [run[2] for run in stage2],
     }
     return DistilledSet((X1, y1), (X2, y2), metadata)
+
+
+def reference_select_stage2(net: TwoLayerNet, W1: torch.Tensor, X: torch.Tensor, y: torch.Tensor, m2: int, *,
+                            seed: int, pool: int, ridge: float, stats) -> tuple[int, ...]:
+    """Greedy stage-2 selection as ddlib did it before ``GreedyStage2``: every probe starts over,
+    and every step scores each candidate set (the chosen points + one) with its own full Gram
+    (``kip_loss`` on the batch).  The same candidate pools and rule, so the same points."""
+    from ddlib.distillers import kip_loss
+    from ddlib.seeds import generator
+    from ddlib.selection import _pool
+
+    gen = generator(seed)
+    taken = torch.zeros(X.shape[0], dtype=torch.bool)
+    chosen: list[int] = []
+    for _ in range(m2):
+        cand = _pool(taken, pool, gen)
+        prev = torch.tensor(chosen, dtype=torch.long)
+        Xb = torch.cat([X[prev].expand(len(cand), -1, -1), X[cand][:, None]], dim=1)
+        yb = torch.cat([y[prev].expand(len(cand), -1), y[cand][:, None]], dim=1)
+        with torch.no_grad():
+            loss = kip_loss(net, W1, stats, Xb, yb, ridge)
+        k = int(torch.argmin(loss.masked_fill(~torch.isfinite(loss), float("inf"))))
+        chosen.append(int(cand[k]))
+        taken[cand[k]] = True
+    return tuple(chosen)

@@ -72,6 +72,13 @@ def format_report(record: dict[str, Any]) -> str:
                          "none within the caps" + (f" (censored: {c['censored']})" if c["censored"] else "")])
         out += _table(["what", "wall s", "CPU s", "ratio to distill", "ratio of minima", "probes (stage 1 + pairs)",
                        "certified"], rows)
+    if "selection_cost" in record:
+        sel = record["selection_cost"]
+        out += ["", f"selection cost: greedy stage-2 selection through a search's probes m2 = "
+                    f"{', '.join(map(str, sel['probes']))} on one W1 (pool {sel['pool']}, n={sel['n_train']}, one "
+                    f"thread); the same points in both: {sel['same_points']}"]
+        out += _table(["ddlib s", "reference s (start over, a Gram per candidate)", "speed-up"],
+                      [[_mmm(sel["ddlib_s"]), _mmm(sel["reference_s"]), _mmm(sel["speedup"])]])
     if "targets" in record:
         t = record["targets"]
         out += ["", f"targets (size {t['size']}):"]

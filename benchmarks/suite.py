@@ -7,7 +7,9 @@ taken side by side in one run:
   G_D pass, and the G_D + Gram passes), with the time of each distillation phase;
 - ``scaling``: ddlib.distill's time and peak memory across n, width and d, with log-log exponents;
 - ``search_cost``: in one process on one thread, one certified memory search
-  (``ddlib.experiments.memory_search.memory_point``) over one ``ddlib.distill`` of the same problem.
+  (``ddlib.experiments.memory_search.memory_point``) over one ``ddlib.distill`` of the same problem;
+- ``selection_cost``: greedy selection of real stage-2 points through a search's probes, ddlib's
+  extended run against the start-over, one-Gram-per-candidate way (same points required).
 
 Repeat k distils with seed k (the initial real subsets), so the min-max of the test MSE is the
 seed-to-seed spread; the task, data, theta0 and test set are fixed.  Where the benchmark builds a
@@ -40,7 +42,7 @@ from .sizes import SCALING_AXES, Size
 from .worker import setup, warm_up
 
 __all__ = ["Options", "summarize", "fit_exponent", "run_worker", "compare", "limit", "scaling", "search_cost",
-           "search_problem", "targets"]
+           "search_problem", "selection_probes", "selection_cost", "targets"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = {"task_seed": 0, "data_seed": 1, "net_seed": 0, "test_seed": 10_001}
@@ -334,6 +336,61 @@ def search_cost(size: Size, opts: Options) -> dict[str, Any]:
                                                                "censored")},
             "probes": {"stage1": len(json.loads(out["stage1_trace"])), "pairs": len(json.loads(out["pair_trace"]))}}
     return result
+
+
+def selection_probes(m: int) -> list[int]:
+    """The m2 a certified search probes on one W1 on its way to ``m``: doubling up to it, then
+    bisecting back (the shape of ``ddlib.search.minimal_size``)."""
+    sizes = [max(1, m // k) for k in (16, 8, 4, 2, 1)] + [3 * m // 4, 5 * m // 8]
+    return [s for s in sizes if s >= 1]
+
+
+def selection_cost(size: Size, opts: Options) -> dict[str, Any]:
+    """Greedy selection of real stage-2 points through one search's probes (``selection_probes``
+    up to 4 m2 of the size) on one W1: ddlib (one ``GreedyStage2`` run extended from probe to
+    probe, each step bordering the chosen points' Gram with each candidate) over the way ddlib
+    did it before (``benchmarks.reference.reference_select_stage2``: every probe starting over,
+    every candidate set with its own Gram), on one thread, interleaved over the repeats.  Both
+    must choose the same points at every probe (``same_points``)."""
+    from ddlib.selection import DEFAULT_POOL, GreedyStage2
+
+    from .reference import reference_select_stage2
+
+    log = opts.log
+    n = SEARCH_N_PER_D2 * size.d ** 2
+    p = repetition(0, SEEDS["task_seed"], d=size.d, r=size.r, width=size.width, n_train=n, link=size.link).problem
+    learner = TwoStageLearner()
+    W1 = learner.stage1(p.net, p.X[:size.m1], p.y[:size.m1])
+    real = RealData(p.net, p.X, p.y)
+    stats = real.statistics(W1, learner)
+    top = min(4 * size.m2, n)
+    probes, pool, seed = selection_probes(top), min(DEFAULT_POOL, n), 7
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    picked: dict[str, list[tuple[int, ...]]] = {}
+
+    def ours() -> list[tuple[int, ...]]:
+        greedy = GreedyStage2(p.net, W1, p.X, p.y, seed=seed, pool=pool, ridge=learner.ridge, stats=stats)
+        return [greedy.select(m).indices for m in probes]
+
+    def reference() -> list[tuple[int, ...]]:
+        return [reference_select_stage2(p.net, W1, p.X, p.y, m, seed=seed, pool=pool, ridge=learner.ridge,
+                                        stats=stats) for m in probes]
+
+    runs = {"ddlib": ours, "reference": reference}
+    wall: dict[str, list[float]] = {v: [] for v in runs}
+    try:
+        for rep in range(opts.repeats):
+            for v in (list(runs) if rep % 2 == 0 else list(runs)[::-1]):
+                picked[v], w, _ = _timed_cpu(runs[v])
+                wall[v].append(w)
+                log(f"  selection_cost  repeat {rep + 1}/{opts.repeats}  {v:10s}  {w:8.2f} s")
+    finally:
+        torch.set_num_threads(threads)
+    return {"n_train": n, "probes": probes, "pool": pool, "threads": 1, "seed": seed,
+            "ddlib_s": summarize(wall["ddlib"]), "reference_s": summarize(wall["reference"]),
+            "speedup": summarize([b / a for a, b in zip(wall["ddlib"], wall["reference"])]),
+            "same_points": picked["ddlib"] == picked["reference"]}
 
 
 def targets(results: dict[str, Any], size_name: str) -> dict[str, Any]:

@@ -37,8 +37,8 @@ def tiny_record(tmp_path_factory) -> tuple[dict, str]:
 
 def test_entry_point_writes_every_section(tiny_record):
     record, _ = tiny_record
-    assert {"config", "machine", "provenance", "compare", "limit", "scaling", "search_cost", "targets",
-            "wall_time_s"} <= set(record)
+    assert {"config", "machine", "provenance", "compare", "limit", "scaling", "search_cost", "selection_cost",
+            "targets", "wall_time_s"} <= set(record)
     assert record["config"]["size"]["name"] == "tiny" and record["config"]["repeats"] == 1
 
 
@@ -183,3 +183,13 @@ def test_fit_exponent_recovers_a_power_law():
     assert math.isclose(fit_exponent(xs, [3.0 * x ** 1.7 for x in xs]), 1.7, rel_tol=1e-12)
 
 
+
+
+def test_selection_cost_times_the_same_points_both_ways(tiny_record):
+    record, text = tiny_record
+    sel = record["selection_cost"]
+    assert sel["same_points"] is True and sel["threads"] == 1
+    assert sel["probes"] == sorted(set(sel["probes"]), key=sel["probes"].index) and max(sel["probes"]) <= sel["n_train"]
+    ratio = sel["reference_s"]["values"][0] / sel["ddlib_s"]["values"][0]
+    assert math.isclose(sel["speedup"]["median"], ratio, rel_tol=1e-12)
+    assert "selection cost" in text
