@@ -85,12 +85,15 @@ class RuleCheck(Check):
     memory law's per-term rules, ``ddlib.laws.term_verdicts``): ``outcome`` is the rule's verdict on
     the measured interval, ``holds_when`` / ``fails_when`` the outcomes that make the claim hold /
     fail; any other outcome (a NaN, an interval the rule leaves open) is inconclusive.
-    ``comparison`` and ``threshold`` keep the value the rule is read against, for the figures."""
+    ``comparison`` and ``threshold`` keep the main value the rule is read against; ``marks`` and
+    ``band`` are what the verdict plot draws."""
 
     outcome: str = ""
     holds_when: tuple[str, ...] = ()
     fails_when: tuple[str, ...] = ()
     rule: str = ""
+    marks: tuple[float, ...] = ()  # the values the rule reads the interval against (drawn as lines)
+    band: tuple[float, float] = ()  # where the rule asks the interval to lie for "holds" (shaded)
 
     @property
     def verdict(self) -> str:

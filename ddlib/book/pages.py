@@ -193,7 +193,9 @@ def _verdict_row(ax: Any, claim: Claim, check: Check, width: float) -> None:
 
     colour, marker = _VERDICT_STYLE[_plot_verdict(claim, check)]
     m, t = check.measured, check.threshold
-    values = [v for v in (m.lo, m.hi, m.estimate, t) if v is not None and math.isfinite(v)]
+    marks = tuple(getattr(check, "marks", ())) or (t,)  # a rule check (RuleCheck) reads several values
+    band = getattr(check, "band", ())
+    values = [v for v in (m.lo, m.hi, m.estimate, *marks) if v is not None and math.isfinite(v)]
     lo, hi = min(values), max(values)
     log = lo > 0 and hi / lo > 20
     if log:
@@ -206,9 +208,13 @@ def _verdict_row(ax: Any, claim: Claim, check: Check, width: float) -> None:
         ax.set_xlim(lo - pad, hi + pad)
         ax.xaxis.set_major_locator(MaxNLocator(5))
     left, right = ax.get_xlim()
-    ax.axvspan(*((t, right) if check.comparison == ">=" else (left, t)), color="0.9", zorder=0)  # the claimed side
+    if band:  # a rule check: the region its rule asks the interval to lie in
+        ax.axvspan(max(band[0], left), min(band[1], right), color="0.9", zorder=0)
+    else:
+        ax.axvspan(*((t, right) if check.comparison == ">=" else (left, t)), color="0.9", zorder=0)  # the claimed side
     ax.set_xlim(left, right)
-    ax.axvline(t, color="k", ls="--", lw=1.2)
+    for v in marks:
+        ax.axvline(v, color="k", ls="--", lw=1.2)
     if m.defined:
         ax.plot([m.lo, m.hi], [0, 0], color=colour, lw=5, solid_capstyle="butt")
         ax.plot([m.estimate], [0], marker=marker, color=colour, ms=9, mec="k", mew=0.6)
@@ -221,7 +227,8 @@ def _verdict_row(ax: Any, claim: Claim, check: Check, width: float) -> None:
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     note = " (consistency)" if not claim.counted else (" (outside regime)" if claim.verdict == "outside regime" else "")
-    title = f"{claim.id} · {check.name} {check.comparison} {t:.3g}{note}"
+    rule = getattr(check, "rule", "")
+    title = f"{claim.id} · {check.name}: {rule}{note}" if rule else f"{claim.id} · {check.name} {check.comparison} {t:.3g}{note}"
     ax.set_title("\n".join(textwrap.wrap(title, int(width * 13))), loc="left", pad=3)
 
 

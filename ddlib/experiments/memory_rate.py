@@ -23,7 +23,8 @@ from ..book.controls import claims_under_controls
 from ..seeds import generator
 from ..stats import Interval
 
-__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "rate_rows", "line_counts", "compare",
+__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "rate_rows", "line_counts", "pending_terms",
+           "compare",
            "terms", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
 
 REGIME_FACTOR = 3.0  # a point is in a target's regime when its full-data error is at most target / 3
@@ -39,7 +40,10 @@ _LIMIT = ("the information limit -- a set that lets the learner find span(U) car
 _BAND = "the +-0.2 band on an exponent fixed before the data (PREREGISTRATION.md)"
 _R_FAILS = ("1 (the information limit's rate)", "between 1 and 2", "below 1 (slower than the information limit's rate)",
             "above 2 (faster than the paper's r^2 d)")
-Rule = Optional[tuple[str, tuple[str, ...], tuple[str, ...], str]]
+INF = math.inf
+# (term, outcomes that make the claim hold, outcomes that make it fail, the rule in words, the
+# values the rule reads the interval against, the region it asks the interval to lie in)
+Rule = Optional[tuple[str, tuple[str, ...], tuple[str, ...], str, tuple[float, ...], tuple[float, float]]]
 RATE_CHECKS: dict[str, tuple[str, list[tuple[str, str, float, str, Rule]], str]] = {
     "C3.R1": ("The paper's rate is an upper bound in r: the floats of the certified set grow no faster than r^2 "
               "(exponent alpha <= 2).", [("alpha", "<=", 2.0, _UPPER, None)], "floats grow like r^3"),
@@ -47,21 +51,22 @@ RATE_CHECKS: dict[str, tuple[str, list[tuple[str, str, float, str, Rule]], str]]
               "2 and excludes the information limit's 1).",
               [("alpha", ">=", 2.0, f"{_UPPER}; {_LIMIT}", ("r", ("2 (the paper's r^2 d is tight in r)",), _R_FAILS,
                                               "holds when alpha's interval excludes 1 and contains 2; fails when it "
-                                              "excludes 2"))], "floats at the limit's rate"),
+                                              "excludes 2", (1.0, 2.0), (1.0, INF)))], "floats at the limit's rate"),
     "C3.R3": ("The +L term is present at fixed accuracy: the floats grow with the width L (the intervals of the "
               "paper law's b and of the exponent gamma both lie above 0).",
               [("gamma", ">=", 0.0, "the +L term of r^2 d + L",
                 ("L", ("present",), ("absent", "falling with L"),
                  "holds when b's and gamma's intervals lie above 0; fails when gamma's lies within +-0.1 "
-                 "(absent) or below -0.1"))], "floats at the limit's rate"),
+                 "(absent) or below -0.1", (-0.1, 0.0, 0.1), (0.0, INF)))], "floats at the limit's rate"),
     "C3.R4": ("The floats grow like d (exponent beta within 0.8-1.2), as both r^2 d and the limit's r d say.",
               [("beta", ">=", 0.8, _BAND, ("d", ("1",), ("not 1",),
-                                            "holds when beta's interval lies within 0.8-1.2; fails when it excludes 1"))],
+                                            "holds when beta's interval lies within 0.8-1.2; fails when it excludes 1",
+                                            (0.8, 1.0, 1.2), (0.8, 1.2)))],
               "floats grow like d^2"),
     "C3.R5": ("The floats do not depend on the number of real points n (exponent delta within -0.2-0.2).",
               [("delta", ">=", -0.2, _BAND, ("n", ("0",), ("not 0",),
                                               "holds when delta's interval lies within -0.2-0.2; fails when it "
-                                              "excludes 0"))], "floats grow like n^0.5"),
+                                              "excludes 0", (-0.2, 0.0, 0.2), (-0.2, 0.2)))], "floats grow like n^0.5"),
 }
 _NAMES = {"alpha": "exponent of r", "beta": "exponent of d", "gamma": "exponent of L", "delta": "exponent of n"}
 # The line of the pre-registered grid that varies each exponent's factor: a term is decided once
@@ -124,6 +129,24 @@ def line_counts(table: pd.DataFrame, target: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def pending_terms(lines: Optional[Mapping[str, Mapping[str, int]]]) -> dict[str, str]:
+    """The exponents not decided yet, with why (``TERM_LINE``): the line that varies the factor is
+    not in, has no row inside the target's regime, or has more than half its rows censored (the
+    pre-registered rule).  ``lines``: ``line_counts`` of a grid made line by line; None: a grid
+    made at once, every term decided by the fit."""
+    out = {}
+    for name, line in TERM_LINE.items():
+        if lines is None:
+            continue
+        if line not in lines:
+            out[name] = f"line {line} not in yet"
+        elif lines[line]["rows"] == 0:
+            out[name] = f"line {line}: no row inside the target's regime"
+        elif lines[line]["censored"] > lines[line]["rows"] / 2:
+            out[name] = f"line {line}: {lines[line]['censored']} of {lines[line]['rows']} rows censored"
+    return out
+
+
 def compare(rows: pd.DataFrame) -> pd.DataFrame:
     """Every candidate law: its leave-one-seed-out score (mean squared error of log F on held-out
     seeds) with its standard error, and its parameters fitted on every certified row."""
@@ -150,22 +173,16 @@ def rate_claims(rows: pd.DataFrame, counts: Mapping[str, int], found: Mapping[st
     the same rule the page's term table reads); the regime: at least half of the rows certified
     (PREREGISTRATION.md).
 
-    ``lines`` (``line_counts`` of a grid computed line by line): a check whose term's line
-    (``TERM_LINE``) is not in yet, or has more than half its rows censored, is measured as NaN --
-    inconclusive, with the reason in its name.  None: every line is in (a grid made at once)."""
+    ``lines`` (``line_counts`` of a grid computed line by line): a check whose term is not decided
+    yet (``pending_terms``: its line not in, with no row in the regime, or mostly censored) is
+    measured as NaN -- inconclusive, with the reason in its name.  None: a grid made at once."""
     n_seeds = int(rows.seed.nunique())
     ok = counts["rows"] > 0 and counts["censored"] <= counts["rows"] / 2
     regime = (Precondition("at most half of the rows censored", ok,
                            f"{counts['censored']} of {counts['rows']} censored"),)
     nan = (math.nan, math.nan, math.nan)
-    found = dict(found)
-    notes = {}
-    for name, line in TERM_LINE.items():  # a term not decided yet: its line not in, or mostly censored
-        if lines is not None and line not in lines:
-            found[name], notes[name] = nan, f"line {line} not in yet"
-        elif lines is not None and lines[line]["censored"] > lines[line]["rows"] / 2:
-            k, n = lines[line]["censored"], lines[line]["rows"]
-            found[name], notes[name] = nan, f"line {line}: {k} of {n} rows censored"
+    notes = pending_terms(lines)
+    found = {**found, **{name: nan for name in notes}}
     outcome = laws.term_verdicts(found)
     out = []
     for cid, (statement, specs, control) in RATE_CHECKS.items():
@@ -178,9 +195,10 @@ def rate_claims(rows: pd.DataFrame, counts: Mapping[str, int], found: Mapping[st
             if rule is None:
                 checks.append(Check(label, measured, cmp, thr, basis, origin))
             else:
-                term, holds_when, fails_when, words = rule
+                term, holds_when, fails_when, words, marks, band = rule
                 checks.append(RuleCheck(label, measured, cmp, thr, basis, origin, outcome=outcome[term],
-                                        holds_when=holds_when, fails_when=fails_when, rule=words))
+                                        holds_when=holds_when, fails_when=fails_when, rule=words, marks=marks,
+                                        band=band))
         out.append(Claim(cid, statement, tuple(checks), regime, source, control))
     return out
 
