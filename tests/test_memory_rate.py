@@ -72,6 +72,12 @@ def test_a_term_is_decided_only_once_its_line_is_in_and_mostly_certified():
     censored = {**lines, "n": {"rows": 15, "censored": 8}}
     claims = {c.id: c for c in mr.rate_claims(rows, counts, found, lines=censored)}
     assert claims["C3.R5"].verdict == "inconclusive" and "8 of 15 rows censored" in claims["C3.R5"].checks[0].name
+    # n moves with r on the r line (and with d on the d line): their exponents wait for the n line
+    without_n = {k: v for k, v in lines.items() if k != "n"}
+    claims = {c.id: c for c in mr.rate_claims(rows, counts, found, lines=without_n)}
+    assert {claims[c].verdict for c in ("C3.R1", "C3.R2", "C3.R4", "C3.R5")} == {"inconclusive"}
+    assert "n moves with r" in claims["C3.R1"].checks[0].name and claims["C3.R3"].verdict == every["C3.R3"]
+    assert set(mr.pending_terms(without_n)) == {"alpha", "beta", "delta"} and mr.pending_terms(None) == {}
 
 
 def test_bad_targets_are_refused():

@@ -23,7 +23,7 @@ from ..book.controls import claims_under_controls
 from ..seeds import generator
 from ..stats import Interval
 
-__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "rate_rows", "line_counts", "pending_terms",
+__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "TERM_LINES", "rate_rows", "line_counts", "pending_terms",
            "compare",
            "terms", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
 
@@ -69,9 +69,13 @@ RATE_CHECKS: dict[str, tuple[str, list[tuple[str, str, float, str, Rule]], str]]
                                               "excludes 0", (-0.2, 0.0, 0.2), (-0.2, 0.2)))], "floats grow like n^0.5"),
 }
 _NAMES = {"alpha": "exponent of r", "beta": "exponent of d", "gamma": "exponent of L", "delta": "exponent of n"}
-# The line of the pre-registered grid that varies each exponent's factor: a term is decided once
-# its line is in, and is inconclusive while more than half of that line's rows are censored.
+# The lines of the pre-registered grid each exponent needs: the line that varies its factor, and
+# the n line wherever n moves along that line (the n-rule makes n grow with r on the r line, and
+# n = 4 d^2 grows with d on the d line, so r's and d's exponents are told apart from n's only once
+# the n line is in).  A term is decided once its lines are in, and is inconclusive while more than
+# half of one of those lines' rows are censored.
 TERM_LINE = {"alpha": "r", "beta": "d", "gamma": "L", "delta": "n"}
+TERM_LINES = {"alpha": ("r", "n"), "beta": ("d", "n"), "gamma": ("L",), "delta": ("n",)}
 
 # The negative controls: data drawn from a law that violates the claim, on the pre-registered grid's
 # points and seeds (log-normal scatter of 20% per point), must make it fail.
@@ -130,20 +134,26 @@ def line_counts(table: pd.DataFrame, target: str) -> dict[str, dict[str, int]]:
 
 
 def pending_terms(lines: Optional[Mapping[str, Mapping[str, int]]]) -> dict[str, str]:
-    """The exponents not decided yet, with why (``TERM_LINE``): the line that varies the factor is
-    not in, has no row inside the target's regime, or has more than half its rows censored (the
-    pre-registered rule).  ``lines``: ``line_counts`` of a grid made line by line; None: a grid
-    made at once, every term decided by the fit."""
+    """The exponents not decided yet, with why (``TERM_LINES``): a line they need is not in, has no
+    row inside the target's regime, or has more than half its rows censored (the pre-registered
+    rule).  ``lines``: ``line_counts`` of a grid made line by line; None: a grid made at once,
+    every term decided by the fit."""
     out = {}
-    for name, line in TERM_LINE.items():
-        if lines is None:
-            continue
-        if line not in lines:
-            out[name] = f"line {line} not in yet"
-        elif lines[line]["rows"] == 0:
-            out[name] = f"line {line}: no row inside the target's regime"
-        elif lines[line]["censored"] > lines[line]["rows"] / 2:
-            out[name] = f"line {line}: {lines[line]['censored']} of {lines[line]['rows']} rows censored"
+    if lines is None:
+        return out
+    for name, needed in TERM_LINES.items():
+        why = []
+        for line in needed:
+            own = line == TERM_LINE[name]
+            if line not in lines:
+                why.append(f"line {line} not in yet" + ("" if own else f" (n moves with {TERM_LINE[name]} on "
+                                                                       f"line {TERM_LINE[name]})"))
+            elif lines[line]["rows"] == 0:
+                why.append(f"line {line}: no row inside the target's regime")
+            elif lines[line]["censored"] > lines[line]["rows"] / 2:
+                why.append(f"line {line}: {lines[line]['censored']} of {lines[line]['rows']} rows censored")
+        if why:
+            out[name] = "; ".join(why)
     return out
 
 
