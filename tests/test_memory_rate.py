@@ -78,6 +78,12 @@ def test_a_term_is_decided_only_once_its_line_is_in_and_mostly_certified():
     assert {claims[c].verdict for c in ("C3.R1", "C3.R2", "C3.R4", "C3.R5")} == {"inconclusive"}
     assert "n moves with r" in claims["C3.R1"].checks[0].name and claims["C3.R3"].verdict == every["C3.R3"]
     assert set(mr.pending_terms(without_n)) == {"alpha", "beta", "delta"} and mr.pending_terms(None) == {}
+    # the pre-registered fit is one fit on every line: with a grid's line missing, no term is decided
+    grid = ["r", "d", "L", "n", "corner"]
+    assert mr.pending_terms(lines, grid) == {e: "grid incomplete: line corner not in yet" for e in mr.TERM_LINES}
+    assert mr.pending_terms(lines, ["r", "d", "L", "n"]) == {}
+    claims = mr.rate_claims(rows, counts, found, lines=lines, every=grid)
+    assert {c.verdict for c in claims} == {"inconclusive"}
 
 
 def test_bad_targets_are_refused():

@@ -133,19 +133,26 @@ def line_counts(table: pd.DataFrame, target: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def pending_terms(lines: Optional[Mapping[str, Mapping[str, int]]]) -> dict[str, str]:
+def pending_terms(lines: Optional[Mapping[str, Mapping[str, int]]],
+                  every: Optional[Sequence[str]] = None) -> dict[str, str]:
     """The exponents not decided yet, with why (``TERM_LINES``): a line they need is not in, has no
     row inside the target's regime, or has more than half its rows censored (the pre-registered
     rule).  ``lines``: ``line_counts`` of a grid made line by line; None: a grid made at once,
-    every term decided by the fit."""
+    every term decided by the fit.  ``every``: the grid's lines -- the pre-registered fit is one
+    fit on all of them, so each exponent can move when a line joins, and no term is decided before
+    they are all in."""
     out = {}
     if lines is None:
         return out
+    missing = [line for line in (every or ()) if line not in lines]
     for name, needed in TERM_LINES.items():
-        why = []
+        why = [f"grid incomplete: line{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in yet"] if missing \
+            else []
         for line in needed:
             own = line == TERM_LINE[name]
             if line not in lines:
+                if line in missing:
+                    continue
                 why.append(f"line {line} not in yet" + ("" if own else f" (n moves with {TERM_LINE[name]} on "
                                                                        f"line {TERM_LINE[name]})"))
             elif lines[line]["rows"] == 0:
@@ -177,7 +184,8 @@ def terms(rows: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> dict[st
 
 def rate_claims(rows: pd.DataFrame, counts: Mapping[str, int], found: Mapping[str, tuple[float, float, float]],
                 *, source: str = "committed paper-scale data",
-                lines: Optional[Mapping[str, Mapping[str, int]]] = None) -> list[Claim]:
+                lines: Optional[Mapping[str, Mapping[str, int]]] = None,
+                every: Optional[Sequence[str]] = None) -> list[Claim]:
     """The claims C3.R1-C3.R5 on these rows: each decided on a bootstrap interval by a rule fixed
     before the data -- a threshold (C3.R1), or its term's pre-registered rule (``laws.term_verdicts``,
     the same rule the page's term table reads); the regime: at least half of the rows certified
@@ -185,13 +193,14 @@ def rate_claims(rows: pd.DataFrame, counts: Mapping[str, int], found: Mapping[st
 
     ``lines`` (``line_counts`` of a grid computed line by line): a check whose term is not decided
     yet (``pending_terms``: its line not in, with no row in the regime, or mostly censored) is
-    measured as NaN -- inconclusive, with the reason in its name.  None: a grid made at once."""
+    measured as NaN -- inconclusive, with the reason in its name.  None: a grid made at once.
+    ``every``: the grid's lines, all of which a term waits for (``pending_terms``)."""
     n_seeds = int(rows.seed.nunique())
     ok = counts["rows"] > 0 and counts["censored"] <= counts["rows"] / 2
     regime = (Precondition("at most half of the rows censored", ok,
                            f"{counts['censored']} of {counts['rows']} censored"),)
     nan = (math.nan, math.nan, math.nan)
-    notes = pending_terms(lines)
+    notes = pending_terms(lines, every)
     found = {**found, **{name: nan for name in notes}}
     outcome = laws.term_verdicts(found)
     out = []
