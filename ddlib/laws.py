@@ -7,7 +7,7 @@ The laws (``LAWS``): the paper's ``a r^2 d + b L``, ``a r d + b L``, the informa
 least squares on log F with a, b >= 0; the power law by ordinary least squares on log F.  Laws are
 scored by leave-one-seed-out cross-validation (``cross_validate``), and the terms are decided by
 the intervals of the power law's exponents (and of the paper law's b) over bootstrap resamples of
-the seeds (``term_verdicts``), with the rules written in ``data/memory_law_v2/PREREGISTRATION.md``
+the seeds (``term_verdicts``), with the rules written in ``data/memory_law/rate_grid/PREREGISTRATION.md``
 before the data (and its amendment 1, also before the data).
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The memory law as a rate (notebook 03): each term of the paper's r^2 d + L decided on the
 committed paper-scale data by the pre-registered model comparison (``ddlib.laws``;
-``data/memory_law_v2/PREREGISTRATION.md``).
+``data/memory_law/rate_grid/PREREGISTRATION.md``).
 
 ``rate_rows`` takes one method's certified floats at one absolute target from a grid table (every
 point inside the target's regime, censored points counted and left out), ``compare`` scores the

@@ -1,4 +1,4 @@
-"""The pre-registered grid of the memory law as a rate (``data/memory_law_v2/``; its design is in
+"""The pre-registered grid of the memory law as a rate (``data/memory_law/rate_grid/``; its design is in
 ``PREREGISTRATION.md`` there, committed before any point): lines through the base point, corners
 where one term dominates, three methods on every point, computed and committed **line by line**.
 
@@ -30,7 +30,7 @@ from .sentinels import SentinelCheck, recompute
 __all__ = ["DATA_DIR", "BASE", "SEARCH", "METHODS", "LINES", "SEEDS", "n_rule", "line_points", "design_rows",
            "regenerate_line", "load_lines", "line_status", "check_sentinels", "main"]
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "memory_law_v2"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "memory_law" / "rate_grid"
 BASE = {"r": 2, "d": 64, "width": 1024}
 SEEDS = [0, 1, 2, 3, 4]  # 5 per point (PREREGISTRATION.md: 10 where an exponent's interval is wider than 0.3)
 # The search: the memory search's defaults (a selection sample of its own, the lean schedule), the
