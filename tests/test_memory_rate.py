@@ -120,3 +120,49 @@ def test_each_claim_follows_its_terms_preregistered_rule(terms, expect):
     tv = term_verdicts(found)
     assert (claims["C3.R3"].verdict == "holds") == (tv["L"] == "present")
     assert (claims["C3.R4"].verdict == "holds") == (tv["d"] == "1")
+
+
+def test_the_headline_names_every_term_once_the_grid_is_in_and_decides_nothing_before():
+    from ddlib.laws import term_verdicts
+    found = {"alpha": (1.0, 0.9, 1.1), "beta": (1.0, 0.95, 1.05), "gamma": (0.0, -0.02, 0.02), "b": (0.0, 0.0, 0.0),
+             "delta": (0.3, 0.25, 0.5)}
+    verdicts = term_verdicts(found)
+    claims = {"C3.R1": "holds", "C3.R2": "does not hold"}
+    done = mr.headline(found, verdicts, {}, claims, target="abs 0.1", source="the grid")
+    assert "r^{1.00} d^{1.00} L^{0.00} n^{0.30}" in done
+    for term in ("r", "d", "L", "n"):  # each term's verdict, in the pre-registered rule's words
+        assert verdicts[term] in done
+    assert verdicts["n"] == "not 0" and "holds as an upper bound in $r$ but is not tight in $r$" in done
+    waiting = {"r": "grid incomplete: line d not in yet", "n": "grid incomplete: line d not in yet"}
+    early = mr.headline(found, verdicts, waiting, claims, target="abs 0.1", source="the grid")
+    assert "provisional (grid incomplete: line d not in yet)" in early and "not tested yet" in early
+    assert verdicts["n"] not in early.split("decided, ")[1]  # n waits: its verdict is not stated
+    none = mr.headline(found, verdicts, {t: "grid incomplete" for t in ("r", "d", "L", "n")}, {}, target="abs 0.1",
+                       source="the grid")
+    assert "no term is decided yet" in none
+
+
+def test_the_corners_show_each_method_against_each_laws_prediction():
+    from ddlib.laws import fit_law
+    table = _table()
+    rows, _ = mr.rate_rows(table, "abs0.1")
+    fits = {law: fit_law(rows, law) for law in ("a r d", "a r^2 d + b L")}
+    corner = pd.DataFrame([{"line": "corner-big", "method": "gm-cos+kip", "r": 8, "d": 256, "width": 128,
+                            "n_train": 16 * 256 ** 2, "seed": s, "full_mse": 0.01, "floats_abs0.1": f}
+                           for s, f in enumerate([1000.0, 4000.0, float("nan")])]
+                         + [{"line": "corner-big", "method": "select+select", "r": 8, "d": 256, "width": 128,
+                             "n_train": 16 * 256 ** 2, "seed": 0, "full_mse": 0.01, "floats_abs0.1": float("nan")},
+                            {"line": "corner-far", "method": "gm-cos+kip", "r": 1, "d": 32, "width": 2048,
+                             "n_train": 4096, "seed": 0, "full_mse": 0.05, "floats_abs0.1": 100.0}])
+    points = {"corner-big": {"r": 8, "d": 256, "width": 128, "n_per_d2": 16},
+              "corner-far": {"r": 1, "d": 32, "width": 2048, "n_per_d2": 4},
+              "corner-none": {"r": 1, "d": 32, "width": 64, "n_per_d2": 4}}
+    out = mr.corners(corner, "abs0.1", fits, points).set_index("corner")
+    assert out.loc["corner-big", "gm-cos+kip"] == "2,000 (1,000 to 4,000); censored 1 of 3"  # geometric mean
+    assert out.loc["corner-big", "select+select"] == "censored 1 of 1"
+    assert out.loc["corner-far", "gm-cos+kip"].startswith("outside the regime")  # 0.05 > 0.1 / 3
+    assert out.loc["corner-none", "gm-cos+kip"] == "not in yet"
+    for law, fit in fits.items():  # each law's prediction at the corner's size
+        probe = pd.DataFrame([{"r": 8, "d": 256, "width": 128, "n_train": 16 * 256 ** 2}])
+        assert out.loc["corner-big", law] == pytest.approx(float(np.exp(fit.predict(probe))[0]))
+    assert out.loc["corner-big", "a r d"] < out.loc["corner-big", "a r^2 d + b L"]  # the laws part at large r

@@ -25,7 +25,7 @@ from ..stats import Interval
 
 __all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "TERM_LINES", "rate_rows", "line_counts", "pending_terms",
            "compare",
-           "terms", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
+           "terms", "headline", "corners", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
 
 REGIME_FACTOR = 3.0  # a point is in a target's regime when its full-data error is at most target / 3
 N_BOOT = 2000        # bootstrap resamples of the seeds (PREREGISTRATION.md)
@@ -220,6 +220,73 @@ def rate_claims(rows: pd.DataFrame, counts: Mapping[str, int], found: Mapping[st
                                         band=band))
         out.append(Claim(cid, statement, tuple(checks), regime, source, control))
     return out
+
+
+_UPPER_WORDS = {"holds": "holds as an upper bound in $r$", "does not hold": "does not bound the growth in $r$"}
+_TIGHT_WORDS = {"holds": "and is tight in $r$", "does not hold": "but is not tight in $r$"}
+_FACTORS = (("r", "alpha"), ("d", "beta"), ("L", "gamma"), ("n", "delta"))
+
+
+def headline(found: Mapping[str, tuple[float, float, float]], verdicts: Mapping[str, str],
+             pending: Mapping[str, str], claims: Mapping[str, str], *, target: str, source: str) -> str:
+    """The sentence the intro, the summary and page 03 lead with (MyST): how the certified floats
+    grow at ``target`` (the free law's exponents ``found``), each term's verdict by the pre-registered
+    rule (``verdicts``: ``laws.term_verdicts``), and whether the paper's r^2 d + L bounds the growth
+    in r and is tight there (``claims``: C3.R1 and C3.R2's verdicts).  A term in ``pending`` (why it
+    waits) is reported as provisional, never decided."""
+    grows = " ".join(f"{f}^{{{found[e][0]:.2f}}}" for f, e in _FACTORS if e in found)
+    start = (f"At the fixed accuracy {target}, on {source}, the certified floats grow like "
+             + (f"${grows}$" if grows else "(no factor measured yet)"))
+    upper = _UPPER_WORDS.get(claims.get("C3.R1", ""), "is not decided as a bound in $r$")
+    tight = _TIGHT_WORDS.get(claims.get("C3.R2", ""), "and its tightness in $r$ is undecided")
+    if pending:
+        waits = "; ".join(dict.fromkeys(pending.values()))
+        decided = [t for t, _ in _FACTORS if t not in pending]
+        return (start + f" so far -- provisional ({waits})"
+                + (": decided, " + "; ".join(f"{t}: {verdicts[t]}" for t in decided) if decided
+                   else ", so no term is decided yet")
+                + (". Whether the paper's $r^2 d + L$ bounds the growth in $r$, and is tight there, is not tested yet."
+                   if "r" in pending else f". The paper's $r^2 d + L$ {upper} {tight}."))
+    return (start + f". By the pre-registered rules, the exponent of $r$: {verdicts['r']}; of $d$: {verdicts['d']}; "
+            f"the $L$ term: {verdicts['L']}; the exponent of $n$: {verdicts['n']}. "
+            f"The paper's $r^2 d + L$ {upper} {tight}.")
+
+
+def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any],
+            points: Mapping[str, Mapping[str, int]]) -> pd.DataFrame:
+    """The grid's corners (one task size each, where one term of r^2 d + L dominates) against the
+    laws: per corner line, its size, each method's certified floats at ``target`` (geometric mean
+    over the certified seeds inside the target's regime; "censored k of m", "outside the regime",
+    or "not in yet"), and each fitted law's prediction there (``fits``: law -> ``laws.Fit``).
+    ``points``: corner line -> its task size (r, d, width, n_per_d2; ``rate_grid.LINES``).  A
+    corner is where the laws part most: r^2 d against r d when r is large, the L term when L is."""
+    col, value = f"floats_{target}", float(target[3:])
+    out = []
+    for line, pt in points.items():
+        row: dict[str, Any] = {"corner": line, "r": pt["r"], "d": pt["d"], "width": pt["width"],
+                               "n_train": pt["n_per_d2"] * pt["d"] ** 2}
+        here = grid[grid.line == line] if len(grid) and "line" in grid else grid.iloc[:0]
+        for method in (grid.method.unique() if len(grid) and "method" in grid else ()):
+            g = here[here.method == method]
+            full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
+            inside = g[full <= value / REGIME_FACTOR]
+            floats = inside[col].astype(float)
+            if g.empty:
+                row[method] = "not in yet"
+            elif inside.empty:
+                row[method] = f"outside the regime (full-data error {full.min():.3f} or more)"
+            elif floats.notna().any():
+                f = floats.dropna()
+                row[method] = (f"{math.exp(np.log(f).mean()):,.0f} ({f.min():,.0f} to {f.max():,.0f})"
+                               + (f"; censored {int(floats.isna().sum())} of {len(floats)}" if floats.isna().any()
+                                  else ""))
+            else:
+                row[method] = f"censored {len(floats)} of {len(floats)}"
+        probe = pd.DataFrame([{k: row[k] for k in ("r", "d", "width", "n_train")}])
+        for law, fit in fits.items():
+            row[law] = float(np.exp(fit.predict(probe))[0])
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def synthetic_rows(rows: pd.DataFrame, law: str, *, seed: int = 0, scatter: float = 0.2) -> pd.DataFrame:
