@@ -153,14 +153,17 @@ def test_the_corners_show_each_method_against_each_laws_prediction():
                          + [{"line": "corner-big", "method": "select+select", "r": 8, "d": 256, "width": 128,
                              "n_train": 16 * 256 ** 2, "seed": 0, "full_mse": 0.01, "floats_abs0.1": float("nan")},
                             {"line": "corner-far", "method": "gm-cos+kip", "r": 1, "d": 32, "width": 2048,
-                             "n_train": 4096, "seed": 0, "full_mse": 0.05, "floats_abs0.1": 100.0}])
+                             "n_train": 4096, "seed": 0, "full_mse": 0.05, "floats_abs0.1": 100.0,
+                             "floats_abs0.2": 90.0}])
     points = {"corner-big": {"r": 8, "d": 256, "width": 128, "n_per_d2": 16},
               "corner-far": {"r": 1, "d": 32, "width": 2048, "n_per_d2": 4},
               "corner-none": {"r": 1, "d": 32, "width": 64, "n_per_d2": 4}}
     out = mr.corners(corner, "abs0.1", fits, points).set_index("corner")
     assert out.loc["corner-big", "gm-cos+kip"] == "2,000 (1,000 to 4,000); censored 1 of 3"  # geometric mean
     assert out.loc["corner-big", "select+select"] == "censored 1 of 1"
-    assert out.loc["corner-far", "gm-cos+kip"].startswith("outside the regime")  # 0.05 > 0.1 / 3
+    assert out.loc["corner-far", "gm-cos+kip"].startswith("outside the regime of abs:0.1")  # 0.05 > 0.1 / 3
+    looser = mr.corners(corner, "abs0.1", fits, points, looser="abs0.2").set_index("corner")
+    assert looser.loc["corner-far", "gm-cos+kip"].endswith("; at abs:0.2: 90 (90 to 90)")  # 0.05 <= 0.2 / 3
     assert out.loc["corner-none", "gm-cos+kip"] == "not in yet"
     for law, fit in fits.items():  # each law's prediction at the corner's size
         probe = pd.DataFrame([{"r": 8, "d": 256, "width": 128, "n_train": 16 * 256 ** 2}])

@@ -22,6 +22,7 @@ from ..book.claims import Check, Claim, ClaimDecl, Control, Precondition, RuleCh
 from ..book.controls import claims_under_controls
 from ..seeds import generator
 from ..stats import Interval
+from .memory_search import show
 
 __all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "TERM_LINES", "rate_rows", "line_counts", "pending_terms",
            "compare",
@@ -252,15 +253,32 @@ def headline(found: Mapping[str, tuple[float, float, float]], verdicts: Mapping[
             f"The paper's $r^2 d + L$ {upper} {tight}.")
 
 
-def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any],
-            points: Mapping[str, Mapping[str, int]]) -> pd.DataFrame:
+def _observed(g: pd.DataFrame, target: str) -> Optional[str]:
+    """One method's certified floats at one point and ``target``: the geometric mean over the
+    certified seeds inside the target's regime and their range, with the censored ones counted;
+    None when no seed lies inside the regime."""
+    full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
+    floats = g[full <= float(target[3:]) / REGIME_FACTOR][f"floats_{target}"].astype(float)
+    if floats.empty:
+        return None
+    if floats.isna().all():
+        return f"censored {len(floats)} of {len(floats)}"
+    f = floats.dropna()
+    return (f"{math.exp(np.log(f).mean()):,.0f} ({f.min():,.0f} to {f.max():,.0f})"
+            + (f"; censored {int(floats.isna().sum())} of {len(floats)}" if floats.isna().any() else ""))
+
+
+def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any], points: Mapping[str, Mapping[str, int]],
+            *, looser: Optional[str] = None) -> pd.DataFrame:
     """The grid's corners (one task size each, where one term of r^2 d + L dominates) against the
     laws: per corner line, its size, each method's certified floats at ``target`` (geometric mean
-    over the certified seeds inside the target's regime; "censored k of m", "outside the regime",
-    or "not in yet"), and each fitted law's prediction there (``fits``: law -> ``laws.Fit``).
-    ``points``: corner line -> its task size (r, d, width, n_per_d2; ``rate_grid.LINES``).  A
-    corner is where the laws part most: r^2 d against r d when r is large, the L term when L is."""
-    col, value = f"floats_{target}", float(target[3:])
+    over the certified seeds inside the target's regime, their range, the censored ones counted;
+    or "not in yet"), and each fitted law's prediction there (``fits``: law -> ``laws.Fit``).  A
+    corner outside the target's regime (its full-data error above target / 3) is reported at the
+    ``looser`` target, and says so (PREREGISTRATION.md: a corner the n-rule cannot bring into the
+    tighter target's regime is measured at the looser one, not dropped).  ``points``: corner line
+    -> its task size (r, d, width, n_per_d2; ``rate_grid.LINES``).  A corner is where the laws part
+    most: r^2 d against r d when r is large, the L term when L is."""
     out = []
     for line, pt in points.items():
         row: dict[str, Any] = {"corner": line, "r": pt["r"], "d": pt["d"], "width": pt["width"],
@@ -268,20 +286,13 @@ def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any],
         here = grid[grid.line == line] if len(grid) and "line" in grid else grid.iloc[:0]
         for method in (grid.method.unique() if len(grid) and "method" in grid else ()):
             g = here[here.method == method]
-            full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
-            inside = g[full <= value / REGIME_FACTOR]
-            floats = inside[col].astype(float)
-            if g.empty:
-                row[method] = "not in yet"
-            elif inside.empty:
-                row[method] = f"outside the regime (full-data error {full.min():.3f} or more)"
-            elif floats.notna().any():
-                f = floats.dropna()
-                row[method] = (f"{math.exp(np.log(f).mean()):,.0f} ({f.min():,.0f} to {f.max():,.0f})"
-                               + (f"; censored {int(floats.isna().sum())} of {len(floats)}" if floats.isna().any()
-                                  else ""))
-            else:
-                row[method] = f"censored {len(floats)} of {len(floats)}"
+            seen = _observed(g, target) if len(g) else "not in yet"
+            if seen is None:
+                full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
+                at = _observed(g, looser) if looser is not None else None
+                seen = (f"outside the regime of {show(target)} (full-data error {full.min():.3f} or more)"
+                        + (f"; at {show(looser)}: {at}" if at is not None else ""))
+            row[method] = seen
         probe = pd.DataFrame([{k: row[k] for k in ("r", "d", "width", "n_train")}])
         for law, fit in fits.items():
             row[law] = float(np.exp(fit.predict(probe))[0])
