@@ -164,6 +164,9 @@ def test_the_corners_show_each_method_against_each_laws_prediction():
     assert out.loc["corner-far", "gm-cos+kip"].startswith("outside the regime of abs:0.1")  # 0.05 > 0.1 / 3
     looser = mr.corners(corner, "abs0.1", fits, points, looser="abs0.2").set_index("corner")
     assert looser.loc["corner-far", "gm-cos+kip"].endswith("; at abs:0.2: 90 (90 to 90)")  # 0.05 <= 0.2 / 3
+    beyond = corner.assign(full_mse=0.12)  # outside both targets' regimes: said, with the full-data error
+    both = mr.corners(beyond, "abs0.1", fits, points, looser="abs0.2").set_index("corner")
+    assert both.loc["corner-far", "gm-cos+kip"] == "outside the regime of abs:0.1 and of abs:0.2 (full-data error 0.120 to 0.120)"
     assert out.loc["corner-none", "gm-cos+kip"] == "not in yet"
     for law, fit in fits.items():  # each law's prediction at the corner's size
         probe = pd.DataFrame([{"r": 8, "d": 256, "width": 128, "n_train": 16 * 256 ** 2}])

@@ -290,8 +290,12 @@ def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any], points: Ma
             if seen is None:
                 full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
                 at = _observed(g, looser) if looser is not None else None
-                seen = (f"outside the regime of {show(target)} (full-data error {full.min():.3f} or more)"
-                        + (f"; at {show(looser)}: {at}" if at is not None else ""))
+                error = f"full-data error {full.min():.3f} to {full.max():.3f}"
+                if at is not None:
+                    seen = f"outside the regime of {show(target)} ({error}); at {show(looser)}: {at}"
+                else:
+                    seen = (f"outside the regime of {show(target)}"
+                            + (f" and of {show(looser)}" if looser is not None else "") + f" ({error})")
             row[method] = seen
         probe = pd.DataFrame([{k: row[k] for k in ("r", "d", "width", "n_train")}])
         for law, fit in fits.items():
