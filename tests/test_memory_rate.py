@@ -166,9 +166,42 @@ def test_the_corners_show_each_method_against_each_laws_prediction():
     assert looser.loc["corner-far", "gm-cos+kip"].endswith("; at abs:0.2: 90 (90 to 90)")  # 0.05 <= 0.2 / 3
     beyond = corner.assign(full_mse=0.12)  # outside both targets' regimes: said, with the full-data error
     both = mr.corners(beyond, "abs0.1", fits, points, looser="abs0.2").set_index("corner")
-    assert both.loc["corner-far", "gm-cos+kip"] == "outside the regime of abs:0.1 and of abs:0.2 (full-data error 0.120 to 0.120)"
+    assert both.loc["corner-far", "gm-cos+kip"] == ("outside the regime of abs:0.1 and of abs:0.2 (full-data error 0.120 "
+                                                    "to 0.120); certified at abs:0.1 all the same: 100 (100 to 100)")
+    assert both.loc["corner-big", "select+select"].endswith("all the same: none certified (censored 1 of 1)")
     assert out.loc["corner-none", "gm-cos+kip"] == "not in yet"
     for law, fit in fits.items():  # each law's prediction at the corner's size
         probe = pd.DataFrame([{"r": 8, "d": 256, "width": 128, "n_train": 16 * 256 ** 2}])
         assert out.loc["corner-big", law] == pytest.approx(float(np.exp(fit.predict(probe))[0]))
     assert out.loc["corner-big", "a r d"] < out.loc["corner-big", "a r^2 d + b L"]  # the laws part at large r
+
+
+def test_a_present_l_term_inside_the_absent_band_says_it_is_small():
+    from ddlib.laws import term_verdicts
+    small = {"gamma": (0.06, 0.05, 0.08), "b": (0.22, 0.21, 0.23)}
+    assert term_verdicts(small)["L"] == "present"  # the rule decides "present" first
+    assert mr.l_term(small, term_verdicts(small)).startswith("present, but small")
+    large = {"gamma": (0.3, 0.2, 0.4), "b": (2.0, 1.0, 3.0)}
+    assert mr.l_term(large, term_verdicts(large)) == "present"
+    absent = {"gamma": (0.0, -0.05, 0.06), "b": (0.0, 0.0, 0.1)}
+    assert mr.l_term(absent, term_verdicts(absent)) == "absent"
+
+
+def test_wide_exponents_are_those_the_preregistration_gives_ten_seeds():
+    found = {"alpha": (0.7, 0.66, 0.80), "beta": (1.2, 1.07, 1.40), "gamma": (0.0, math.nan, 0.1), "b": (5.0, 0.0, 9.0)}
+    wide = mr.wide_exponents(found)
+    assert set(wide) == {"beta", "gamma"} and wide["beta"] == pytest.approx(0.33)  # b is not an exponent
+    assert mr.wide_exponents({"alpha": (1.0, 0.85, 1.15)}) == {}  # exactly 0.3 is not wider
+
+
+def test_an_interval_wider_than_the_seed_rule_allows_leaves_its_term_undecided():
+    rows, counts = mr.rate_rows(_table(), "abs0.1")
+    lines = mr.line_counts(_table(), "abs0.1")
+    found = {"alpha": (1.0, 0.9, 1.1), "beta": (1.0, 0.7, 1.15), "gamma": (0.0, -0.02, 0.02), "b": (0.0, 0.0, 0.0),
+             "delta": (0.0, -0.05, 0.05)}
+    why = mr.undecided_terms(found, lines, list(lines), n_seeds=5)
+    assert set(why) == {"beta"} and "10 on line d" in why["beta"]
+    claims = {c.id: c for c in mr.rate_claims(rows, counts, found, lines=lines, every=list(lines))}
+    assert claims["C3.R4"].verdict == "inconclusive" and claims["C3.R2"].verdict == "does not hold"
+    assert mr.undecided_terms(found, lines, list(lines), n_seeds=10) == {}  # 10 seeds: decided
+    assert mr.undecided_terms(found, None, n_seeds=5) == {}  # a grid made at once: no seed rule

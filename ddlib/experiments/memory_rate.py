@@ -24,12 +24,13 @@ from ..seeds import generator
 from ..stats import Interval
 from .memory_search import show
 
-__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "TERM_LINES", "rate_rows", "line_counts", "pending_terms",
+__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "TERM_LINES", "rate_rows", "line_counts", "pending_terms", "undecided_terms",
            "compare",
-           "terms", "headline", "corners", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
+           "terms", "headline", "l_term", "corners", "wide_exponents", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
 
 REGIME_FACTOR = 3.0  # a point is in a target's regime when its full-data error is at most target / 3
 N_BOOT = 2000        # bootstrap resamples of the seeds (PREREGISTRATION.md)
+WIDE = 0.3           # an exponent's interval wider than this after 5 seeds asks for 10 on its line (same)
 
 # claim id -> (statement, [(exponent, comparison, threshold, basis, rule)], control).  A check with a
 # rule is decided by the pre-registered rule of its term (``laws.term_verdicts``): (term, the rule's
@@ -165,6 +166,19 @@ def pending_terms(lines: Optional[Mapping[str, Mapping[str, int]]],
     return out
 
 
+def undecided_terms(found: Mapping[str, tuple[float, float, float]],
+                    lines: Optional[Mapping[str, Mapping[str, int]]], every: Optional[Sequence[str]] = None,
+                    *, n_seeds: int) -> dict[str, str]:
+    """``pending_terms``, and on a grid made line by line the pre-registered seed rule: an exponent
+    whose interval is wider than ``WIDE`` after fewer than 10 seeds waits for 10 on its line."""
+    out = dict(pending_terms(lines, every))
+    if lines is not None and n_seeds < 10:
+        for name, width in wide_exponents(found).items():
+            out.setdefault(name, f"its interval is {width:.2f} wide after {n_seeds} seeds: the pre-registration "
+                                 f"asks for 10 on line {TERM_LINE[name]}")
+    return out
+
+
 def compare(rows: pd.DataFrame) -> pd.DataFrame:
     """Every candidate law: its leave-one-seed-out score (mean squared error of log F on held-out
     seeds) with its standard error, and its parameters fitted on every certified row."""
@@ -194,14 +208,15 @@ def rate_claims(rows: pd.DataFrame, counts: Mapping[str, int], found: Mapping[st
 
     ``lines`` (``line_counts`` of a grid computed line by line): a check whose term is not decided
     yet (``pending_terms``: its line not in, with no row in the regime, or mostly censored) is
-    measured as NaN -- inconclusive, with the reason in its name.  None: a grid made at once.
+    measured as NaN -- inconclusive, with the reason in its name; so is one whose interval is wider
+    than the seed rule allows (``undecided_terms``).  None: a grid made at once.
     ``every``: the grid's lines, all of which a term waits for (``pending_terms``)."""
     n_seeds = int(rows.seed.nunique())
     ok = counts["rows"] > 0 and counts["censored"] <= counts["rows"] / 2
     regime = (Precondition("at most half of the rows censored", ok,
                            f"{counts['censored']} of {counts['rows']} censored"),)
     nan = (math.nan, math.nan, math.nan)
-    notes = pending_terms(lines, every)
+    notes = undecided_terms(found, lines, every, n_seeds=n_seeds)
     found = {**found, **{name: nan for name in notes}}
     outcome = laws.term_verdicts(found)
     out = []
@@ -228,6 +243,31 @@ _TIGHT_WORDS = {"holds": "and is tight in $r$", "does not hold": "but is not tig
 _FACTORS = (("r", "alpha"), ("d", "beta"), ("L", "gamma"), ("n", "delta"))
 
 
+def wide_exponents(found: Mapping[str, tuple[float, float, float]], *, limit: float = WIDE) -> dict[str, float]:
+    """The free law's exponents whose 95% interval is wider than ``limit`` (name -> width): the
+    pre-registration asks for 10 seeds, not 5, on the line of such an exponent.  A NaN interval
+    counts as wide (nothing is known of it)."""
+    out = {}
+    for name in ("alpha", "beta", "gamma", "delta"):
+        if name in found:
+            width = found[name][2] - found[name][1]
+            if not math.isfinite(width) or width > limit:
+                out[name] = width
+    return out
+
+
+def l_term(found: Mapping[str, tuple[float, float, float]], verdicts: Mapping[str, str]) -> str:
+    """The L term's verdict in words; "present" whose gamma interval also lies within the +-0.1
+    band the pre-registration calls absent says so (the rule decides "present" first: b and gamma
+    above 0), with what the band means: a 16-fold range of L changes F by less than 16^0.1."""
+    verdict = verdicts["L"]
+    if verdict == "present" and "gamma" in found and all(math.isfinite(v) for v in found["gamma"]) \
+            and -laws.L_ABSENT <= found["gamma"][1] and found["gamma"][2] <= laws.L_ABSENT:
+        return (f"present, but small (the interval of γ lies within the ±{laws.L_ABSENT:g} band too: over a "
+                f"16-fold range of L the floats change by less than {16 ** laws.L_ABSENT:.2f}×)")
+    return verdict
+
+
 def headline(found: Mapping[str, tuple[float, float, float]], verdicts: Mapping[str, str],
              pending: Mapping[str, str], claims: Mapping[str, str], *, target: str, source: str) -> str:
     """The sentence the intro, the summary and page 03 lead with (MyST): how the certified floats
@@ -249,16 +289,17 @@ def headline(found: Mapping[str, tuple[float, float, float]], verdicts: Mapping[
                 + (". Whether the paper's $r^2 d + L$ bounds the growth in $r$, and is tight there, is not tested yet."
                    if "r" in pending else f". The paper's $r^2 d + L$ {upper} {tight}."))
     return (start + f". By the pre-registered rules, the exponent of $r$: {verdicts['r']}; of $d$: {verdicts['d']}; "
-            f"the $L$ term: {verdicts['L']}; the exponent of $n$: {verdicts['n']}. "
+            f"the $L$ term: {l_term(found, verdicts)}; the exponent of $n$: {verdicts['n']}. "
             f"The paper's $r^2 d + L$ {upper} {tight}.")
 
 
-def _observed(g: pd.DataFrame, target: str) -> Optional[str]:
+def _observed(g: pd.DataFrame, target: str, *, regime: bool = True) -> Optional[str]:
     """One method's certified floats at one point and ``target``: the geometric mean over the
-    certified seeds inside the target's regime and their range, with the censored ones counted;
-    None when no seed lies inside the regime."""
+    certified seeds inside the target's regime (every seed with ``regime=False``) and their range,
+    with the censored ones counted; None when no seed lies inside the regime."""
     full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
-    floats = g[full <= float(target[3:]) / REGIME_FACTOR][f"floats_{target}"].astype(float)
+    inside = full <= float(target[3:]) / REGIME_FACTOR if regime else full.notna()
+    floats = g[inside][f"floats_{target}"].astype(float)
     if floats.empty:
         return None
     if floats.isna().all():
@@ -294,8 +335,13 @@ def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any], points: Ma
                 if at is not None:
                     seen = f"outside the regime of {show(target)} ({error}); at {show(looser)}: {at}"
                 else:
+                    anyway = _observed(g, target, regime=False)  # what the search found there all the same
                     seen = (f"outside the regime of {show(target)}"
-                            + (f" and of {show(looser)}" if looser is not None else "") + f" ({error})")
+                            + (f" and of {show(looser)}" if looser is not None else "") + f" ({error})"
+                            + ("" if anyway is None else
+                               f"; searched at {show(target)} all the same: none certified ({anyway})"
+                               if anyway.startswith("censored") else
+                               f"; certified at {show(target)} all the same: {anyway}"))
             row[method] = seen
         probe = pd.DataFrame([{k: row[k] for k in ("r", "d", "width", "n_train")}])
         for law, fit in fits.items():
