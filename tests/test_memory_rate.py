@@ -159,17 +159,19 @@ def test_the_corners_show_each_method_against_each_laws_prediction():
               "corner-far": {"r": 1, "d": 32, "width": 2048, "n_per_d2": 4},
               "corner-none": {"r": 1, "d": 32, "width": 64, "n_per_d2": 4}}
     out = mr.corners(corner, "abs0.1", fits, points).set_index("corner")
-    assert out.loc["corner-big", "gm-cos+kip"] == "2,000 (1,000 to 4,000); censored 1 of 3"  # geometric mean
+    assert out.loc["corner-big", "regime"] == "abs:0.1"
+    assert out.loc["corner-big", "gm-cos+kip"] == "2,000 (1,000–4,000); censored 1 of 3"  # geometric mean
     assert out.loc["corner-big", "select+select"] == "censored 1 of 1"
-    assert out.loc["corner-far", "gm-cos+kip"].startswith("outside the regime of abs:0.1")  # 0.05 > 0.1 / 3
+    assert out.loc["corner-far", "regime"].startswith("neither target")  # 0.05 > 0.1 / 3, no looser target
+    assert out.loc["corner-none", "gm-cos+kip"] == "not in yet" and out.loc["corner-none", "regime"] == "not in yet"
     looser = mr.corners(corner, "abs0.1", fits, points, looser="abs0.2").set_index("corner")
-    assert looser.loc["corner-far", "gm-cos+kip"].endswith("; at abs:0.2: 90 (90 to 90)")  # 0.05 <= 0.2 / 3
-    beyond = corner.assign(full_mse=0.12)  # outside both targets' regimes: said, with the full-data error
+    assert looser.loc["corner-far", "regime"] == "abs:0.2 only (full-data error 0.050–0.050)"  # 0.05 <= 0.2 / 3
+    assert looser.loc["corner-far", "gm-cos+kip"] == "90 (90–90)"
+    beyond = corner.assign(full_mse=0.12)  # outside both regimes: said, with what the search found all the same
     both = mr.corners(beyond, "abs0.1", fits, points, looser="abs0.2").set_index("corner")
-    assert both.loc["corner-far", "gm-cos+kip"] == ("outside the regime of abs:0.1 and of abs:0.2 (full-data error 0.120 "
-                                                    "to 0.120); certified at abs:0.1 all the same: 100 (100 to 100)")
-    assert both.loc["corner-big", "select+select"].endswith("all the same: none certified (censored 1 of 1)")
-    assert out.loc["corner-none", "gm-cos+kip"] == "not in yet"
+    assert both.loc["corner-far", "regime"] == "neither target (full-data error 0.120–0.120)"
+    assert both.loc["corner-far", "gm-cos+kip"] == "100 (100–100), outside the regime"
+    assert both.loc["corner-big", "select+select"] == "censored 1 of 1, outside the regime"
     for law, fit in fits.items():  # each law's prediction at the corner's size
         probe = pd.DataFrame([{"r": 8, "d": 256, "width": 128, "n_train": 16 * 256 ** 2}])
         assert out.loc["corner-big", law] == pytest.approx(float(np.exp(fit.predict(probe))[0]))

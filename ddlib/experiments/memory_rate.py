@@ -293,56 +293,60 @@ def headline(found: Mapping[str, tuple[float, float, float]], verdicts: Mapping[
             f"The paper's $r^2 d + L$ {upper} {tight}.")
 
 
+def _inside(g: pd.DataFrame, target: str) -> pd.Series:
+    """Which rows lie inside ``target``'s regime (full-data error at most target / ``REGIME_FACTOR``)."""
+    full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
+    return full <= float(target[3:]) / REGIME_FACTOR
+
+
 def _observed(g: pd.DataFrame, target: str, *, regime: bool = True) -> Optional[str]:
     """One method's certified floats at one point and ``target``: the geometric mean over the
     certified seeds inside the target's regime (every seed with ``regime=False``) and their range,
     with the censored ones counted; None when no seed lies inside the regime."""
-    full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
-    inside = full <= float(target[3:]) / REGIME_FACTOR if regime else full.notna()
-    floats = g[inside][f"floats_{target}"].astype(float)
+    floats = g[_inside(g, target) if regime else np.ones(len(g), bool)][f"floats_{target}"].astype(float)
     if floats.empty:
         return None
     if floats.isna().all():
         return f"censored {len(floats)} of {len(floats)}"
     f = floats.dropna()
-    return (f"{math.exp(np.log(f).mean()):,.0f} ({f.min():,.0f} to {f.max():,.0f})"
+    return (f"{math.exp(np.log(f).mean()):,.0f} ({f.min():,.0f}–{f.max():,.0f})"
             + (f"; censored {int(floats.isna().sum())} of {len(floats)}" if floats.isna().any() else ""))
 
 
 def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any], points: Mapping[str, Mapping[str, int]],
             *, looser: Optional[str] = None) -> pd.DataFrame:
     """The grid's corners (one task size each, where one term of r^2 d + L dominates) against the
-    laws: per corner line, its size, each method's certified floats at ``target`` (geometric mean
-    over the certified seeds inside the target's regime, their range, the censored ones counted;
-    or "not in yet"), and each fitted law's prediction there (``fits``: law -> ``laws.Fit``).  A
-    corner outside the target's regime (its full-data error above target / 3) is reported at the
-    ``looser`` target, and says so (PREREGISTRATION.md: a corner the n-rule cannot bring into the
-    tighter target's regime is measured at the looser one, not dropped).  ``points``: corner line
-    -> its task size (r, d, width, n_per_d2; ``rate_grid.LINES``).  A corner is where the laws part
-    most: r^2 d against r d when r is large, the L term when L is."""
+    laws: per corner line, its size, the target its points are measured at ("regime"), each
+    method's certified floats there (geometric mean over the certified seeds inside the regime,
+    their range, the censored ones counted; or "not in yet"), and each fitted law's prediction
+    (``fits``: law -> ``laws.Fit``).  A corner outside ``target``'s regime (its full-data error
+    above target / 3) is measured at the ``looser`` target, and says so; outside both, the cells
+    give what the search found at ``target`` all the same, marked outside the regime
+    (PREREGISTRATION.md: such a corner is reported, never dropped).  ``points``: corner line -> its
+    task size (r, d, width, n_per_d2; ``rate_grid.LINES``).  A corner is where the laws part most:
+    r^2 d against r d when r is large, the L term when L is."""
     out = []
     for line, pt in points.items():
         row: dict[str, Any] = {"corner": line, "r": pt["r"], "d": pt["d"], "width": pt["width"],
                                "n_train": pt["n_per_d2"] * pt["d"] ** 2}
         here = grid[grid.line == line] if len(grid) and "line" in grid else grid.iloc[:0]
+        full = here["full_mse_selection"] if "full_mse_selection" in here else here.get("full_mse")
+        if here.empty:
+            row["regime"], at = "not in yet", None
+        elif _inside(here, target).any():
+            row["regime"], at = show(target), target
+        elif looser is not None and _inside(here, looser).any():
+            row["regime"], at = f"{show(looser)} only (full-data error {full.min():.3f}–{full.max():.3f})", looser
+        else:
+            row["regime"], at = f"neither target (full-data error {full.min():.3f}–{full.max():.3f})", None
         for method in (grid.method.unique() if len(grid) and "method" in grid else ()):
             g = here[here.method == method]
-            seen = _observed(g, target) if len(g) else "not in yet"
-            if seen is None:
-                full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
-                at = _observed(g, looser) if looser is not None else None
-                error = f"full-data error {full.min():.3f} to {full.max():.3f}"
-                if at is not None:
-                    seen = f"outside the regime of {show(target)} ({error}); at {show(looser)}: {at}"
-                else:
-                    anyway = _observed(g, target, regime=False)  # what the search found there all the same
-                    seen = (f"outside the regime of {show(target)}"
-                            + (f" and of {show(looser)}" if looser is not None else "") + f" ({error})"
-                            + ("" if anyway is None else
-                               f"; searched at {show(target)} all the same: none certified ({anyway})"
-                               if anyway.startswith("censored") else
-                               f"; certified at {show(target)} all the same: {anyway}"))
-            row[method] = seen
+            if g.empty:
+                row[method] = "not in yet"
+            elif at is not None:
+                row[method] = _observed(g, at) or "outside the regime"
+            else:
+                row[method] = f"{_observed(g, target, regime=False)}, outside the regime"
         probe = pd.DataFrame([{k: row[k] for k in ("r", "d", "width", "n_train")}])
         for law, fit in fits.items():
             row[law] = float(np.exp(fit.predict(probe))[0])
