@@ -24,7 +24,7 @@ from ..seeds import generator
 from ..stats import Interval
 from .memory_search import show
 
-__all__ = ["REGIME_FACTOR", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "TERM_LINES", "rate_rows", "line_counts", "pending_terms", "undecided_terms",
+__all__ = ["REGIME_FACTOR", "full_error", "in_regime", "RATE_CHECKS", "RATE_CONTROLS", "TERM_LINE", "TERM_LINES", "rate_rows", "line_counts", "pending_terms", "undecided_terms",
            "compare",
            "terms", "headline", "l_term", "corners", "wide_exponents", "rate_claims", "synthetic_rows", "rate_control_claims", "rate_control_record", "limit_ratio"]
 
@@ -95,6 +95,18 @@ RATE_CONTROLS: dict[str, Control] = {
     for name in _CONTROL_LAWS}
 
 
+def full_error(table: pd.DataFrame) -> pd.Series:
+    """The full-data learner's error each row's regime is read from: on the selection sample where
+    the grid has one (the pre-registered grid), else on the test sample (the earlier grid)."""
+    return table["full_mse_selection"] if "full_mse_selection" in table else table["full_mse"]
+
+
+def in_regime(table: pd.DataFrame, target: str) -> pd.Series:
+    """Which rows lie inside ``target``'s regime (``"abs0.1"``): full-data error at most
+    target / ``REGIME_FACTOR``, per row."""
+    return full_error(table) <= float(target[3:]) / REGIME_FACTOR
+
+
 def rate_rows(table: pd.DataFrame, target: str, *, method: Optional[str] = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """One method's certified floats at one absolute target (``target`` like "abs0.1"): one row per
     task size (r, d, L, n) and seed (a point shared by several lines counted once), every point
@@ -111,9 +123,7 @@ def rate_rows(table: pd.DataFrame, target: str, *, method: Optional[str] = None)
         raise ValueError(f"the table holds no target {target!r} (columns floats_...: "
                          f"{sorted(c[7:] for c in table if c.startswith('floats_'))})")
     t = table if method is None or "method" not in table else table[table.method == method]
-    value = float(target[3:])
-    full = t["full_mse_selection"] if "full_mse_selection" in t else t["full_mse"]
-    inside = full <= value / REGIME_FACTOR
+    inside = in_regime(t, target)
     rows = t[inside].drop_duplicates(subset=["r", "d", "width", "n_train", "seed"])
     out = pd.DataFrame({"r": rows.r, "d": rows.d, "width": rows.width, "n_train": rows.n_train, "seed": rows.seed,
                         "floats": rows[col].astype(float)})
@@ -293,17 +303,11 @@ def headline(found: Mapping[str, tuple[float, float, float]], verdicts: Mapping[
             f"The paper's $r^2 d + L$ {upper} {tight}.")
 
 
-def _inside(g: pd.DataFrame, target: str) -> pd.Series:
-    """Which rows lie inside ``target``'s regime (full-data error at most target / ``REGIME_FACTOR``)."""
-    full = g["full_mse_selection"] if "full_mse_selection" in g else g["full_mse"]
-    return full <= float(target[3:]) / REGIME_FACTOR
-
-
 def _observed(g: pd.DataFrame, target: str, *, regime: bool = True) -> Optional[str]:
     """One method's certified floats at one point and ``target``: the geometric mean over the
     certified seeds inside the target's regime (every seed with ``regime=False``) and their range,
     with the censored ones counted; None when no seed lies inside the regime."""
-    floats = g[_inside(g, target) if regime else np.ones(len(g), bool)][f"floats_{target}"].astype(float)
+    floats = g[in_regime(g, target) if regime else np.ones(len(g), bool)][f"floats_{target}"].astype(float)
     if floats.empty:
         return None
     if floats.isna().all():
@@ -330,12 +334,12 @@ def corners(grid: pd.DataFrame, target: str, fits: Mapping[str, Any], points: Ma
         row: dict[str, Any] = {"corner": line, "r": pt["r"], "d": pt["d"], "width": pt["width"],
                                "n_train": pt["n_per_d2"] * pt["d"] ** 2}
         here = grid[grid.line == line] if len(grid) and "line" in grid else grid.iloc[:0]
-        full = here["full_mse_selection"] if "full_mse_selection" in here else here.get("full_mse")
+        full = full_error(here) if len(here) else None
         if here.empty:
             row["regime"], at = "not in yet", None
-        elif _inside(here, target).any():
+        elif in_regime(here, target).any():
             row["regime"], at = show(target), target
-        elif looser is not None and _inside(here, looser).any():
+        elif looser is not None and in_regime(here, looser).any():
             row["regime"], at = f"{show(looser)} only (full-data error {full.min():.3f}–{full.max():.3f})", looser
         else:
             row["regime"], at = f"neither target (full-data error {full.min():.3f}–{full.max():.3f})", None
